@@ -1,0 +1,324 @@
+//! Handler tests: the JSON events of `events/`, fed to the handler over real Postgres and Redis.
+
+use dashboard_bundle::handle;
+use lambda_http::{Body, Response};
+use serde_json::Value;
+use shared::auth::Role;
+use shared::cache::Cache;
+use shared::testing::{self, event, request, with_query, with_token};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+struct Reply {
+    status: u16,
+    x_cache: Option<String>,
+    body: Value,
+}
+
+fn reply(response: Response<Body>) -> Reply {
+    let status = response.status().as_u16();
+    let x_cache = response
+        .headers()
+        .get("x-cache")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).expect("JSON body"),
+        other => panic!("unexpected body {other:?}"),
+    };
+    Reply {
+        status,
+        x_cache,
+        body,
+    }
+}
+
+struct Fixture {
+    state: shared::state::AppState,
+    tenant: Uuid,
+    other: Uuid,
+}
+
+impl Fixture {
+    async fn new(pool: PgPool) -> Self {
+        let tenant = testing::insert_tenant(&pool, "acme").await;
+        let other = testing::insert_tenant(&pool, "globex").await;
+        sqlx::query(
+            "INSERT INTO leads (tenant_id, status) VALUES ($1, 'new'), ($1, 'lost'), ($2, 'new')",
+        )
+        .bind(tenant)
+        .bind(other)
+        .execute(&pool)
+        .await
+        .unwrap();
+        Self {
+            state: testing::state(testing::config(), pool),
+            tenant,
+            other,
+        }
+    }
+
+    async fn get(&self, token: Option<&str>, query: &str) -> Reply {
+        let ev = with_query(with_token(event("dashboard-bundle.json"), token), query);
+        reply(
+            handle(&self.state, request(&ev))
+                .await
+                .expect("handlers never return Err"),
+        )
+    }
+
+    fn admin(&self) -> String {
+        testing::token(Role::Admin, Some(self.tenant))
+    }
+
+    fn cache(&self) -> &Cache {
+        self.state.dashboard.cache()
+    }
+
+    fn key(&self, tenant: Uuid, include: bool) -> String {
+        self.state
+            .dashboard
+            .keys()
+            .bundle(shared::keys::Scope::Tenant(tenant), include)
+    }
+
+    async fn cleanup(self) {
+        testing::cleanup_prefix(&self.state.config.cache_key_prefix).await;
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn first_request_misses_and_second_hits_with_same_data(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let first = f.get(Some(&f.admin()), "").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(first.body["status"], "success");
+    assert_eq!(first.body["cached"], false);
+    assert_eq!(first.body["data"]["stats"]["totalLeads"], 2);
+    assert_eq!(
+        first.body["data"]["meta"]["tenant_id"],
+        f.tenant.to_string()
+    );
+
+    let second = f.get(Some(&f.admin()), "").await;
+    assert_eq!(second.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(second.body["cached"], true);
+    assert_eq!(second.body["data"], first.body["data"]);
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn stored_entry_has_the_bundle_ttl(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    f.get(Some(&f.admin()), "include_test_data=false").await;
+    let ttl = f
+        .cache()
+        .ttl(&f.key(f.tenant, false))
+        .await
+        .unwrap()
+        .expect("key stored with a TTL");
+    assert!(ttl.as_secs() > 290 && ttl.as_secs() <= 300, "{ttl:?}");
+    assert_eq!(
+        f.cache().ttl(&f.key(f.tenant, true)).await.unwrap(),
+        None,
+        "other variant untouched"
+    );
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn bust_cache_recomputes_and_sees_new_rows(pool: PgPool) {
+    let f = Fixture::new(pool.clone()).await;
+    f.get(Some(&f.admin()), "").await;
+    sqlx::query("INSERT INTO leads (tenant_id) VALUES ($1)")
+        .bind(f.tenant)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let cached = f.get(Some(&f.admin()), "").await;
+    assert_eq!(cached.body["data"]["stats"]["totalLeads"], 2);
+    let busted = f.get(Some(&f.admin()), "bust_cache=true").await;
+    assert_eq!(busted.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(busted.body["data"]["stats"]["totalLeads"], 3);
+    let after = f.get(Some(&f.admin()), "").await;
+    assert_eq!(after.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(
+        after.body["data"]["stats"]["totalLeads"], 3,
+        "bust stored the fresh bundle"
+    );
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn tenant_id_in_any_case_reads_the_same_key(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let upper = f.tenant.to_string().to_uppercase();
+    let first = f.get(Some(&f.admin()), &format!("tenant_id={upper}")).await;
+    assert_eq!(first.status, 200);
+    let second = f
+        .get(Some(&f.admin()), &format!("tenant_id={}", f.tenant))
+        .await;
+    assert_eq!(second.x_cache.as_deref(), Some("HIT"));
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn malformed_parameters_are_400_naming_the_parameter(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let cases = [
+        ("tenant_id=not-a-uuid", "tenant_id"),
+        ("tenant_id=*", "tenant_id"),
+        ("include_test_data=yes", "include_test_data"),
+        ("bust_cache=1", "bust_cache"),
+        ("bust_cache=true&bust_cache=false", "bust_cache"),
+        ("color=blue", "color"),
+    ];
+    for (query, parameter) in cases {
+        let r = f.get(Some(&f.admin()), query).await;
+        assert_eq!(r.status, 400, "{query}");
+        assert_eq!(r.body["status"], "error");
+        assert!(
+            r.body["message"].as_str().unwrap().contains(parameter),
+            "{query}: {}",
+            r.body
+        );
+    }
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn missing_garbage_and_expired_tokens_are_401(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let expired = shared::auth::issue_token(
+        testing::TEST_JWT_SECRET,
+        &shared::auth::Claims {
+            sub: "u".into(),
+            role: Role::Admin,
+            tenant_id: Some(f.tenant),
+            exp: 1,
+        },
+    );
+    for token in [None, Some("garbage"), Some(expired.as_str())] {
+        let r = f.get(token, "").await;
+        assert_eq!(r.status, 401, "{token:?}");
+        assert_eq!(r.body["error"], "unauthorized");
+    }
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn reading_another_tenant_is_403_and_caches_nothing(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let r = f
+        .get(Some(&f.admin()), &format!("tenant_id={}", f.other))
+        .await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["error"], "forbidden");
+    assert_eq!(f.cache().get(&f.key(f.other, true)).await.unwrap(), None);
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn superadmin_reads_any_tenant_or_the_global_view(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let root = testing::token(Role::Superadmin, None);
+    let other = f.get(Some(&root), &format!("tenant_id={}", f.other)).await;
+    assert_eq!(other.body["data"]["stats"]["totalLeads"], 1);
+
+    let ev = with_token(event("dashboard-bundle-global.json"), Some(&root));
+    let global = reply(handle(&f.state, request(&ev)).await.unwrap());
+    assert_eq!(global.status, 200);
+    assert_eq!(global.body["data"]["stats"]["totalLeads"], 3);
+    assert_eq!(global.body["data"]["meta"]["tenant_id"], Value::Null);
+    let key = f
+        .state
+        .dashboard
+        .keys()
+        .bundle(shared::keys::Scope::Global, true);
+    assert!(key.ends_with("dashboard:bundle:SUPERADMIN_GLOBAL:include=true"));
+    assert!(f.cache().get(&key).await.unwrap().is_some());
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn superadmin_asking_for_unknown_tenant_is_404(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let root = testing::token(Role::Superadmin, None);
+    let r = f
+        .get(Some(&root), &format!("tenant_id={}", Uuid::new_v4()))
+        .await;
+    assert_eq!(r.status, 404);
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn redis_down_bypasses_cache_quickly(pool: PgPool) {
+    let mut config = testing::config();
+    config.redis.url = testing::DEAD_REDIS_URL.to_owned();
+    let tenant = testing::insert_tenant(&pool, "acme").await;
+    let state = testing::state(config, pool);
+    let token = testing::token(Role::Employee, Some(tenant));
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let ev = with_token(event("dashboard-bundle.json"), Some(&token));
+        let r = reply(handle(&state, request(&ev)).await.unwrap());
+        assert_eq!(r.status, 200);
+        assert_eq!(r.x_cache.as_deref(), Some("BYPASS"));
+        assert_eq!(r.body["cached"], false);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn postgres_down_is_503_and_caches_nothing(_pool: PgPool) {
+    let config = testing::config();
+    let state = testing::state(config, testing::dead_pool());
+    let tenant = Uuid::new_v4();
+    let ev = with_token(
+        event("dashboard-bundle.json"),
+        Some(&testing::token(Role::Admin, Some(tenant))),
+    );
+    let r = reply(handle(&state, request(&ev)).await.unwrap());
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body["error"], "database_unavailable");
+    let key = state
+        .dashboard
+        .keys()
+        .bundle(shared::keys::Scope::Tenant(tenant), true);
+    assert_eq!(state.dashboard.cache().get(&key).await.unwrap(), None);
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn health_reports_both_dependencies(pool: PgPool) {
+    let state = testing::state(testing::config(), pool);
+    let r = reply(
+        handle(&state, request(&event("health.json")))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["status"], "ok");
+    assert_eq!(r.body["redis_cache"], "connected");
+    assert_eq!(r.body["database"], "connected");
+    assert!(r.body["latency_ms"]["redis_cache"].is_number());
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn health_names_the_failing_dependency(pool: PgPool) {
+    let mut config = testing::config();
+    config.redis.url = testing::DEAD_REDIS_URL.to_owned();
+    let state = testing::state(config, pool);
+    let r = reply(
+        handle(&state, request(&event("health.json")))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r.status, 503);
+    assert_eq!(r.body["redis_cache"], "disconnected");
+    assert_eq!(r.body["database"], "connected");
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Makes sure the services the project needs are reachable on 127.0.0.1, and uses them when they are.
+# What is missing is installed (apt-get) and started in the background, with its data under .dev/.
+#
+#   scripts/services.sh postgres            PostgreSQL on 5432, trust auth for user postgres
+#   scripts/services.sh redis 6379          Redis on the given port, nothing persisted
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+state="$root/.dev"
+mkdir -p "$state"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  for _ in $(seq 1 100); do port_open "$1" && return 0; sleep 0.1; done
+  log "nothing answers on port $1"; return 1
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  log "installing $* with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold "$@" >/dev/null
+}
+
+ensure_postgres() {
+  if port_open 5432; then log "postgres: using the server on 5432"; return; fi
+  # A cluster installed with the machine but stopped: start it.
+  if command -v pg_ctlcluster >/dev/null && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    log "postgres: starting cluster $version/main"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    if wait_port 5432; then return; fi
+  fi
+  local initdb; initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -z "$initdb" ]; then
+    # Our own cluster below has trust auth; keep the package from creating (and starting) another.
+    as_root mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | as_root tee /etc/postgresql-common/createcluster.conf >/dev/null
+    apt_install postgresql
+    initdb=$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)
+  fi
+  local bin data="$state/pgdata"; bin=$(dirname "$initdb")
+  local run=(); [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  if [ ! -s "$data/PG_VERSION" ]; then
+    log "postgres: creating a trust-auth cluster in $data"
+    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"
+    "${run[@]}" "$bin/initdb" -D "$data" --auth=trust -U postgres >/dev/null
+  fi
+  log "postgres: starting $data on 5432"
+  "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
+    -o "-p 5432 -c listen_addresses=127.0.0.1 -k $data" start >/dev/null
+  wait_port 5432
+}
+
+ensure_redis() {
+  local port=$1
+  if port_open "$port"; then log "redis: using the server on $port"; return; fi
+  command -v redis-server >/dev/null || apt_install redis-server
+  log "redis: starting redis-server on $port (log: .dev/redis-$port.log)"
+  # Run in the background rather than --daemonize: a daemonized server becomes a zombie when killed
+  # where nothing reaps orphans.
+  setsid nohup redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$state" >"$state/redis-$port.log" 2>&1 </dev/null &
+  wait_port "$port"
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    postgres) ensure_postgres; shift ;;
+    redis) ensure_redis "${2:?redis needs a port}"; shift 2 ;;
+    *) log "unknown service $1"; exit 2 ;;
+  esac
+done

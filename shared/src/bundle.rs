@@ -1,0 +1,319 @@
+//! The dashboard bundle: its exact definition as SQL, and its JSON shape.
+//!
+//! All queries of one bundle run in one read-only repeatable-read transaction, so the counts, sums and
+//! lists describe the same snapshot. Sums are computed by Postgres over every row and carried to JSON
+//! as exact decimal text, never through a float.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Days, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::error::BundleError;
+use crate::keys::Scope;
+
+pub const RECENT_ACTIVITIES: i64 = 10;
+pub const RECENT_LEADS: i64 = 5;
+pub const RECENT_OPPORTUNITIES: i64 = 5;
+/// `newLeadsLast30Days` and `activitiesLast30Days` count from the start of the UTC day this many days ago.
+pub const RECENT_DAYS: u64 = 30;
+
+#[derive(Debug, Serialize)]
+pub struct Bundle {
+    pub stats: Stats,
+    pub lists: Lists,
+    pub meta: Meta,
+}
+
+#[derive(Debug, Serialize, FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    pub total_contacts: i64,
+    pub total_accounts: i64,
+    pub total_leads: i64,
+    pub total_opportunities: i64,
+    pub open_leads: i64,
+    pub won_opportunities: i64,
+    pub open_opportunities: i64,
+    pub new_leads_last30_days: i64,
+    pub activities_last30_days: i64,
+    #[serde(serialize_with = "decimal")]
+    pub pipeline_value: String,
+    #[serde(serialize_with = "decimal")]
+    pub won_value: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lists {
+    pub recent_activities: Vec<RecentActivity>,
+    pub recent_leads: Vec<RecentLead>,
+    pub recent_opportunities: Vec<RecentOpportunity>,
+}
+
+#[derive(Debug, Serialize, FromRow)]
+pub struct RecentActivity {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub subject: Option<String>,
+    pub status: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub created_date: Option<DateTime<Utc>>,
+    pub assigned_to: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, FromRow)]
+pub struct RecentLead {
+    pub id: Uuid,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub created_date: Option<DateTime<Utc>>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Serialize, FromRow)]
+pub struct RecentOpportunity {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(serialize_with = "decimal_opt")]
+    pub amount: Option<String>,
+    pub stage: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    pub tenant_id: Option<Uuid>,
+    pub include_test_data: bool,
+    #[serde(serialize_with = "rfc3339")]
+    pub generated_at: DateTime<Utc>,
+    pub ttl_seconds: u64,
+}
+
+/// The first instant counted as "in the last 30 days" at `now`: midnight UTC, 30 days before today.
+pub fn recent_window_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    let today = now.date_naive();
+    let start = today
+        .checked_sub_days(Days::new(RECENT_DAYS))
+        .unwrap_or(today);
+    start.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// Computes the bundle of `scope` as of `now`.
+pub async fn compute(
+    pool: &PgPool,
+    scope: Scope,
+    include_test_data: bool,
+    now: DateTime<Utc>,
+    ttl_seconds: u64,
+) -> Result<Bundle, BundleError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    if let Scope::Tenant(id) = scope {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenant WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(BundleError::TenantNotFound(id));
+        }
+    }
+    let bundle = query_bundle(&mut tx, scope, include_test_data, now, ttl_seconds).await?;
+    tx.commit().await?;
+    Ok(bundle)
+}
+
+async fn query_bundle(
+    conn: &mut PgConnection,
+    scope: Scope,
+    include_test_data: bool,
+    now: DateTime<Utc>,
+    ttl_seconds: u64,
+) -> Result<Bundle, sqlx::Error> {
+    let sql = Sql::for_scope(scope);
+    let tenant = scope.tenant_id();
+    let since = recent_window_start(now);
+
+    let stats: Stats = sqlx::query_as(sql.stats.as_str())
+        .bind(tenant)
+        .bind(include_test_data)
+        .bind(since)
+        .fetch_one(&mut *conn)
+        .await?;
+    let recent_activities = sqlx::query_as(sql.recent_activities.as_str())
+        .bind(tenant)
+        .bind(include_test_data)
+        .bind(RECENT_ACTIVITIES)
+        .fetch_all(&mut *conn)
+        .await?;
+    let recent_leads = sqlx::query_as(sql.recent_leads.as_str())
+        .bind(tenant)
+        .bind(include_test_data)
+        .bind(RECENT_LEADS)
+        .fetch_all(&mut *conn)
+        .await?;
+    let recent_opportunities = sqlx::query_as(sql.recent_opportunities.as_str())
+        .bind(tenant)
+        .bind(include_test_data)
+        .bind(RECENT_OPPORTUNITIES)
+        .fetch_all(&mut *conn)
+        .await?;
+
+    Ok(Bundle {
+        stats,
+        lists: Lists {
+            recent_activities,
+            recent_leads,
+            recent_opportunities,
+        },
+        meta: Meta {
+            tenant_id: tenant,
+            include_test_data,
+            generated_at: now,
+            ttl_seconds,
+        },
+    })
+}
+
+/// The bundle's SQL for one kind of scope. A tenant scope and the global scope get separate statement
+/// texts (rather than `$1 IS NULL OR tenant_id = $1`) so that Postgres's cached generic plan for a
+/// tenant stays an index scan on `tenant_id`.
+pub struct Sql {
+    pub stats: String,
+    pub recent_activities: String,
+    pub recent_leads: String,
+    pub recent_opportunities: String,
+}
+
+static TENANT_SQL: LazyLock<Sql> =
+    LazyLock::new(|| Sql::build("tenant_id = $1::uuid AND ($2::bool OR is_test_data IS NOT TRUE)"));
+/// `$1` is bound but unused: every statement takes the same parameters whatever the scope.
+static GLOBAL_SQL: LazyLock<Sql> =
+    LazyLock::new(|| Sql::build("($2::bool OR is_test_data IS NOT TRUE)"));
+
+impl Sql {
+    /// Parameters of every statement: `$1` tenant id (unused for the global scope), `$2` include test
+    /// data; then `$3`, the 30-day window start for `stats` and the row limit for the lists.
+    pub fn for_scope(scope: Scope) -> &'static Self {
+        match scope {
+            Scope::Tenant(_) => &TENANT_SQL,
+            Scope::Global => &GLOBAL_SQL,
+        }
+    }
+
+    fn build(rows: &str) -> Self {
+        Self {
+            stats: format!(
+                "SELECT
+                   (SELECT count(*) FROM contacts WHERE {rows}) AS total_contacts,
+                   (SELECT count(*) FROM accounts WHERE {rows}) AS total_accounts,
+                   l.total AS total_leads,
+                   o.total AS total_opportunities,
+                   l.open AS open_leads,
+                   o.won AS won_opportunities,
+                   o.open AS open_opportunities,
+                   l.recent AS new_leads_last30_days,
+                   (SELECT count(*) FROM activities
+                     WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
+                     AS activities_last30_days,
+                   o.pipeline::text AS pipeline_value,
+                   o.won_value::text AS won_value
+                 FROM
+                   (SELECT count(*) AS total,
+                           count(*) FILTER (WHERE status IS NULL OR status NOT IN ('converted', 'lost')) AS open,
+                           count(*) FILTER (WHERE coalesce(created_date, created_at) >= $3::timestamptz) AS recent
+                      FROM leads WHERE {rows}) AS l,
+                   (SELECT count(*) AS total,
+                           count(*) FILTER (WHERE stage IN ('won', 'closed_won')) AS won,
+                           count(*) FILTER (WHERE {open_stage}) AS open,
+                           round(coalesce(sum(amount) FILTER (WHERE {open_stage}), 0), 2) AS pipeline,
+                           round(coalesce(sum(amount) FILTER (WHERE stage IN ('won', 'closed_won')), 0), 2)
+                             AS won_value
+                      FROM opportunities WHERE {rows}) AS o",
+                open_stage = "stage IS NULL OR stage NOT IN ('won', 'closed_won', 'lost', 'closed_lost')",
+            ),
+            recent_activities: format!(
+                "SELECT id, type AS kind, subject, status, created_at, created_date, assigned_to
+                   FROM activities WHERE {rows}
+                  ORDER BY created_at DESC NULLS LAST, id ASC
+                  LIMIT $3::int8"
+            ),
+            recent_leads: format!(
+                "SELECT id, first_name, last_name, company, created_date, status
+                   FROM leads WHERE {rows}
+                  ORDER BY coalesce(created_date, created_at) DESC NULLS LAST, id ASC
+                  LIMIT $3::int8"
+            ),
+            recent_opportunities: format!(
+                "SELECT id, name, amount::text AS amount, stage, updated_at
+                   FROM opportunities WHERE {rows}
+                  ORDER BY updated_at DESC NULLS LAST, id ASC
+                  LIMIT $3::int8"
+            ),
+        }
+    }
+}
+
+fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn rfc3339_opt<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// Writes Postgres's decimal text as a JSON number, digit for digit.
+fn decimal<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    let raw = RawValue::from_string(text.to_owned()).map_err(serde::ser::Error::custom)?;
+    raw.serialize(s)
+}
+
+fn decimal_opt<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match text {
+        Some(text) => decimal(text, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn window_starts_at_midnight_utc_thirty_days_back() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 59).unwrap();
+        assert_eq!(
+            recent_window_start(now),
+            Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn decimals_serialize_as_exact_json_numbers() {
+        #[derive(Serialize)]
+        struct T {
+            #[serde(serialize_with = "decimal")]
+            v: String,
+        }
+        let json = serde_json::to_string(&T {
+            v: "12345678901234567.89".into(),
+        })
+        .unwrap();
+        assert_eq!(json, r#"{"v":12345678901234567.89}"#);
+    }
+}

@@ -1,0 +1,278 @@
+//! Redis access: one lazily opened multiplexed connection per process, explicit connect and response
+//! timeouts, one retry on a dead connection, and a short cool-down after a failed connect so that a sick
+//! Redis costs each request at most one bounded wait.
+//!
+//! Every error here means "the cache is unavailable"; callers serve without it, never fail because of it.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncCommands, AsyncConnectionConfig, Client, RedisResult};
+
+use crate::config::RedisConfig;
+use crate::error::CacheError;
+
+/// After a failed connect, requests skip Redis for this long instead of each waiting for a timeout.
+const CONNECT_COOLDOWN: Duration = Duration::from_millis(500);
+/// Keys asked for per SCAN step and deleted per UNLINK during a namespace clear.
+pub const SCAN_BATCH: usize = 1_000;
+
+pub struct Cache {
+    client: Client,
+    connection_config: AsyncConnectionConfig,
+    connection: Mutex<Option<MultiplexedConnection>>,
+    /// Held while connecting, so a burst of requests opens one connection; holds the last failure time.
+    connect_gate: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl Cache {
+    /// Builds the client without any I/O: the first command connects.
+    pub fn new(config: &RedisConfig) -> Result<Self, CacheError> {
+        if config.cluster {
+            return Err(CacheError::Config(
+                "REDIS_CLUSTER=true is not supported by this build".to_owned(),
+            ));
+        }
+        let client = match &config.ca_file {
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|e| {
+                    CacheError::Config(format!("cannot read REDIS_CA_FILE {}: {e}", path.display()))
+                })?;
+                Client::build_with_tls(
+                    config.url.as_str(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )?
+            }
+            None => Client::open(config.url.as_str())?,
+        };
+        let connection_config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.response_timeout));
+        Ok(Self {
+            client,
+            connection_config,
+            connection: Mutex::new(None),
+            connect_gate: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.run(|mut c| async move { c.get(key).await }).await
+    }
+
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        let ttl_ms = ttl.as_millis().max(1) as u64;
+        self.run(|mut c| async move { c.pset_ex(key, value, ttl_ms).await })
+            .await
+    }
+
+    /// Remaining time to live of `key`, `None` when it does not exist or never expires.
+    pub async fn ttl(&self, key: &str) -> Result<Option<Duration>, CacheError> {
+        let ms: i64 = self.run(|mut c| async move { c.pttl(key).await }).await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+
+    /// Deletes `keys` (non-blocking on the server) and returns how many existed.
+    pub async fn unlink(&self, keys: &[String]) -> Result<u64, CacheError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.run(|mut c| async move { c.unlink(keys).await }).await
+    }
+
+    /// Deletes every key matching `pattern`, walking the keyspace with SCAN (never KEYS) in batches.
+    /// Returns the exact number of keys deleted.
+    pub async fn unlink_matching(&self, pattern: &str) -> Result<u64, CacheError> {
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .run(|mut c| async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(SCAN_BATCH)
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            deleted += self.unlink(&keys).await?;
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Round trip to the server.
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
+    }
+
+    /// Runs `op` on the shared connection; if the connection turns out to be dead (a server-side
+    /// disconnect, or a socket that died while the Lambda environment was frozen), reconnects and
+    /// runs it once more. Every command issued through here is idempotent.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, CacheError>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        match op(connection).await {
+            Err(e) if is_dead_connection(&e) => {
+                tracing::warn!(error = %e, "redis connection lost, reconnecting once");
+                self.forget_connection();
+                Ok(op(self.connection().await?).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let mut last_failure = self.connect_gate.lock().await;
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        if last_failure.is_some_and(|at| at.elapsed() < CONNECT_COOLDOWN) {
+            return Err(CacheError::CoolingDown);
+        }
+        match self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.connection_config)
+            .await
+        {
+            Ok(c) => {
+                *last_failure = None;
+                *self.connection.lock().expect("cache connection lock") = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                *last_failure = Some(Instant::now());
+                Err(e.into())
+            }
+        }
+    }
+
+    fn current(&self) -> Option<MultiplexedConnection> {
+        self.connection
+            .lock()
+            .expect("cache connection lock")
+            .clone()
+    }
+
+    fn forget_connection(&self) {
+        *self.connection.lock().expect("cache connection lock") = None;
+    }
+}
+
+fn is_dead_connection(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped() || e.is_unrecoverable_error()
+}
+
+/// What is stored under a bundle key: when and from which data version the bundle was computed, and
+/// the bundle's JSON bytes, zstd-compressed when that makes them smaller.
+///
+/// Layout: `DBC1` | flags (1 byte) | generated_at unix ms (i64 BE) | data version (i64 BE) | payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub generated_at_ms: i64,
+    pub data_version: i64,
+    /// The bundle's JSON, uncompressed.
+    pub json: Vec<u8>,
+}
+
+const MAGIC: &[u8; 4] = b"DBC1";
+const HEADER_LEN: usize = 4 + 1 + 8 + 8;
+const FLAG_ZSTD: u8 = 1;
+/// Below this, compression's frame overhead outweighs what it saves.
+const COMPRESS_MIN_BYTES: usize = 256;
+const ZSTD_LEVEL: i32 = 3;
+
+impl Entry {
+    pub fn encode(&self) -> Vec<u8> {
+        let compressed = (self.json.len() >= COMPRESS_MIN_BYTES)
+            .then(|| zstd::bulk::compress(&self.json, ZSTD_LEVEL).ok())
+            .flatten()
+            .filter(|c| c.len() < self.json.len());
+        let (flags, payload) = match &compressed {
+            Some(c) => (FLAG_ZSTD, c.as_slice()),
+            None => (0, self.json.as_slice()),
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.push(flags);
+        out.extend_from_slice(&self.generated_at_ms.to_be_bytes());
+        out.extend_from_slice(&self.data_version.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// `None` for bytes this version cannot read (another format, corruption): treated as a miss.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
+            return None;
+        }
+        let flags = bytes[4];
+        let generated_at_ms = i64::from_be_bytes(bytes[5..13].try_into().ok()?);
+        let data_version = i64::from_be_bytes(bytes[13..21].try_into().ok()?);
+        let payload = &bytes[HEADER_LEN..];
+        let json = match flags {
+            0 => payload.to_vec(),
+            FLAG_ZSTD => zstd::stream::decode_all(payload).ok()?,
+            _ => return None,
+        };
+        Some(Self {
+            generated_at_ms,
+            data_version,
+            json,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_round_trips_small_and_large_payloads() {
+        for json in [
+            b"{}".to_vec(),
+            format!("[{}]", "\"abc\",".repeat(400) + "1").into_bytes(),
+        ] {
+            let entry = Entry {
+                generated_at_ms: 1_700_000_000_123,
+                data_version: 42,
+                json,
+            };
+            assert_eq!(Entry::decode(&entry.encode()), Some(entry));
+        }
+    }
+
+    #[test]
+    fn large_payload_is_stored_compressed() {
+        let json = format!("[{}]", "{\"status\":\"pending\"},".repeat(200) + "1").into_bytes();
+        let entry = Entry {
+            generated_at_ms: 0,
+            data_version: 0,
+            json,
+        };
+        assert!(entry.encode().len() * 3 < entry.json.len());
+    }
+
+    #[test]
+    fn foreign_bytes_decode_as_nothing() {
+        assert_eq!(Entry::decode(b"{\"stats\":{}}"), None);
+        assert_eq!(Entry::decode(b"DBC1\x07aaaaaaaabbbbbbbb"), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! Typed configuration, read once per cold start from the environment.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// Everything the functions read from the environment. Secrets are redacted from `Debug`.
+#[derive(Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub jwt_secret: String,
+    /// Freshness window of a cached bundle (`BUNDLE_TTL_SECONDS`).
+    pub bundle_ttl: Duration,
+    /// Prepended to every Redis key (`CACHE_KEY_PREFIX`), empty in production.
+    pub cache_key_prefix: String,
+}
+
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Use the cluster protocol (`REDIS_CLUSTER=true`), as ElastiCache Serverless requires.
+    pub cluster: bool,
+    /// Extra root certificate for `rediss://` (`REDIS_CA_FILE`), for test servers with their own CA.
+    pub ca_file: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+}
+
+/// The smallest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash output.
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply variables without touching the process.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let jwt_secret = env.required("JWT_SECRET")?;
+        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+            });
+        }
+        Ok(Self {
+            database: DatabaseConfig {
+                url: env.required("DATABASE_URL")?,
+                max_connections: env.parsed("DB_POOL_SIZE", 4)?,
+                acquire_timeout: env.millis("DB_ACQUIRE_TIMEOUT_MS", 3_000)?,
+                statement_timeout: env.millis("DB_STATEMENT_TIMEOUT_MS", 15_000)?,
+            },
+            redis: RedisConfig {
+                url: env.required("REDIS_URL")?,
+                cluster: env.parsed("REDIS_CLUSTER", false)?,
+                ca_file: env.optional("REDIS_CA_FILE").map(PathBuf::from),
+                connect_timeout: env.millis("REDIS_CONNECT_TIMEOUT_MS", 500)?,
+                response_timeout: env.millis("REDIS_RESPONSE_TIMEOUT_MS", 250)?,
+            },
+            jwt_secret,
+            bundle_ttl: Duration::from_secs(env.parsed("BUNDLE_TTL_SECONDS", 300)?),
+            cache_key_prefix: env.optional("CACHE_KEY_PREFIX").unwrap_or_default(),
+        })
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn parsed<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    name,
+                    reason: format!("{raw:?}: {e}"),
+                }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.parsed(name, default).map(Duration::from_millis)
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &self.database)
+            .field("redis", &self.redis)
+            .field("jwt_secret", &"<redacted>")
+            .field("bundle_ttl", &self.bundle_ttl)
+            .field("cache_key_prefix", &self.cache_key_prefix)
+            .finish()
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"<redacted>")
+            .field("cluster", &self.cluster)
+            .field("ca_file", &self.ca_file)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn missing_database_url_is_named_in_the_error() {
+        let err = Config::from_lookup(lookup(&[
+            ("JWT_SECRET", SECRET),
+            ("REDIS_URL", "redis://x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.to_string(), "missing environment variable DATABASE_URL");
+    }
+
+    #[test]
+    fn short_jwt_secret_is_rejected() {
+        let err = Config::from_lookup(lookup(&[("JWT_SECRET", "short")])).unwrap_err();
+        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn malformed_number_names_the_variable() {
+        let err = Config::from_lookup(lookup(&[
+            ("JWT_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://x"),
+            ("REDIS_URL", "redis://x"),
+            ("BUNDLE_TTL_SECONDS", "five"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("BUNDLE_TTL_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn defaults_apply_and_secrets_stay_out_of_debug() {
+        let config = Config::from_lookup(lookup(&[
+            ("JWT_SECRET", SECRET),
+            ("DATABASE_URL", "postgres://user:hunter2@db/crm"),
+            ("REDIS_URL", "redis://x"),
+        ]))
+        .unwrap();
+        assert_eq!(config.bundle_ttl, Duration::from_secs(300));
+        assert_eq!(config.cache_key_prefix, "");
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains(SECRET),
+            "{debug}"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+//! Error types of the library, one enum per concern.
+
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("invalid environment variable {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Computing a bundle from Postgres.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("database query failed")]
+    Database(#[from] sqlx::Error),
+    #[error("tenant {0} does not exist")]
+    TenantNotFound(Uuid),
+}
+
+/// Talking to Redis. Callers treat every variant as "the cache is unavailable", never as a failed request.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("redis command failed")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis is unavailable (recent connection failure, retrying shortly)")]
+    CoolingDown,
+    #[error("invalid redis configuration: {0}")]
+    Config(String),
+}
+
+/// Verifying a bearer token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("token has expired")]
+    Expired,
+    #[error("invalid token")]
+    Invalid,
+}
+
+/// Formats an error with its whole `source()` chain, for logs.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

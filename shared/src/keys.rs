@@ -1,0 +1,122 @@
+//! The Redis key scheme: every key this product reads or writes is built here.
+
+use std::fmt;
+
+use uuid::Uuid;
+
+/// The namespace of dashboard bundles, after the configured prefix.
+pub const BUNDLE_NAMESPACE: &str = "dashboard:bundle:";
+const GLOBAL_SCOPE: &str = "SUPERADMIN_GLOBAL";
+
+/// Whose data a bundle covers: one tenant, or every tenant (the superadmin global view).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Tenant(Uuid),
+    Global,
+}
+
+impl Scope {
+    pub fn tenant_id(self) -> Option<Uuid> {
+        match self {
+            Scope::Tenant(id) => Some(id),
+            Scope::Global => None,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Hyphenated lower case: the one spelling of a tenant in keys and logs.
+            Scope::Tenant(id) => write!(f, "{}", id.hyphenated()),
+            Scope::Global => f.write_str(GLOBAL_SCOPE),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// `dashboard:bundle:{tenant uuid | SUPERADMIN_GLOBAL}:include={true|false}`.
+    pub fn bundle(&self, scope: Scope, include_test_data: bool) -> String {
+        format!(
+            "{}{BUNDLE_NAMESPACE}{scope}:include={include_test_data}",
+            self.prefix
+        )
+    }
+
+    /// Both variants of one scope's bundle, the exact keys a tenant clear deletes.
+    pub fn bundles_of(&self, scope: Scope) -> [String; 2] {
+        [self.bundle(scope, true), self.bundle(scope, false)]
+    }
+
+    /// A SCAN pattern matching every bundle key and nothing else. The prefix comes from configuration,
+    /// but its glob characters are escaped anyway so that no configured value can widen the match.
+    pub fn bundle_scan_pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.prefix.len() + BUNDLE_NAMESPACE.len() + 1);
+        for c in self.prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push_str(BUNDLE_NAMESPACE);
+        pattern.push('*');
+        pattern
+    }
+
+    /// The short lease that lets one caller recompute a bundle while others wait or serve stale.
+    pub fn recompute_lease(&self, scope: Scope, include_test_data: bool) -> String {
+        format!(
+            "{}dashboard:lease:{scope}:include={include_test_data}",
+            self.prefix
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_keys_match_the_runbook() {
+        let keys = Keys::default();
+        let id = Uuid::parse_str("A11DFB63-4B18-4EB8-872E-747AF2E37C46").unwrap();
+        assert_eq!(
+            keys.bundle(Scope::Tenant(id), false),
+            "dashboard:bundle:a11dfb63-4b18-4eb8-872e-747af2e37c46:include=false"
+        );
+        assert_eq!(
+            keys.bundle(Scope::Global, true),
+            "dashboard:bundle:SUPERADMIN_GLOBAL:include=true"
+        );
+    }
+
+    #[test]
+    fn prefix_goes_in_front_of_every_key() {
+        let keys = Keys::new("t1:");
+        assert_eq!(
+            keys.bundle(Scope::Global, true),
+            "t1:dashboard:bundle:SUPERADMIN_GLOBAL:include=true"
+        );
+        assert_eq!(keys.bundle_scan_pattern(), "t1:dashboard:bundle:*");
+    }
+
+    #[test]
+    fn glob_characters_in_prefix_are_escaped_in_scan_pattern() {
+        let keys = Keys::new("a*b?[c]\\:");
+        assert_eq!(
+            keys.bundle_scan_pattern(),
+            "a\\*b\\?\\[c\\]\\\\:dashboard:bundle:*"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The domain of the dashboard bundle cache, shared by the dashboard-bundle, clear-cache and warm-cache
+//! functions: configuration, errors, the Redis key scheme, the bundle's queries, cache access and auth.
+
+pub mod auth;
+pub mod bundle;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod dashboard;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// Process-wide setup every function's `main` runs first: logging (JSON when Lambda asks for it through
+/// `AWS_LAMBDA_LOG_FORMAT`) and the one TLS crypto provider that Postgres, Redis and AWS clients share.
+pub fn init_process() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    lambda_http::tracing::init_default_subscriber();
+}
