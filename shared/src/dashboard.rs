@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
+use crate::auth::ClearTarget;
 use crate::bundle;
 use crate::cache::{Cache, Entry};
 use crate::clock::Clock;
-use crate::error::{chain, BundleError};
+use crate::error::{chain, BundleError, CacheError};
 use crate::keys::{Keys, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,24 @@ impl Dashboard {
         let key = self.keys.bundle(scope, include_test_data);
         let json = self.compute(scope, include_test_data).await?;
         Ok(self.store(&key, &json, ttl).await)
+    }
+
+    /// Deletes the cached bundles of `target` and returns how many keys were deleted. A tenant's keys
+    /// are deleted by name; clearing everything walks the bundle namespace with SCAN and UNLINKs in
+    /// batches. Nothing outside the bundle namespace is touched.
+    pub async fn clear(&self, target: ClearTarget) -> Result<u64, CacheError> {
+        match target {
+            ClearTarget::Tenant(id) => {
+                self.cache
+                    .unlink(&self.keys.bundles_of(Scope::Tenant(id)))
+                    .await
+            }
+            ClearTarget::All => {
+                self.cache
+                    .unlink_matching(&self.keys.bundle_scan_pattern())
+                    .await
+            }
+        }
     }
 
     async fn compute(&self, scope: Scope, include_test_data: bool) -> Result<Vec<u8>, BundleError> {
