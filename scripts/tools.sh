@@ -3,13 +3,16 @@
 # directory to put in front of PATH.
 #
 #   PATH="$(scripts/tools.sh cargo-lambda):$PATH"
+#   "$(scripts/tools.sh moto_server)/moto_server" -p 5001
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-tool=${1:?usage: tools.sh cargo-lambda}
+tool=${1:?usage: tools.sh cargo-lambda|moto_server}
 
+# One venv per tool: they pin different versions of shared dependencies (boto3).
 case "$tool" in
   cargo-lambda) venv="$root/.dev/venv-lambda"; packages=(cargo-lambda) ;;
+  moto_server) venv="$root/.dev/venv-moto"; packages=('moto[server]') ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 

@@ -77,6 +77,64 @@ impl Config {
     }
 }
 
+/// Settings of the warm-cache function, on top of [`Config`].
+#[derive(Debug, Clone)]
+pub struct WarmConfig {
+    /// Tenants warmed at once (`WARM_CONCURRENCY`), by default the Postgres pool size.
+    pub concurrency: usize,
+    /// Redis lifetime of a warmed entry (`WARM_TTL_SECONDS`): long enough to reach the next run.
+    pub ttl: Duration,
+    /// Above this many active tenants, a scheduled run fans out in chunks (`WARM_FANOUT_THRESHOLD`).
+    pub fanout_threshold: u64,
+    /// Tenants per fan-out event (`WARM_CHUNK_SIZE`, at most [`MAX_WARM_CHUNK_SIZE`]).
+    pub chunk_size: usize,
+    /// The EventBridge bus chunk events go to (`WARM_EVENT_BUS_NAME`); no fan-out without it.
+    pub event_bus_name: Option<String>,
+    /// No new tenant is started when less than this remains before the deadline (`WARM_DEADLINE_MARGIN_MS`).
+    pub deadline_margin: Duration,
+    /// Bound on warming one tenant's two bundles (`WARM_TENANT_TIMEOUT_MS`).
+    pub tenant_timeout: Duration,
+}
+
+/// 500 tenant ids make a ~20 KB event; ten of them stay under PutEvents' 256 KB request limit.
+pub const MAX_WARM_CHUNK_SIZE: usize = 500;
+
+impl WarmConfig {
+    pub fn from_env(base: &Config) -> Result<Self, ConfigError> {
+        Self::from_lookup(base, |name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(
+        base: &Config,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let chunk_size = env.parsed("WARM_CHUNK_SIZE", 250)?;
+        if chunk_size == 0 || chunk_size > MAX_WARM_CHUNK_SIZE {
+            return Err(ConfigError::Invalid {
+                name: "WARM_CHUNK_SIZE",
+                reason: format!("must be between 1 and {MAX_WARM_CHUNK_SIZE}"),
+            });
+        }
+        let concurrency = env.parsed("WARM_CONCURRENCY", base.database.max_connections as usize)?;
+        if concurrency == 0 {
+            return Err(ConfigError::Invalid {
+                name: "WARM_CONCURRENCY",
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            concurrency,
+            ttl: Duration::from_secs(env.parsed("WARM_TTL_SECONDS", 25 * 3600)?),
+            fanout_threshold: env.parsed("WARM_FANOUT_THRESHOLD", 2_000)?,
+            chunk_size,
+            event_bus_name: env.optional("WARM_EVENT_BUS_NAME"),
+            deadline_margin: env.millis("WARM_DEADLINE_MARGIN_MS", 15_000)?,
+            tenant_timeout: env.millis("WARM_TENANT_TIMEOUT_MS", 30_000)?,
+        })
+    }
+}
+
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {

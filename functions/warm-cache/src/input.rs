@@ -1,0 +1,158 @@
+//! What a warm-cache invocation is asked to do, read from its event.
+//!
+//! - The EventBridge schedule's envelope (`"detail-type": "Scheduled Event"`): warm every active tenant.
+//! - A bare `{"tenant_ids": [...]}` (a rule's constant input, or a manual invoke): warm those tenants.
+//! - A fan-out chunk envelope (`"detail-type": "Dashboard Warm Chunk"`): warm the chunk's tenants.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+pub const CHUNK_DETAIL_TYPE: &str = "Dashboard Warm Chunk";
+pub const CHUNK_SOURCE: &str = "dashboard-cache.warm-cache";
+/// A list longer than this cannot come from this system (chunks are at most 500) and is refused.
+const MAX_TENANT_IDS: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Schedule,
+    Manual {
+        tenant_ids: Vec<Uuid>,
+    },
+    Chunk {
+        tenant_ids: Vec<Uuid>,
+        parent_run_id: Option<Uuid>,
+    },
+}
+
+impl Input {
+    /// The value of `cache_warm_run.trigger`.
+    pub fn trigger(&self) -> &'static str {
+        match self {
+            Input::Schedule => "schedule",
+            Input::Manual { .. } => "manual",
+            Input::Chunk { .. } => "chunk",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InputError {
+    #[error(
+        "unrecognised event: expected an EventBridge \"Scheduled Event\", a \"Dashboard Warm Chunk\", \
+         or {{\"tenant_ids\": [\"<uuid>\", ...]}}"
+    )]
+    UnknownShape,
+    #[error("unsupported detail-type {0:?}")]
+    UnknownDetailType(String),
+    #[error("tenant_ids must be a non-empty array of at most {MAX_TENANT_IDS} UUID strings")]
+    BadTenantIds,
+}
+
+pub fn parse(event: &Value) -> Result<Input, InputError> {
+    let object = event.as_object().ok_or(InputError::UnknownShape)?;
+    if let Some(detail_type) = object.get("detail-type") {
+        return match detail_type.as_str() {
+            Some(SCHEDULED_DETAIL_TYPE) => Ok(Input::Schedule),
+            Some(CHUNK_DETAIL_TYPE) => {
+                let detail = object
+                    .get("detail")
+                    .and_then(Value::as_object)
+                    .ok_or(InputError::UnknownShape)?;
+                let tenant_ids = tenant_ids(detail.get("tenant_ids"))?;
+                let parent_run_id = detail
+                    .get("run_id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok());
+                Ok(Input::Chunk {
+                    tenant_ids,
+                    parent_run_id,
+                })
+            }
+            other => Err(InputError::UnknownDetailType(
+                other.unwrap_or_default().chars().take(100).collect(),
+            )),
+        };
+    }
+    if object.len() == 1 && object.contains_key("tenant_ids") {
+        return Ok(Input::Manual {
+            tenant_ids: tenant_ids(object.get("tenant_ids"))?,
+        });
+    }
+    Err(InputError::UnknownShape)
+}
+
+/// A non-empty list of hyphenated UUIDs, duplicates dropped (order kept).
+fn tenant_ids(value: Option<&Value>) -> Result<Vec<Uuid>, InputError> {
+    let list = value
+        .and_then(Value::as_array)
+        .ok_or(InputError::BadTenantIds)?;
+    if list.is_empty() || list.len() > MAX_TENANT_IDS {
+        return Err(InputError::BadTenantIds);
+    }
+    let mut ids: Vec<Uuid> = Vec::with_capacity(list.len());
+    for item in list {
+        let id = item
+            .as_str()
+            .filter(|s| s.len() == 36)
+            .and_then(|s| Uuid::try_parse(s).ok())
+            .ok_or(InputError::BadTenantIds)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scheduled_envelope_is_a_schedule_run() {
+        let ev = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        assert_eq!(parse(&ev), Ok(Input::Schedule));
+    }
+
+    #[test]
+    fn bare_tenant_ids_is_a_manual_run_without_duplicates() {
+        let id = "a11dfb63-4b18-4eb8-872e-747af2e37c46";
+        let ev = json!({"tenant_ids": [id, id.to_uppercase()]});
+        assert_eq!(
+            parse(&ev),
+            Ok(Input::Manual {
+                tenant_ids: vec![id.parse().unwrap()]
+            })
+        );
+    }
+
+    #[test]
+    fn chunk_envelope_carries_its_tenants_and_parent() {
+        let run = Uuid::new_v4();
+        let id = Uuid::new_v4();
+        let ev = json!({"detail-type": CHUNK_DETAIL_TYPE, "detail": {"tenant_ids": [id], "run_id": run}});
+        assert_eq!(
+            parse(&ev),
+            Ok(Input::Chunk {
+                tenant_ids: vec![id],
+                parent_run_id: Some(run)
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_shapes_are_refused() {
+        for ev in [
+            json!([]),
+            json!({}),
+            json!({"tenant_ids": []}),
+            json!({"tenant_ids": ["*"]}),
+            json!({"tenant_ids": "a11dfb63-4b18-4eb8-872e-747af2e37c46"}),
+            json!({"tenant_ids": ["a11dfb63-4b18-4eb8-872e-747af2e37c46"], "extra": 1}),
+            json!({"detail-type": "Object Created", "detail": {}}),
+        ] {
+            assert!(parse(&ev).is_err(), "{ev}");
+        }
+    }
+}

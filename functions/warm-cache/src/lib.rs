@@ -1,0 +1,100 @@
+//! The warm-cache function: invoked at midnight UTC by an EventBridge schedule (or by hand, or by its
+//! own fan-out chunks), it stores every active tenant's bundles so the morning's first request hits.
+
+pub mod deadline;
+pub mod fanout;
+pub mod input;
+pub mod report;
+pub mod run;
+
+use std::time::Instant;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+use shared::config::WarmConfig;
+use shared::error::chain;
+use shared::state::AppState;
+
+use crate::deadline::Deadline;
+use crate::fanout::Fanout;
+use crate::report::Summary;
+use crate::run::{millis, Warmer};
+
+pub struct WarmState {
+    pub app: AppState,
+    pub warm: WarmConfig,
+    pub fanout: Option<Fanout>,
+}
+
+/// Handles one invocation. Returns the run's summary; an `Err` only when the event is not one this
+/// function understands, or when nothing at all could be warmed (so that EventBridge's retry helps).
+pub async fn handle(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let input = input::parse(&event.payload)
+        .inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
+    let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
+    let summary = warm(state, &input, deadline).await?;
+    Ok(serde_json::to_value(&summary)?)
+}
+
+/// Runs `input`, records the run row and the metrics line, and returns the summary.
+pub async fn warm(
+    state: &WarmState,
+    input: &input::Input,
+    deadline: Deadline,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let pool = state.app.dashboard.pool();
+    let parent = match input {
+        input::Input::Chunk { parent_run_id, .. } => *parent_run_id,
+        _ => None,
+    };
+    let run_id = report::start(pool, input.trigger(), parent)
+        .await
+        .inspect_err(
+            |e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"),
+        )?;
+    let mut summary = Summary {
+        run_id,
+        trigger: input.trigger(),
+        ..Summary::default()
+    };
+    let warmer = Warmer {
+        dashboard: &state.app.dashboard,
+        config: &state.warm,
+        fanout: state.fanout.as_ref(),
+    };
+    let listed = warmer.run(input, deadline, &mut summary).await;
+    if let Err(e) = &listed {
+        summary.failures += 1;
+        summary.record_error(format!("listing tenants failed: {}", chain(e)));
+    }
+    summary.duration_ms = millis(started.elapsed());
+    if let Err(e) = report::finish(pool, &summary).await {
+        tracing::error!(%run_id, error = %chain(&e), "cannot record the run's result");
+    }
+    println!(
+        "{}",
+        report::emf_line(&summary, chrono::Utc::now().timestamp_millis())
+    );
+    tracing::info!(
+        %run_id,
+        trigger = summary.trigger,
+        tenants_total = summary.tenants_total,
+        bundles_warmed = summary.bundles_warmed,
+        failures = summary.failures,
+        skipped_deadline = summary.skipped_deadline,
+        chunks_published = summary.chunks_published,
+        duration_ms = summary.duration_ms,
+        "warm run finished"
+    );
+    let nothing_done =
+        summary.bundles_warmed == 0 && summary.chunks_published == 0 && summary.failures > 0;
+    if nothing_done {
+        return Err(format!(
+            "warm run {run_id} warmed nothing: {}",
+            summary.errors.join("; ")
+        )
+        .into());
+    }
+    Ok(summary)
+}

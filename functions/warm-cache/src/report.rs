@@ -1,0 +1,177 @@
+//! What a run leaves behind: its `cache_warm_run` row and one CloudWatch Embedded Metric Format line.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// At most this many failures are itemised in the summary and the run row; the count is always exact.
+pub const MAX_ERRORS_KEPT: usize = 20;
+
+/// Counts of one run; also the invocation's JSON result.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub run_id: Uuid,
+    pub trigger: &'static str,
+    pub tenants_total: u64,
+    pub tenants_warmed: u64,
+    pub bundles_warmed: u64,
+    pub failures: u64,
+    pub skipped_deadline: u64,
+    /// Whether the two SUPERADMIN_GLOBAL bundles were warmed (scheduled runs only).
+    pub global_warmed: Option<bool>,
+    pub chunks_published: u64,
+    pub stopped_early: bool,
+    pub duration_ms: u64,
+    pub errors: Vec<String>,
+}
+
+impl Summary {
+    pub fn record_error(&mut self, error: String) {
+        tracing::warn!(%error, "warm failure");
+        if self.errors.len() < MAX_ERRORS_KEPT {
+            self.errors.push(error);
+        }
+    }
+
+    fn error_summary(&self) -> Option<String> {
+        if self.errors.is_empty() {
+            return None;
+        }
+        let mut text = self.errors.join("\n");
+        if self.failures as usize > self.errors.len() {
+            text.push_str(&format!(
+                "\n(and {} more)",
+                self.failures as usize - self.errors.len()
+            ));
+        }
+        Some(text)
+    }
+}
+
+pub async fn start(
+    pool: &PgPool,
+    trigger: &str,
+    parent_run_id: Option<Uuid>,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO cache_warm_run (trigger, parent_run_id) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(trigger)
+    .bind(parent_run_id)
+    .fetch_one(pool)
+    .await
+}
+
+pub async fn finish(pool: &PgPool, summary: &Summary) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE cache_warm_run
+            SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
+                skipped_deadline = $5, chunks_published = $6, error_summary = $7
+          WHERE id = $1",
+    )
+    .bind(summary.run_id)
+    .bind(saturating_i32(summary.tenants_total))
+    .bind(saturating_i32(summary.bundles_warmed))
+    .bind(saturating_i32(summary.failures))
+    .bind(saturating_i32(summary.skipped_deadline))
+    .bind(saturating_i32(summary.chunks_published))
+    .bind(summary.error_summary())
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+fn saturating_i32(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// One EMF line: CloudWatch turns it into metrics of namespace `DashboardCache`, dimension `Trigger`.
+pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "DashboardCache",
+                "Dimensions": [["Trigger"]],
+                "Metrics": [
+                    { "Name": "WarmDurationMs", "Unit": "Milliseconds" },
+                    { "Name": "BundlesWarmed", "Unit": "Count" },
+                    { "Name": "WarmFailures", "Unit": "Count" },
+                    { "Name": "TenantsLeft", "Unit": "Count" },
+                ],
+            }],
+        },
+        "Trigger": summary.trigger,
+        "RunId": summary.run_id,
+        "WarmDurationMs": summary.duration_ms,
+        "BundlesWarmed": summary.bundles_warmed,
+        "WarmFailures": summary.failures,
+        "TenantsLeft": summary.skipped_deadline,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_line_declares_the_four_metrics_with_their_values() {
+        let summary = Summary {
+            trigger: "schedule",
+            bundles_warmed: 12,
+            failures: 1,
+            skipped_deadline: 3,
+            duration_ms: 450,
+            ..Summary::default()
+        };
+        let line: serde_json::Value =
+            serde_json::from_str(&emf_line(&summary, 1_795_478_400_000)).unwrap();
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "DashboardCache");
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "WarmDurationMs",
+                "BundlesWarmed",
+                "WarmFailures",
+                "TenantsLeft"
+            ]
+        );
+        assert_eq!(line["_aws"]["Timestamp"], 1_795_478_400_000i64);
+        assert_eq!(line["Trigger"], "schedule");
+        assert_eq!(
+            (
+                line["BundlesWarmed"].as_u64(),
+                line["WarmFailures"].as_u64()
+            ),
+            (Some(12), Some(1))
+        );
+        assert_eq!(
+            (
+                line["TenantsLeft"].as_u64(),
+                line["WarmDurationMs"].as_u64()
+            ),
+            (Some(3), Some(450))
+        );
+    }
+
+    #[test]
+    fn error_summary_counts_what_it_does_not_list() {
+        let mut summary = Summary::default();
+        for i in 0..25 {
+            summary.failures += 1;
+            summary.record_error(format!("tenant {i}: boom"));
+        }
+        let text = summary.error_summary().unwrap();
+        assert_eq!(text.lines().count(), MAX_ERRORS_KEPT + 1);
+        assert!(text.ends_with("(and 5 more)"), "{text}");
+    }
+}

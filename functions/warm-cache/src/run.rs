@@ -1,0 +1,269 @@
+//! One warm run: list the tenants, warm each tenant's two bundles with bounded concurrency through the
+//! same code path as the dashboard function, stop starting tenants near the deadline, and count
+//! everything.
+
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, Stream, StreamExt};
+use shared::config::WarmConfig;
+use shared::dashboard::Dashboard;
+use shared::error::chain;
+use shared::keys::Scope;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::deadline::Deadline;
+use crate::fanout::{Fanout, MAX_ENTRIES_PER_CALL};
+use crate::input::Input;
+use crate::report::Summary;
+
+/// Active tenants are read this many at a time, so memory does not grow with the number of tenants.
+const TENANT_PAGE: i64 = 500;
+
+pub struct Warmer<'a> {
+    pub dashboard: &'a Dashboard,
+    pub config: &'a WarmConfig,
+    pub fanout: Option<&'a Fanout>,
+}
+
+enum Outcome {
+    Warmed { bundles: u64 },
+    Failed { bundles: u64, error: String },
+    Skipped,
+    ListingFailed(String),
+}
+
+impl Warmer<'_> {
+    fn pool(&self) -> &PgPool {
+        self.dashboard.pool()
+    }
+
+    /// Runs `input` to the end (or the deadline) and fills `summary`. An `Err` means the run could not
+    /// even start listing its tenants.
+    pub async fn run(
+        &self,
+        input: &Input,
+        deadline: Deadline,
+        summary: &mut Summary,
+    ) -> Result<(), sqlx::Error> {
+        match input {
+            Input::Schedule => {
+                summary.tenants_total = count_active(self.pool()).await?;
+                match self.fanout {
+                    Some(fanout) if summary.tenants_total > self.config.fanout_threshold => {
+                        self.fan_out(fanout, summary).await
+                    }
+                    _ => {
+                        if summary.tenants_total > self.config.fanout_threshold {
+                            tracing::warn!("more tenants than WARM_FANOUT_THRESHOLD but no WARM_EVENT_BUS_NAME");
+                        }
+                        self.warm_tenants(active_tenants(self.pool().clone()), deadline, summary)
+                            .await;
+                    }
+                }
+                self.warm_global(deadline, summary).await;
+            }
+            Input::Manual { tenant_ids } | Input::Chunk { tenant_ids, .. } => {
+                summary.tenants_total = tenant_ids.len() as u64;
+                let ids = stream::iter(tenant_ids.clone().into_iter().map(Ok));
+                self.warm_tenants(ids, deadline, summary).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn warm_tenants(
+        &self,
+        ids: impl Stream<Item = Result<Uuid, String>>,
+        deadline: Deadline,
+        summary: &mut Summary,
+    ) {
+        let outcomes = ids
+            .map(|id| async move {
+                match id {
+                    Err(e) => Outcome::ListingFailed(e),
+                    Ok(_) if deadline.passed() => Outcome::Skipped,
+                    Ok(id) => self.warm_tenant(id).await,
+                }
+            })
+            .buffer_unordered(self.config.concurrency);
+        futures::pin_mut!(outcomes);
+        while let Some(outcome) = outcomes.next().await {
+            match outcome {
+                Outcome::Warmed { bundles } => {
+                    summary.tenants_warmed += 1;
+                    summary.bundles_warmed += bundles;
+                }
+                Outcome::Failed { bundles, error } => {
+                    summary.bundles_warmed += bundles;
+                    summary.failures += 1;
+                    summary.record_error(error);
+                }
+                Outcome::Skipped => {
+                    summary.skipped_deadline += 1;
+                    summary.stopped_early = true;
+                }
+                Outcome::ListingFailed(error) => {
+                    summary.failures += 1;
+                    summary.stopped_early = true;
+                    summary.record_error(format!("listing tenants failed: {error}"));
+                }
+            }
+        }
+    }
+
+    /// Both bundles of one tenant, each bounded by `WARM_TENANT_TIMEOUT_MS`.
+    async fn warm_tenant(&self, id: Uuid) -> Outcome {
+        let (bundles, errors) = self.warm_scope(Scope::Tenant(id)).await;
+        match errors {
+            None => Outcome::Warmed { bundles },
+            Some(error) => Outcome::Failed {
+                bundles,
+                error: format!("tenant {id}: {error}"),
+            },
+        }
+    }
+
+    async fn warm_global(&self, deadline: Deadline, summary: &mut Summary) {
+        if deadline.passed() {
+            summary.global_warmed = Some(false);
+            summary.stopped_early = true;
+            return;
+        }
+        let (bundles, error) = self.warm_scope(Scope::Global).await;
+        summary.bundles_warmed += bundles;
+        summary.global_warmed = Some(error.is_none());
+        if let Some(error) = error {
+            summary.failures += 1;
+            summary.record_error(format!("global view: {error}"));
+        }
+    }
+
+    /// Warms both variants of `scope`; returns how many were stored and the first error.
+    async fn warm_scope(&self, scope: Scope) -> (u64, Option<String>) {
+        let mut warmed = 0;
+        let mut first_error = None;
+        for include_test_data in [true, false] {
+            let refresh = self
+                .dashboard
+                .refresh(scope, include_test_data, self.config.ttl);
+            let error = match tokio::time::timeout(self.config.tenant_timeout, refresh).await {
+                Ok(Ok(true)) => {
+                    warmed += 1;
+                    continue;
+                }
+                Ok(Ok(false)) => "cache write failed".to_owned(),
+                Ok(Err(e)) => chain(&e),
+                Err(_) => format!("timed out after {:?}", self.config.tenant_timeout),
+            };
+            first_error.get_or_insert(error);
+        }
+        (warmed, first_error)
+    }
+
+    /// Publishes every active tenant in chunks of `WARM_CHUNK_SIZE`, up to ten chunks per PutEvents.
+    async fn fan_out(&self, fanout: &Fanout, summary: &mut Summary) {
+        let started = Instant::now();
+        let mut chunks = Vec::with_capacity(MAX_ENTRIES_PER_CALL);
+        let mut last: Option<Uuid> = None;
+        loop {
+            let page = match tenant_page(self.pool(), last, self.config.chunk_size as i64).await {
+                Ok(page) => page,
+                Err(e) => {
+                    summary.failures += 1;
+                    summary.record_error(format!("listing tenants failed: {}", chain(&e)));
+                    break;
+                }
+            };
+            let done = (page.len() as i64) < self.config.chunk_size as i64;
+            last = page.last().copied().or(last);
+            if !page.is_empty() {
+                chunks.push(page);
+            }
+            if chunks.len() == MAX_ENTRIES_PER_CALL || (done && !chunks.is_empty()) {
+                let published = fanout
+                    .publish(summary.run_id, std::mem::take(&mut chunks))
+                    .await;
+                summary.chunks_published += published.chunks;
+                for (ids, reason) in published.failed {
+                    summary.failures += ids.len() as u64;
+                    summary.record_error(format!(
+                        "chunk of {} tenants not published: {reason}",
+                        ids.len()
+                    ));
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        tracing::info!(
+            chunks = summary.chunks_published,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "fan-out published"
+        );
+    }
+}
+
+async fn count_active(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant WHERE status = 'active'")
+        .fetch_one(pool)
+        .await?;
+    Ok(n as u64)
+}
+
+/// Up to `limit` active tenant ids after `after`, in id order (keyset paging).
+async fn tenant_page(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM tenant
+          WHERE status = 'active' AND ($1::uuid IS NULL OR id > $1)
+          ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every active tenant id, one page in memory at a time. A failed page ends the stream after one error.
+fn active_tenants(pool: PgPool) -> impl Stream<Item = Result<Uuid, String>> {
+    struct Paging {
+        pool: PgPool,
+        after: Option<Uuid>,
+        done: bool,
+    }
+    stream::unfold(
+        Paging {
+            pool,
+            after: None,
+            done: false,
+        },
+        |mut p| async move {
+            if p.done {
+                return None;
+            }
+            match tenant_page(&p.pool, p.after, TENANT_PAGE).await {
+                Ok(page) => {
+                    p.done = (page.len() as i64) < TENANT_PAGE;
+                    p.after = page.last().copied();
+                    let items: Vec<Result<Uuid, String>> = page.into_iter().map(Ok).collect();
+                    Some((stream::iter(items), p))
+                }
+                Err(e) => {
+                    p.done = true;
+                    Some((stream::iter(vec![Err(chain(&e))]), p))
+                }
+            }
+        },
+    )
+    .flatten()
+}
+
+/// Elapsed time as whole milliseconds.
+pub fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

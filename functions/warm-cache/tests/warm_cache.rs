@@ -1,0 +1,498 @@
+//! warm-cache over real Postgres and Redis, and a local EventBridge (moto) for the fan-out.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use shared::auth::Role;
+use shared::config::WarmConfig;
+use shared::keys::Scope;
+use shared::testing::{self, event, request, with_query, with_token};
+use sqlx::PgPool;
+use uuid::Uuid;
+use warm_cache::{fanout::Fanout, handle, WarmState};
+
+const WARM_TTL: Duration = Duration::from_secs(90_000);
+
+fn warm_config() -> WarmConfig {
+    WarmConfig {
+        concurrency: 4,
+        ttl: WARM_TTL,
+        fanout_threshold: 2_000,
+        chunk_size: 250,
+        event_bus_name: None,
+        deadline_margin: Duration::ZERO,
+        tenant_timeout: Duration::from_secs(10),
+    }
+}
+
+fn state(pool: PgPool, warm: WarmConfig, fanout: Option<Fanout>) -> WarmState {
+    WarmState {
+        app: testing::state(testing::config(), pool),
+        warm,
+        fanout,
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Invokes the handler as Lambda would, with a deadline `deadline_in` from now.
+async fn invoke(state: &WarmState, payload: Value, deadline_in: Duration) -> Result<Value, String> {
+    let mut context = Context::default();
+    context.deadline = now_ms() + deadline_in.as_millis() as u64;
+    handle(state, LambdaEvent::new(payload, context))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// `n` active tenants (each with one lead) and two inactive ones; returns the active ids.
+async fn tenants(pool: &PgPool, n: i32) -> Vec<Uuid> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO tenant (slug, name) SELECT 't' || g, 'Tenant ' || g FROM generate_series(1, {n}) g;
+         INSERT INTO tenant (slug, name, status) VALUES ('gone1', 'Gone', 'inactive'), ('gone2', 'Gone', 'suspended');
+         INSERT INTO leads (tenant_id, status) SELECT id, 'new' FROM tenant;"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query_scalar("SELECT id FROM tenant WHERE status = 'active' ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn run_rows(pool: &PgPool) -> Vec<(String, i32, i32, i32, i32, bool)> {
+    sqlx::query_as(
+        "SELECT trigger, tenants_total, bundles_warmed, failures, skipped_deadline, finished_at IS NOT NULL
+           FROM cache_warm_run ORDER BY started_at",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn cleanup(state: WarmState) {
+    testing::cleanup_prefix(&state.app.config.cache_key_prefix).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool: PgPool) {
+    let active = tenants(&pool, 55).await;
+    let s = state(pool.clone(), warm_config(), None);
+    let summary = invoke(
+        &s,
+        event("warm-cache-schedule.json"),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(summary["trigger"], "schedule");
+    assert_eq!(summary["tenants_total"], 55);
+    assert_eq!(summary["bundles_warmed"], 55 * 2 + 2);
+    assert_eq!(summary["failures"], 0);
+    assert_eq!(summary["global_warmed"], true);
+    let keys = s.app.dashboard.keys();
+    let cache = s.app.dashboard.cache();
+    for id in &active {
+        for include in [true, false] {
+            let ttl = cache
+                .ttl(&keys.bundle(Scope::Tenant(*id), include))
+                .await
+                .unwrap()
+                .expect("warmed key");
+            assert!(
+                ttl > WARM_TTL - Duration::from_secs(60) && ttl <= WARM_TTL,
+                "{ttl:?}"
+            );
+        }
+    }
+    assert!(cache
+        .ttl(&keys.bundle(Scope::Global, false))
+        .await
+        .unwrap()
+        .is_some());
+    let inactive: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenant WHERE status <> 'active'")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    for id in inactive {
+        assert_eq!(
+            cache
+                .ttl(&keys.bundle(Scope::Tenant(id), true))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        run_rows(&pool).await,
+        vec![("schedule".into(), 55, 112, 0, 0, true)]
+    );
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPool) {
+    let active = tenants(&pool, 3).await;
+    let s = state(pool, warm_config(), None);
+    invoke(
+        &s,
+        event("warm-cache-schedule.json"),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+
+    let token = testing::token(Role::Admin, Some(active[0]));
+    let get = |query: &'static str| {
+        let ev = with_query(
+            with_token(event("dashboard-bundle.json"), Some(&token)),
+            query,
+        );
+        dashboard_bundle::handle(&s.app, request(&ev))
+    };
+    let warmed = get("include_test_data=false").await.unwrap();
+    assert_eq!(warmed.headers()["x-cache"], "HIT");
+    let computed = get("include_test_data=false&bust_cache=true")
+        .await
+        .unwrap();
+    assert_eq!(computed.headers()["x-cache"], "MISS");
+    let data = |r: &lambda_http::Response<lambda_http::Body>| {
+        let mut body: Value = serde_json::from_slice(r.body()).unwrap();
+        body["data"]["meta"]["generated_at"] = Value::Null;
+        body["data"].clone()
+    };
+    assert_eq!(data(&warmed), data(&computed));
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn running_twice_is_harmless(pool: PgPool) {
+    tenants(&pool, 5).await;
+    let s = state(pool.clone(), warm_config(), None);
+    let first = invoke(
+        &s,
+        event("warm-cache-schedule.json"),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    let second = invoke(
+        &s,
+        event("warm-cache-schedule.json"),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first["bundles_warmed"], second["bundles_warmed"]);
+    assert_eq!(run_rows(&pool).await.len(), 2);
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn one_failing_tenant_is_counted_and_the_others_are_warmed(pool: PgPool) {
+    let active = tenants(&pool, 4).await;
+    let missing = Uuid::new_v4();
+    let s = state(pool.clone(), warm_config(), None);
+    let mut ids: Vec<Value> = active.iter().map(|id| id.to_string().into()).collect();
+    ids.insert(2, missing.to_string().into());
+    let summary = invoke(
+        &s,
+        serde_json::json!({ "tenant_ids": ids }),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(summary["trigger"], "manual");
+    assert_eq!(summary["tenants_total"], 5);
+    assert_eq!(summary["tenants_warmed"], 4);
+    assert_eq!(summary["failures"], 1);
+    assert_eq!(summary["bundles_warmed"], 8);
+    let error = summary["errors"][0].as_str().unwrap();
+    assert!(error.contains(&missing.to_string()), "{error}");
+    let summary_text: String = sqlx::query_scalar("SELECT error_summary FROM cache_warm_run")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(summary_text.contains(&missing.to_string()));
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn tiny_deadline_stops_early_and_reports_tenants_left(pool: PgPool) {
+    tenants(&pool, 20).await;
+    let s = state(pool.clone(), warm_config(), None);
+    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(summary["stopped_early"], true);
+    assert_eq!(summary["skipped_deadline"], 20);
+    assert_eq!(summary["bundles_warmed"], 0);
+    assert_eq!(summary["global_warmed"], false);
+    assert_eq!(
+        run_rows(&pool).await,
+        vec![("schedule".into(), 20, 0, 0, 20, true)]
+    );
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn tenant_ids_event_warms_only_the_listed_tenant(pool: PgPool) {
+    let others = tenants(&pool, 3).await;
+    let listed: Uuid = "a11dfb63-4b18-4eb8-872e-747af2e37c46".parse().unwrap();
+    sqlx::query("INSERT INTO tenant (id, slug, name) VALUES ($1, 'acme', 'Acme')")
+        .bind(listed)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let s = state(pool, warm_config(), None);
+    let summary = invoke(
+        &s,
+        event("warm-cache-tenants.json"),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary["bundles_warmed"], 2);
+    assert_eq!(summary["global_warmed"], Value::Null);
+    let (keys, cache) = (s.app.dashboard.keys(), s.app.dashboard.cache());
+    assert!(cache
+        .ttl(&keys.bundle(Scope::Tenant(listed), true))
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        cache
+            .ttl(&keys.bundle(Scope::Tenant(others[0]), true))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cache.ttl(&keys.bundle(Scope::Global, true)).await.unwrap(),
+        None
+    );
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn unknown_event_is_an_error_and_warms_nothing(pool: PgPool) {
+    tenants(&pool, 2).await;
+    let s = state(pool.clone(), warm_config(), None);
+    let err = invoke(
+        &s,
+        serde_json::json!({"hello": "world"}),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("unrecognised event"), "{err}");
+    assert!(run_rows(&pool).await.is_empty());
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn postgres_down_is_an_error_so_eventbridge_retries(_pool: PgPool) {
+    let s = WarmState {
+        app: testing::state(testing::config(), testing::dead_pool()),
+        warm: warm_config(),
+        fanout: None,
+    };
+    assert!(invoke(
+        &s,
+        event("warm-cache-schedule.json"),
+        Duration::from_secs(600)
+    )
+    .await
+    .is_err());
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn redis_down_warms_nothing_and_is_an_error(pool: PgPool) {
+    tenants(&pool, 2).await;
+    let mut config = testing::config();
+    config.redis.url = testing::DEAD_REDIS_URL.to_owned();
+    let s = WarmState {
+        app: testing::state(config, pool.clone()),
+        warm: warm_config(),
+        fanout: None,
+    };
+    let err = invoke(
+        &s,
+        event("warm-cache-schedule.json"),
+        Duration::from_secs(600),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("cache write failed"), "{err}");
+    let rows = run_rows(&pool).await;
+    assert_eq!(rows[0].3, 3, "two tenants and the global view failed");
+}
+
+mod fan_out {
+    use super::*;
+    use aws_sdk_eventbridge::config::{Credentials, Region};
+
+    async fn aws() -> aws_config::SdkConfig {
+        let endpoint = std::env::var("TEST_AWS_ENDPOINT_URL")
+            .expect("TEST_AWS_ENDPOINT_URL (a moto_server endpoint) is set by `make test`");
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(endpoint)
+            .load()
+            .await
+    }
+
+    /// A custom bus with a rule sending chunk events to a fresh SQS queue, where the test reads them.
+    async fn bus_with_capture(config: &aws_config::SdkConfig) -> (String, String) {
+        let events = aws_sdk_eventbridge::Client::new(config);
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let name = format!("warm-test-{}", Uuid::new_v4().simple());
+        events.create_event_bus().name(&name).send().await.unwrap();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        events
+            .put_rule()
+            .name("chunks")
+            .event_bus_name(&name)
+            .event_pattern(
+                serde_json::json!({
+                    "source": [warm_cache::input::CHUNK_SOURCE],
+                    "detail-type": [warm_cache::input::CHUNK_DETAIL_TYPE],
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(arn)
+            .build()
+            .unwrap();
+        events
+            .put_targets()
+            .rule("chunks")
+            .event_bus_name(&name)
+            .targets(target)
+            .send()
+            .await
+            .unwrap();
+        (name, queue_url)
+    }
+
+    async fn drain(config: &aws_config::SdkConfig, queue_url: &str) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(config);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn large_scheduled_run_publishes_every_active_tenant_in_chunks(pool: PgPool) {
+        let active = tenants(&pool, 50).await;
+        let aws = aws().await;
+        let (bus, queue) = bus_with_capture(&aws).await;
+        let warm = WarmConfig {
+            fanout_threshold: 10,
+            chunk_size: 7,
+            event_bus_name: Some(bus.clone()),
+            ..warm_config()
+        };
+        let fanout = Fanout::new(aws_sdk_eventbridge::Client::new(&aws), bus);
+        let s = state(pool.clone(), warm, Some(fanout));
+
+        let summary = invoke(
+            &s,
+            event("warm-cache-schedule.json"),
+            Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary["chunks_published"], 8, "ceil(50 / 7)");
+        assert_eq!(
+            summary["tenants_warmed"], 0,
+            "chunks are warmed by their own invocations"
+        );
+        assert_eq!(summary["global_warmed"], true);
+
+        let chunks = drain(&aws, &queue).await;
+        assert_eq!(chunks.len(), 8);
+        let mut seen = HashSet::new();
+        for chunk in &chunks {
+            assert_eq!(chunk["detail"]["run_id"], summary["run_id"]);
+            let ids = chunk["detail"]["tenant_ids"].as_array().unwrap();
+            assert!(ids.len() <= 7);
+            for id in ids {
+                assert!(
+                    seen.insert(id.as_str().unwrap().parse::<Uuid>().unwrap()),
+                    "tenant in two chunks"
+                );
+            }
+        }
+        assert_eq!(seen, active.iter().copied().collect::<HashSet<_>>());
+
+        // A delivered chunk, handed back to the function, warms exactly its tenants.
+        let chunk_summary = invoke(&s, chunks[0].clone(), Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert_eq!(chunk_summary["trigger"], "chunk");
+        let n = chunks[0]["detail"]["tenant_ids"].as_array().unwrap().len() as u64;
+        assert_eq!(chunk_summary["bundles_warmed"], 2 * n);
+        let parent: Option<Uuid> =
+            sqlx::query_scalar("SELECT parent_run_id FROM cache_warm_run WHERE trigger = 'chunk'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            parent.map(|p| p.to_string()),
+            summary["run_id"].as_str().map(str::to_owned)
+        );
+        cleanup(s).await;
+    }
+}
