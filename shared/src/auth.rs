@@ -199,14 +199,8 @@ mod tests {
     #[test]
     fn missing_header_or_other_scheme_is_missing() {
         let auth = Authenticator::new(SECRET);
-        assert_eq!(
-            auth.authenticate(&HeaderMap::new()),
-            Err(AuthError::Missing)
-        );
-        assert_eq!(
-            auth.authenticate(&headers("Basic abc")),
-            Err(AuthError::Missing)
-        );
+        assert_eq!(auth.authenticate(&HeaderMap::new()), Err(AuthError::Missing));
+        assert_eq!(auth.authenticate(&headers("Basic abc")), Err(AuthError::Missing));
     }
 
     #[test]
@@ -215,10 +209,7 @@ mod tests {
         let c = claims(Role::Employee, Some(own), 0);
         assert_eq!(c.read_scope(None), Ok(Scope::Tenant(own)));
         assert_eq!(c.read_scope(Some(own)), Ok(Scope::Tenant(own)));
-        assert_eq!(
-            c.read_scope(Some(Uuid::new_v4())),
-            Err(Forbidden::OtherTenant)
-        );
+        assert_eq!(c.read_scope(Some(Uuid::new_v4())), Err(Forbidden::OtherTenant));
     }
 
     #[test]

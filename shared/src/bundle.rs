@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::error::BundleError;
 use crate::keys::Scope;
+use crate::version;
 
 pub const RECENT_ACTIVITIES: i64 = 10;
 pub const RECENT_LEADS: i64 = 5;
@@ -102,10 +103,15 @@ pub struct Meta {
 /// The first instant counted as "in the last 30 days" at `now`: midnight UTC, 30 days before today.
 pub fn recent_window_start(now: DateTime<Utc>) -> DateTime<Utc> {
     let today = now.date_naive();
-    let start = today
-        .checked_sub_days(Days::new(RECENT_DAYS))
-        .unwrap_or(today);
+    let start = today.checked_sub_days(Days::new(RECENT_DAYS)).unwrap_or(today);
     start.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+/// A bundle and the data version of the snapshot it was computed from.
+#[derive(Debug)]
+pub struct Computed {
+    pub bundle: Bundle,
+    pub data_version: i64,
 }
 
 /// Computes the bundle of `scope` as of `now`.
@@ -115,7 +121,7 @@ pub async fn compute(
     include_test_data: bool,
     now: DateTime<Utc>,
     ttl_seconds: u64,
-) -> Result<Bundle, BundleError> {
+) -> Result<Computed, BundleError> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
@@ -129,9 +135,10 @@ pub async fn compute(
             return Err(BundleError::TenantNotFound(id));
         }
     }
+    let data_version = version::current(&mut *tx, scope).await?;
     let bundle = query_bundle(&mut tx, scope, include_test_data, now, ttl_seconds).await?;
     tx.commit().await?;
-    Ok(bundle)
+    Ok(Computed { bundle, data_version })
 }
 
 async fn query_bundle(
@@ -199,8 +206,7 @@ pub struct Sql {
 static TENANT_SQL: LazyLock<Sql> =
     LazyLock::new(|| Sql::build("tenant_id = $1::uuid AND ($2::bool OR is_test_data IS NOT TRUE)"));
 /// `$1` is bound but unused: every statement takes the same parameters whatever the scope.
-static GLOBAL_SQL: LazyLock<Sql> =
-    LazyLock::new(|| Sql::build("($2::bool OR is_test_data IS NOT TRUE)"));
+static GLOBAL_SQL: LazyLock<Sql> = LazyLock::new(|| Sql::build("($2::bool OR is_test_data IS NOT TRUE)"));
 
 impl Sql {
     /// Parameters of every statement: `$1` tenant id (unused for the global scope), `$2` include test

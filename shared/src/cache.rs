@@ -111,6 +111,39 @@ impl Cache {
         }
     }
 
+    /// Overwrites `bytes.len()` bytes of the value at `offset`, keeping the key's TTL.
+    pub async fn set_range(&self, key: &str, offset: usize, bytes: &[u8]) -> Result<(), CacheError> {
+        self.run(|mut c| async move { c.setrange::<_, _, ()>(key, offset as isize, bytes).await })
+            .await
+    }
+
+    /// Takes the lease `key` for `ttl` if nobody holds it; returns the token that releases it.
+    pub async fn acquire_lease(&self, key: &str, ttl: Duration) -> Result<Option<String>, CacheError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let options = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::PX(ttl.as_millis().max(1) as u64));
+        let taken: Option<String> = self
+            .run(|mut c| {
+                let (token, options) = (&token, options.clone());
+                async move { c.set_options(key, token, options).await }
+            })
+            .await?;
+        Ok(taken.map(|_| token))
+    }
+
+    /// Releases the lease `key` if `token` still holds it (it may have expired and been retaken).
+    pub async fn release_lease(&self, key: &str, token: &str) -> Result<(), CacheError> {
+        static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            )
+        });
+        self.run(|mut c| async move { RELEASE.key(key).arg(token).invoke_async::<i64>(&mut c).await })
+            .await
+            .map(drop)
+    }
+
     /// Round trip to the server.
     pub async fn ping(&self) -> Result<(), CacheError> {
         self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
@@ -165,10 +198,7 @@ impl Cache {
     }
 
     fn current(&self) -> Option<MultiplexedConnection> {
-        self.connection
-            .lock()
-            .expect("cache connection lock")
-            .clone()
+        self.connection.lock().expect("cache connection lock").clone()
     }
 
     fn forget_connection(&self) {
@@ -180,20 +210,24 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
     e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
-/// What is stored under a bundle key: when and from which data version the bundle was computed, and
-/// the bundle's JSON bytes, zstd-compressed when that makes them smaller.
+/// What is stored under a bundle key: when and from which data version the bundle was computed, when it
+/// was last found current, and the bundle's JSON bytes, zstd-compressed when that makes them smaller.
 ///
-/// Layout: `DBC1` | flags (1 byte) | generated_at unix ms (i64 BE) | data version (i64 BE) | payload.
+/// Layout: `DBC1` | flags (1 byte) | generated_at, validated_at (unix ms, i64 BE) | data version (i64 BE)
+/// | payload. `validated_at` sits at a fixed offset so a revalidation rewrites it in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub generated_at_ms: i64,
+    pub validated_at_ms: i64,
     pub data_version: i64,
     /// The bundle's JSON, uncompressed.
     pub json: Vec<u8>,
 }
 
 const MAGIC: &[u8; 4] = b"DBC1";
-const HEADER_LEN: usize = 4 + 1 + 8 + 8;
+const HEADER_LEN: usize = 4 + 1 + 8 + 8 + 8;
+/// Where `validated_at` is, for [`Cache::set_range`].
+pub const VALIDATED_AT_OFFSET: usize = 4 + 1 + 8;
 const FLAG_ZSTD: u8 = 1;
 /// Below this, compression's frame overhead outweighs what it saves.
 const COMPRESS_MIN_BYTES: usize = 256;
@@ -213,6 +247,7 @@ impl Entry {
         out.extend_from_slice(MAGIC);
         out.push(flags);
         out.extend_from_slice(&self.generated_at_ms.to_be_bytes());
+        out.extend_from_slice(&self.validated_at_ms.to_be_bytes());
         out.extend_from_slice(&self.data_version.to_be_bytes());
         out.extend_from_slice(payload);
         out
@@ -224,8 +259,10 @@ impl Entry {
             return None;
         }
         let flags = bytes[4];
-        let generated_at_ms = i64::from_be_bytes(bytes[5..13].try_into().ok()?);
-        let data_version = i64::from_be_bytes(bytes[13..21].try_into().ok()?);
+        let field = |at: usize| bytes[at..at + 8].try_into().ok().map(i64::from_be_bytes);
+        let generated_at_ms = field(5)?;
+        let validated_at_ms = field(VALIDATED_AT_OFFSET)?;
+        let data_version = field(21)?;
         let payload = &bytes[HEADER_LEN..];
         let json = match flags {
             0 => payload.to_vec(),
@@ -234,6 +271,7 @@ impl Entry {
         };
         Some(Self {
             generated_at_ms,
+            validated_at_ms,
             data_version,
             json,
         })
@@ -252,6 +290,7 @@ mod tests {
         ] {
             let entry = Entry {
                 generated_at_ms: 1_700_000_000_123,
+                validated_at_ms: 1_700_000_000_456,
                 data_version: 42,
                 json,
             };
@@ -264,6 +303,7 @@ mod tests {
         let json = format!("[{}]", "{\"status\":\"pending\"},".repeat(200) + "1").into_bytes();
         let entry = Entry {
             generated_at_ms: 0,
+            validated_at_ms: 0,
             data_version: 0,
             json,
         };
@@ -271,8 +311,21 @@ mod tests {
     }
 
     #[test]
+    fn validated_at_can_be_patched_in_place() {
+        let entry = Entry {
+            generated_at_ms: 1,
+            validated_at_ms: 2,
+            data_version: 3,
+            json: b"{}".to_vec(),
+        };
+        let mut bytes = entry.encode();
+        bytes[VALIDATED_AT_OFFSET..VALIDATED_AT_OFFSET + 8].copy_from_slice(&99i64.to_be_bytes());
+        assert_eq!(Entry::decode(&bytes).unwrap().validated_at_ms, 99);
+    }
+
+    #[test]
     fn foreign_bytes_decode_as_nothing() {
         assert_eq!(Entry::decode(b"{\"stats\":{}}"), None);
-        assert_eq!(Entry::decode(b"DBC1\x07aaaaaaaabbbbbbbb"), None);
+        assert_eq!(Entry::decode(b"DBC1\x07aaaaaaaabbbbbbbbcccccccc"), None);
     }
 }

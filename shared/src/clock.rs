@@ -11,13 +11,19 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// A clock that reads `at` now and moves on from there.
+    pub fn starting_at(at: DateTime<Utc>) -> Self {
+        let clock = Self::default();
+        clock.advance(at - Utc::now());
+        clock
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now() + TimeDelta::milliseconds(self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// Moves this clock (and every clone of it) forward by `by`.
     pub fn advance(&self, by: TimeDelta) {
-        self.offset_ms
-            .fetch_add(by.num_milliseconds(), Ordering::Relaxed);
+        self.offset_ms.fetch_add(by.num_milliseconds(), Ordering::Relaxed);
     }
 }

@@ -12,8 +12,15 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
     pub jwt_secret: String,
-    /// Freshness window of a cached bundle (`BUNDLE_TTL_SECONDS`).
+    /// Freshness window of a cached bundle (`BUNDLE_TTL_SECONDS`): within it an entry is served as is,
+    /// after it the entry is revalidated against the tenant's data version.
     pub bundle_ttl: Duration,
+    /// How long an entry stays in Redis at all (`BUNDLE_MAX_AGE_SECONDS`): long enough to reach the
+    /// next warm run.
+    pub bundle_max_age: Duration,
+    /// Lifetime of the lease that lets one caller recompute an entry (`BUNDLE_LEASE_MS`); a crashed
+    /// holder blocks the key for at most this long.
+    pub recompute_lease: Duration,
     /// Prepended to every Redis key (`CACHE_KEY_PREFIX`), empty in production.
     pub cache_key_prefix: String,
 }
@@ -72,6 +79,8 @@ impl Config {
             },
             jwt_secret,
             bundle_ttl: Duration::from_secs(env.parsed("BUNDLE_TTL_SECONDS", 300)?),
+            bundle_max_age: Duration::from_secs(env.parsed("BUNDLE_MAX_AGE_SECONDS", 25 * 3600)?),
+            recompute_lease: env.millis("BUNDLE_LEASE_MS", 5_000)?,
             cache_key_prefix: env.optional("CACHE_KEY_PREFIX").unwrap_or_default(),
         })
     }
@@ -104,10 +113,7 @@ impl WarmConfig {
         Self::from_lookup(base, |name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(
-        base: &Config,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_lookup(base: &Config, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let chunk_size = env.parsed("WARM_CHUNK_SIZE", 250)?;
         if chunk_size == 0 || chunk_size > MAX_WARM_CHUNK_SIZE {
@@ -153,13 +159,10 @@ impl Env<'_> {
     {
         match self.optional(name) {
             None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|e: T::Err| ConfigError::Invalid {
-                    name,
-                    reason: format!("{raw:?}: {e}"),
-                }),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: format!("{raw:?}: {e}"),
+            }),
         }
     }
 
@@ -175,6 +178,8 @@ impl fmt::Debug for Config {
             .field("redis", &self.redis)
             .field("jwt_secret", &"<redacted>")
             .field("bundle_ttl", &self.bundle_ttl)
+            .field("bundle_max_age", &self.bundle_max_age)
+            .field("recompute_lease", &self.recompute_lease)
             .field("cache_key_prefix", &self.cache_key_prefix)
             .finish()
     }
@@ -209,10 +214,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| map.get(name).cloned()
     }
 
@@ -220,11 +222,8 @@ mod tests {
 
     #[test]
     fn missing_database_url_is_named_in_the_error() {
-        let err = Config::from_lookup(lookup(&[
-            ("JWT_SECRET", SECRET),
-            ("REDIS_URL", "redis://x"),
-        ]))
-        .unwrap_err();
+        let err =
+            Config::from_lookup(lookup(&[("JWT_SECRET", SECRET), ("REDIS_URL", "redis://x")])).unwrap_err();
         assert_eq!(err.to_string(), "missing environment variable DATABASE_URL");
     }
 
@@ -257,9 +256,6 @@ mod tests {
         assert_eq!(config.bundle_ttl, Duration::from_secs(300));
         assert_eq!(config.cache_key_prefix, "");
         let debug = format!("{config:?}");
-        assert!(
-            !debug.contains("hunter2") && !debug.contains(SECRET),
-            "{debug}"
-        );
+        assert!(!debug.contains("hunter2") && !debug.contains(SECRET), "{debug}");
     }
 }

@@ -13,12 +13,10 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// a bounded wait (`DB_ACQUIRE_TIMEOUT_MS`) and an error rather than a failed start.
 pub fn lazy_pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = config.url.parse()?;
-    let options = options
-        .application_name("dashboard-bundle-cache")
-        .options([(
-            "statement_timeout",
-            format!("{}ms", config.statement_timeout.as_millis()),
-        )]);
+    let options = options.application_name("dashboard-bundle-cache").options([(
+        "statement_timeout",
+        format!("{}ms", config.statement_timeout.as_millis()),
+    )]);
     Ok(PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)

@@ -13,10 +13,7 @@ pub fn json_response(status: StatusCode, body: impl Into<String>) -> Response<Bo
     let mut response = Response::new(Body::Text(body.into()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     // Bundles are per-tenant data behind a token: no shared cache may keep them.
     headers.insert(
         header::CACHE_CONTROL,
@@ -25,11 +22,7 @@ pub fn json_response(status: StatusCode, body: impl Into<String>) -> Response<Bo
     response
 }
 
-pub fn error_response(
-    status: StatusCode,
-    error: &str,
-    message: impl Into<String>,
-) -> Response<Body> {
+pub fn error_response(status: StatusCode, error: &str, message: impl Into<String>) -> Response<Body> {
     let body = json!({ "status": "error", "error": error, "message": message.into() });
     json_response(status, body.to_string())
 }

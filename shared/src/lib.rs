@@ -14,6 +14,7 @@ pub mod keys;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod version;
 
 /// Process-wide setup every function's `main` runs first: logging (JSON when Lambda asks for it through
 /// `AWS_LAMBDA_LOG_FORMAT`) and the one TLS crypto provider that Postgres, Redis and AWS clients share.

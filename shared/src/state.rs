@@ -6,7 +6,7 @@ use crate::auth::Authenticator;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::dashboard::Dashboard;
+use crate::dashboard::{Dashboard, Lifetimes};
 use crate::db;
 use crate::error::CacheError;
 use crate::keys::Keys;
@@ -36,7 +36,12 @@ impl AppState {
     pub fn with_pool(config: Config, pool: PgPool, clock: Clock) -> Result<Self, StartupError> {
         let cache = Cache::new(&config.redis)?;
         let keys = Keys::new(config.cache_key_prefix.clone());
-        let dashboard = Dashboard::new(pool, cache, keys, config.bundle_ttl, clock);
+        let lifetimes = Lifetimes {
+            fresh_for: config.bundle_ttl,
+            max_age: config.bundle_max_age,
+            lease: config.recompute_lease,
+        };
+        let dashboard = Dashboard::new(pool, cache, keys, lifetimes, clock);
         Ok(Self {
             auth: Authenticator::new(&config.jwt_secret),
             dashboard,

@@ -44,6 +44,8 @@ pub fn config() -> Config {
         },
         jwt_secret: TEST_JWT_SECRET.to_owned(),
         bundle_ttl: Duration::from_secs(300),
+        bundle_max_age: Duration::from_secs(25 * 3600),
+        recompute_lease: Duration::from_secs(5),
         cache_key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
     }
 }

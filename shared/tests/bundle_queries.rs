@@ -99,10 +99,8 @@ async fn bundle(pool: &PgPool, scope: Scope, include_test_data: bool) -> Value {
 
 /// The bundle as serialized: decimals are checked here, digit for digit, since `Value` holds them as f64.
 async fn bundle_text(pool: &PgPool, scope: Scope, include_test_data: bool) -> String {
-    let bundle = compute(pool, scope, include_test_data, now(), 300)
-        .await
-        .unwrap();
-    serde_json::to_string(&bundle).unwrap()
+    let bundle = compute(pool, scope, include_test_data, now(), 300).await.unwrap();
+    serde_json::to_string(&bundle.bundle).unwrap()
 }
 
 fn assert_has(text: &str, fragment: &str) {
@@ -129,10 +127,7 @@ async fn tenant_bundle_with_test_data_counts_every_row_of_that_tenant(pool: PgPo
     assert_eq!(s["newLeadsLast30Days"], 3, "L1 on the boundary, L3, L4");
     assert_eq!(s["totalOpportunities"], 1206);
     assert_eq!(s["wonOpportunities"], 3);
-    assert_eq!(
-        s["openOpportunities"], 1201,
-        "1200 qualification + NULL stage"
-    );
+    assert_eq!(s["openOpportunities"], 1201, "1200 qualification + NULL stage");
     assert_eq!(
         s["activitiesLast30Days"], 10,
         "all but the one with an old created_date"
@@ -176,10 +171,7 @@ async fn recent_lists_are_newest_first_with_ties_by_id(pool: PgPool) {
 
     // By coalesce(created_date, created_at): L4 03-20, L3 03-15, L1 03-01, L2 02-28.
     let leads = ids(&b["lists"]["recentLeads"]);
-    assert_eq!(
-        leads,
-        [0x104, 0x103, 0x101, 0x102].map(|n| id(n).to_string())
-    );
+    assert_eq!(leads, [0x104, 0x103, 0x101, 0x102].map(|n| id(n).to_string()));
 
     let opportunities = &b["lists"]["recentOpportunities"];
     assert_eq!(
@@ -221,8 +213,11 @@ async fn activity_of_b(pool: &PgPool) -> Uuid {
 #[sqlx::test(migrations = "../migrations")]
 async fn empty_tenant_has_zero_counts_and_empty_lists(pool: PgPool) {
     seed(&pool).await;
-    exec(&pool, "INSERT INTO tenant (id, slug, name) VALUES ('00000000-0000-0000-0000-00000000000c', 'c', 'C')")
-        .await;
+    exec(
+        &pool,
+        "INSERT INTO tenant (id, slug, name) VALUES ('00000000-0000-0000-0000-00000000000c', 'c', 'C')",
+    )
+    .await;
     let b = bundle(&pool, Scope::Tenant(id(0xC)), true).await;
     assert_eq!(b["stats"]["totalLeads"], 0);
     assert_has(

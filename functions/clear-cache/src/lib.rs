@@ -10,9 +10,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use shared::auth::ClearTarget;
 use shared::error::chain;
-use shared::http::{
-    bad_request, error_response, forbidden, json_response, method_not_allowed, unauthorized,
-};
+use shared::http::{bad_request, error_response, forbidden, json_response, method_not_allowed, unauthorized};
 use shared::state::AppState;
 use uuid::Uuid;
 
@@ -127,9 +125,9 @@ fn parse_body(req: &Request) -> Result<Option<Uuid>, Rejection> {
     }
     match object.get("tenant_id") {
         None => Ok(None),
-        Some(serde_json::Value::String(s)) if s.len() == 36 => Uuid::try_parse(s)
-            .map(Some)
-            .map_err(|_| Rejection::BadTenantId),
+        Some(serde_json::Value::String(s)) if s.len() == 36 => {
+            Uuid::try_parse(s).map(Some).map_err(|_| Rejection::BadTenantId)
+        }
         Some(_) => Err(Rejection::BadTenantId),
     }
 }

@@ -90,9 +90,7 @@ impl Fixture {
                 with_token(event("dashboard-bundle.json"), Some(&token)),
                 "include_test_data=false",
             );
-            dashboard_bundle::handle(&state, request(&ev))
-                .await
-                .unwrap();
+            dashboard_bundle::handle(&state, request(&ev)).await.unwrap();
         }
         Self {
             state,
@@ -182,8 +180,7 @@ async fn global_clear_deletes_every_bundle_key_and_nothing_else(pool: PgPool) {
     );
 
     let mut left: Vec<String> = Vec::new();
-    let mut iter: redis::AsyncIter<String> =
-        conn.scan_match(keys.bundle_scan_pattern()).await.unwrap();
+    let mut iter: redis::AsyncIter<String> = conn.scan_match(keys.bundle_scan_pattern()).await.unwrap();
     while let Some(key) = iter.next_item().await {
         left.push(key.unwrap());
     }
@@ -200,15 +197,10 @@ async fn roles_that_may_not_clear_are_403(pool: PgPool) {
     let cases = [
         (Role::Manager, Some(f.a), "{}".to_owned()),
         (Role::Employee, Some(f.a), "{}".to_owned()),
-        (
-            Role::Admin,
-            Some(f.a),
-            format!(r#"{{"tenant_id":"{}"}}"#, f.b),
-        ),
+        (Role::Admin, Some(f.a), format!(r#"{{"tenant_id":"{}"}}"#, f.b)),
     ];
     for (role, tenant, body) in cases {
-        let (status, reply) =
-            post(&f.state, Some(&testing::token(role, tenant)), Some(&body)).await;
+        let (status, reply) = post(&f.state, Some(&testing::token(role, tenant)), Some(&body)).await;
         assert_eq!(status, 403, "{role:?} {body}: {reply}");
         assert_eq!(reply["error"], "forbidden");
     }
@@ -259,10 +251,7 @@ async fn oversized_body_and_wrong_method_or_type_are_refused(pool: PgPool) {
     let big = format!(r#"{{"tenant_id": "{}"}}"#, "a".repeat(10_000));
     assert_eq!(post(&f.state, Some(&root), Some(&big)).await.0, 413);
 
-    let mut ev = with_body(
-        with_token(event("clear-cache-all.json"), Some(&root)),
-        Some("{}"),
-    );
+    let mut ev = with_body(with_token(event("clear-cache-all.json"), Some(&root)), Some("{}"));
     ev["headers"]["content-type"] = "text/plain".into();
     assert_eq!(reply(handle(&f.state, request(&ev)).await.unwrap()).0, 415);
 
@@ -279,10 +268,7 @@ async fn redis_down_is_503_with_cleared_false(pool: PgPool) {
     config.redis.url = testing::DEAD_REDIS_URL.to_owned();
     let state = testing::state(config, pool);
     let root = testing::token(Role::Superadmin, None);
-    for body in [
-        "{}",
-        r#"{"tenant_id": "a11dfb63-4b18-4eb8-872e-747af2e37c46"}"#,
-    ] {
+    for body in ["{}", r#"{"tenant_id": "a11dfb63-4b18-4eb8-872e-747af2e37c46"}"#] {
         let (status, reply) = post(&state, Some(&root), Some(body)).await;
         assert_eq!(status, 503, "{reply}");
         assert_eq!(reply["data"]["cleared"], false);
@@ -297,9 +283,6 @@ async fn committed_events_parse_as_clear_requests(pool: PgPool) {
     let ev = with_token(event("clear-cache-tenant.json"), Some(&root));
     let (status, body) = reply(handle(&f.state, request(&ev)).await.unwrap());
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["data"]["tenant_id"],
-        "a11dfb63-4b18-4eb8-872e-747af2e37c46"
-    );
+    assert_eq!(body["data"]["tenant_id"], "a11dfb63-4b18-4eb8-872e-747af2e37c46");
     f.cleanup().await;
 }

@@ -66,7 +66,7 @@ pub async fn handle(state: &AppState, req: &Request) -> Response<Body> {
 /// `{"status":"success","data":<bundle>,"cached":<bool>}`, written around the stored bytes so a hit
 /// never parses the bundle.
 fn success(served: Served) -> Response<Body> {
-    let cached = matches!(served.status, shared::dashboard::CacheStatus::Hit);
+    let cached = served.status.cached();
     let data = String::from_utf8(served.json).expect("bundles are serialized as UTF-8 JSON");
     let mut body = String::with_capacity(data.len() + 48);
     body.push_str(r#"{"status":"success","data":"#);
@@ -97,8 +97,7 @@ fn parse_query(req: &Request) -> Result<Query, String> {
         }
         match name {
             "tenant_id" => {
-                query.tenant_id =
-                    Some(parse_uuid(value).ok_or("parameter tenant_id must be a UUID")?);
+                query.tenant_id = Some(parse_uuid(value).ok_or("parameter tenant_id must be a UUID")?);
                 seen.push("tenant_id");
             }
             "include_test_data" => {
@@ -107,8 +106,7 @@ fn parse_query(req: &Request) -> Result<Query, String> {
                 seen.push("include_test_data");
             }
             "bust_cache" => {
-                query.bust_cache =
-                    parse_bool(value).ok_or("parameter bust_cache must be true or false")?;
+                query.bust_cache = parse_bool(value).ok_or("parameter bust_cache must be true or false")?;
                 seen.push("bust_cache");
             }
             _ => return Err(format!("unknown parameter {}", printable(name))),

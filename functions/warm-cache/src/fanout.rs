@@ -37,24 +37,15 @@ impl Fanout {
     /// failed, with backoff.
     pub async fn publish(&self, run_id: Uuid, chunks: Vec<Vec<Uuid>>) -> Published {
         debug_assert!(chunks.len() <= MAX_ENTRIES_PER_CALL);
-        let mut pending: Vec<(Vec<Uuid>, String)> =
-            chunks.into_iter().map(|c| (c, String::new())).collect();
+        let mut pending: Vec<(Vec<Uuid>, String)> = chunks.into_iter().map(|c| (c, String::new())).collect();
         let mut published = Published::default();
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(100 << (2 * attempt))).await;
             }
-            let entries: Vec<PutEventsRequestEntry> = pending
-                .iter()
-                .map(|(ids, _)| self.entry(run_id, ids))
-                .collect();
-            match self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
+            let entries: Vec<PutEventsRequestEntry> =
+                pending.iter().map(|(ids, _)| self.entry(run_id, ids)).collect();
+            match self.client.put_events().set_entries(Some(entries)).send().await {
                 Ok(output) => {
                     let results = output.entries();
                     let mut still = Vec::new();
@@ -62,14 +53,9 @@ impl Fanout {
                         match results.get(i).and_then(|r| r.error_code()) {
                             None if i < results.len() => published.chunks += 1,
                             code => {
-                                let message = results
-                                    .get(i)
-                                    .and_then(|r| r.error_message())
-                                    .unwrap_or_default();
-                                still.push((
-                                    ids,
-                                    format!("{}: {message}", code.unwrap_or("no result")),
-                                ));
+                                let message =
+                                    results.get(i).and_then(|r| r.error_message()).unwrap_or_default();
+                                still.push((ids, format!("{}: {message}", code.unwrap_or("no result"))));
                             }
                         }
                     }

@@ -84,9 +84,7 @@ pub fn parse(event: &Value) -> Result<Input, InputError> {
 
 /// A non-empty list of hyphenated UUIDs, duplicates dropped (order kept).
 fn tenant_ids(value: Option<&Value>) -> Result<Vec<Uuid>, InputError> {
-    let list = value
-        .and_then(Value::as_array)
-        .ok_or(InputError::BadTenantIds)?;
+    let list = value.and_then(Value::as_array).ok_or(InputError::BadTenantIds)?;
     if list.is_empty() || list.len() > MAX_TENANT_IDS {
         return Err(InputError::BadTenantIds);
     }
@@ -111,7 +109,8 @@ mod tests {
 
     #[test]
     fn scheduled_envelope_is_a_schedule_run() {
-        let ev = json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        let ev =
+            json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
         assert_eq!(parse(&ev), Ok(Input::Schedule));
     }
 

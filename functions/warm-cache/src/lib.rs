@@ -29,19 +29,15 @@ pub struct WarmState {
 /// Handles one invocation. Returns the run's summary; an `Err` only when the event is not one this
 /// function understands, or when nothing at all could be warmed (so that EventBridge's retry helps).
 pub async fn handle(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let input = input::parse(&event.payload)
-        .inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
+    let input =
+        input::parse(&event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
     let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
     let summary = warm(state, &input, deadline).await?;
     Ok(serde_json::to_value(&summary)?)
 }
 
 /// Runs `input`, records the run row and the metrics line, and returns the summary.
-pub async fn warm(
-    state: &WarmState,
-    input: &input::Input,
-    deadline: Deadline,
-) -> Result<Summary, Error> {
+pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -> Result<Summary, Error> {
     let started = Instant::now();
     let pool = state.app.dashboard.pool();
     let parent = match input {
@@ -50,9 +46,7 @@ pub async fn warm(
     };
     let run_id = report::start(pool, input.trigger(), parent)
         .await
-        .inspect_err(
-            |e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"),
-        )?;
+        .inspect_err(|e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"))?;
     let mut summary = Summary {
         run_id,
         trigger: input.trigger(),
@@ -87,14 +81,9 @@ pub async fn warm(
         duration_ms = summary.duration_ms,
         "warm run finished"
     );
-    let nothing_done =
-        summary.bundles_warmed == 0 && summary.chunks_published == 0 && summary.failures > 0;
+    let nothing_done = summary.bundles_warmed == 0 && summary.chunks_published == 0 && summary.failures > 0;
     if nothing_done {
-        return Err(format!(
-            "warm run {run_id} warmed nothing: {}",
-            summary.errors.join("; ")
-        )
-        .into());
+        return Err(format!("warm run {run_id} warmed nothing: {}", summary.errors.join("; ")).into());
     }
     Ok(summary)
 }

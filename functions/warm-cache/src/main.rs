@@ -22,8 +22,5 @@ async fn main() -> Result<(), Error> {
         fanout,
     };
     let state = &state;
-    run(service_fn(move |event: LambdaEvent<Value>| {
-        handle(state, event)
-    }))
-    .await
+    run(service_fn(move |event: LambdaEvent<Value>| handle(state, event))).await
 }

@@ -49,18 +49,12 @@ impl Summary {
     }
 }
 
-pub async fn start(
-    pool: &PgPool,
-    trigger: &str,
-    parent_run_id: Option<Uuid>,
-) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO cache_warm_run (trigger, parent_run_id) VALUES ($1, $2) RETURNING id",
-    )
-    .bind(trigger)
-    .bind(parent_run_id)
-    .fetch_one(pool)
-    .await
+pub async fn start(pool: &PgPool, trigger: &str, parent_run_id: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar("INSERT INTO cache_warm_run (trigger, parent_run_id) VALUES ($1, $2) RETURNING id")
+        .bind(trigger)
+        .bind(parent_run_id)
+        .fetch_one(pool)
+        .await
 }
 
 pub async fn finish(pool: &PgPool, summary: &Summary) -> Result<(), sqlx::Error> {
@@ -126,8 +120,7 @@ mod tests {
             duration_ms: 450,
             ..Summary::default()
         };
-        let line: serde_json::Value =
-            serde_json::from_str(&emf_line(&summary, 1_795_478_400_000)).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&emf_line(&summary, 1_795_478_400_000)).unwrap();
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "DashboardCache");
         let names: Vec<&str> = directive["Metrics"]
@@ -138,27 +131,16 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [
-                "WarmDurationMs",
-                "BundlesWarmed",
-                "WarmFailures",
-                "TenantsLeft"
-            ]
+            ["WarmDurationMs", "BundlesWarmed", "WarmFailures", "TenantsLeft"]
         );
         assert_eq!(line["_aws"]["Timestamp"], 1_795_478_400_000i64);
         assert_eq!(line["Trigger"], "schedule");
         assert_eq!(
-            (
-                line["BundlesWarmed"].as_u64(),
-                line["WarmFailures"].as_u64()
-            ),
+            (line["BundlesWarmed"].as_u64(), line["WarmFailures"].as_u64()),
             (Some(12), Some(1))
         );
         assert_eq!(
-            (
-                line["TenantsLeft"].as_u64(),
-                line["WarmDurationMs"].as_u64()
-            ),
+            (line["TenantsLeft"].as_u64(), line["WarmDurationMs"].as_u64()),
             (Some(3), Some(450))
         );
     }

@@ -55,7 +55,9 @@ impl Warmer<'_> {
                     }
                     _ => {
                         if summary.tenants_total > self.config.fanout_threshold {
-                            tracing::warn!("more tenants than WARM_FANOUT_THRESHOLD but no WARM_EVENT_BUS_NAME");
+                            tracing::warn!(
+                                "more tenants than WARM_FANOUT_THRESHOLD but no WARM_EVENT_BUS_NAME"
+                            );
                         }
                         self.warm_tenants(active_tenants(self.pool().clone()), deadline, summary)
                             .await;
@@ -144,9 +146,7 @@ impl Warmer<'_> {
         let mut warmed = 0;
         let mut first_error = None;
         for include_test_data in [true, false] {
-            let refresh = self
-                .dashboard
-                .refresh(scope, include_test_data, self.config.ttl);
+            let refresh = self.dashboard.refresh(scope, include_test_data, self.config.ttl);
             let error = match tokio::time::timeout(self.config.tenant_timeout, refresh).await {
                 Ok(Ok(true)) => {
                     warmed += 1;
@@ -181,16 +181,11 @@ impl Warmer<'_> {
                 chunks.push(page);
             }
             if chunks.len() == MAX_ENTRIES_PER_CALL || (done && !chunks.is_empty()) {
-                let published = fanout
-                    .publish(summary.run_id, std::mem::take(&mut chunks))
-                    .await;
+                let published = fanout.publish(summary.run_id, std::mem::take(&mut chunks)).await;
                 summary.chunks_published += published.chunks;
                 for (ids, reason) in published.failed {
                     summary.failures += ids.len() as u64;
-                    summary.record_error(format!(
-                        "chunk of {} tenants not published: {reason}",
-                        ids.len()
-                    ));
+                    summary.record_error(format!("chunk of {} tenants not published: {reason}", ids.len()));
                 }
             }
             if done {
@@ -213,11 +208,7 @@ async fn count_active(pool: &PgPool) -> Result<u64, sqlx::Error> {
 }
 
 /// Up to `limit` active tenant ids after `after`, in id order (keyset paging).
-async fn tenant_page(
-    pool: &PgPool,
-    after: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<Uuid>, sqlx::Error> {
+async fn tenant_page(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM tenant
           WHERE status = 'active' AND ($1::uuid IS NULL OR id > $1)

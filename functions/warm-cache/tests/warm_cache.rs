@@ -36,10 +36,7 @@ fn state(pool: PgPool, warm: WarmConfig, fanout: Option<Fanout>) -> WarmState {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 /// Invokes the handler as Lambda would, with a deadline `deadline_in` from now.
@@ -85,13 +82,9 @@ async fn cleanup(state: WarmState) {
 async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool: PgPool) {
     let active = tenants(&pool, 55).await;
     let s = state(pool.clone(), warm_config(), None);
-    let summary = invoke(
-        &s,
-        event("warm-cache-schedule.json"),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
+    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
 
     assert_eq!(summary["trigger"], "schedule");
     assert_eq!(summary["tenants_total"], 55);
@@ -124,10 +117,7 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
         .unwrap();
     for id in inactive {
         assert_eq!(
-            cache
-                .ttl(&keys.bundle(Scope::Tenant(id), true))
-                .await
-                .unwrap(),
+            cache.ttl(&keys.bundle(Scope::Tenant(id), true)).await.unwrap(),
             None
         );
     }
@@ -142,27 +132,18 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
 async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPool) {
     let active = tenants(&pool, 3).await;
     let s = state(pool, warm_config(), None);
-    invoke(
-        &s,
-        event("warm-cache-schedule.json"),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
+    invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
 
     let token = testing::token(Role::Admin, Some(active[0]));
     let get = |query: &'static str| {
-        let ev = with_query(
-            with_token(event("dashboard-bundle.json"), Some(&token)),
-            query,
-        );
+        let ev = with_query(with_token(event("dashboard-bundle.json"), Some(&token)), query);
         dashboard_bundle::handle(&s.app, request(&ev))
     };
     let warmed = get("include_test_data=false").await.unwrap();
     assert_eq!(warmed.headers()["x-cache"], "HIT");
-    let computed = get("include_test_data=false&bust_cache=true")
-        .await
-        .unwrap();
+    let computed = get("include_test_data=false&bust_cache=true").await.unwrap();
     assert_eq!(computed.headers()["x-cache"], "MISS");
     let data = |r: &lambda_http::Response<lambda_http::Body>| {
         let mut body: Value = serde_json::from_slice(r.body()).unwrap();
@@ -177,20 +158,12 @@ async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPo
 async fn running_twice_is_harmless(pool: PgPool) {
     tenants(&pool, 5).await;
     let s = state(pool.clone(), warm_config(), None);
-    let first = invoke(
-        &s,
-        event("warm-cache-schedule.json"),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
-    let second = invoke(
-        &s,
-        event("warm-cache-schedule.json"),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
+    let first = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let second = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
     assert_eq!(first["bundles_warmed"], second["bundles_warmed"]);
     assert_eq!(run_rows(&pool).await.len(), 2);
     cleanup(s).await;
@@ -254,13 +227,9 @@ async fn tenant_ids_event_warms_only_the_listed_tenant(pool: PgPool) {
         .await
         .unwrap();
     let s = state(pool, warm_config(), None);
-    let summary = invoke(
-        &s,
-        event("warm-cache-tenants.json"),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
+    let summary = invoke(&s, event("warm-cache-tenants.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
     assert_eq!(summary["bundles_warmed"], 2);
     assert_eq!(summary["global_warmed"], Value::Null);
     let (keys, cache) = (s.app.dashboard.keys(), s.app.dashboard.cache());
@@ -276,10 +245,7 @@ async fn tenant_ids_event_warms_only_the_listed_tenant(pool: PgPool) {
             .unwrap(),
         None
     );
-    assert_eq!(
-        cache.ttl(&keys.bundle(Scope::Global, true)).await.unwrap(),
-        None
-    );
+    assert_eq!(cache.ttl(&keys.bundle(Scope::Global, true)).await.unwrap(), None);
     cleanup(s).await;
 }
 
@@ -306,13 +272,11 @@ async fn postgres_down_is_an_error_so_eventbridge_retries(_pool: PgPool) {
         warm: warm_config(),
         fanout: None,
     };
-    assert!(invoke(
-        &s,
-        event("warm-cache-schedule.json"),
-        Duration::from_secs(600)
-    )
-    .await
-    .is_err());
+    assert!(
+        invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+            .await
+            .is_err()
+    );
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -325,13 +289,9 @@ async fn redis_down_warms_nothing_and_is_an_error(pool: PgPool) {
         warm: warm_config(),
         fanout: None,
     };
-    let err = invoke(
-        &s,
-        event("warm-cache-schedule.json"),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap_err();
+    let err = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap_err();
     assert!(err.contains("cache write failed"), "{err}");
     let rows = run_rows(&pool).await;
     assert_eq!(rows[0].3, 3, "two tenants and the global view failed");
@@ -447,13 +407,9 @@ mod fan_out {
         let fanout = Fanout::new(aws_sdk_eventbridge::Client::new(&aws), bus);
         let s = state(pool.clone(), warm, Some(fanout));
 
-        let summary = invoke(
-            &s,
-            event("warm-cache-schedule.json"),
-            Duration::from_secs(600),
-        )
-        .await
-        .unwrap();
+        let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+            .await
+            .unwrap();
         assert_eq!(summary["chunks_published"], 8, "ceil(50 / 7)");
         assert_eq!(
             summary["tenants_warmed"], 0,

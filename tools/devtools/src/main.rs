@@ -19,7 +19,9 @@ async fn main() -> Result<()> {
         ["migrate"] => migrate().await,
         ["seed-demo"] => seed::demo(&connect().await?).await,
         ["token", role, rest @ ..] => token(role, rest.first().copied()),
-        _ => bail!("usage: devtools migrate | seed-demo | token <superadmin|admin|manager|employee> [tenant-uuid]"),
+        _ => bail!(
+            "usage: devtools migrate | seed-demo | token <superadmin|admin|manager|employee> [tenant-uuid]"
+        ),
     }
 }
 
@@ -50,17 +52,14 @@ async fn migrate() -> Result<()> {
 }
 
 fn token(role: &str, tenant: Option<&str>) -> Result<()> {
-    let role: Role = serde_json::from_value(role.into())
-        .context("role must be superadmin, admin, manager or employee")?;
+    let role: Role =
+        serde_json::from_value(role.into()).context("role must be superadmin, admin, manager or employee")?;
     let tenant_id = tenant
         .map(Uuid::parse_str)
         .transpose()
         .context("tenant must be a UUID")?;
     let claims = Claims {
-        sub: format!(
-            "dev-{}",
-            serde_json::to_value(role)?.as_str().unwrap_or("user")
-        ),
+        sub: format!("dev-{}", serde_json::to_value(role)?.as_str().unwrap_or("user")),
         role,
         tenant_id,
         exp: chrono::Utc::now().timestamp() + 30 * 24 * 3600,

@@ -5,38 +5,22 @@ use sqlx::PgPool;
 
 /// The demo tenants; the first is the tenant of the operators' runbook.
 pub const TENANTS: [(&str, &str, &str, i32); 3] = [
-    (
-        "a11dfb63-4b18-4eb8-872e-747af2e37c46",
-        "acme",
-        "Acme Corp",
-        40,
-    ),
-    (
-        "b22e0c74-5c29-4f90-983f-858b03f48d57",
-        "globex",
-        "Globex",
-        15,
-    ),
-    (
-        "c33f1d85-6d3a-4a01-a94a-969c14a59e68",
-        "initech",
-        "Initech",
-        5,
-    ),
+    ("a11dfb63-4b18-4eb8-872e-747af2e37c46", "acme", "Acme Corp", 40),
+    ("b22e0c74-5c29-4f90-983f-858b03f48d57", "globex", "Globex", 15),
+    ("c33f1d85-6d3a-4a01-a94a-969c14a59e68", "initech", "Initech", 5),
 ];
 
 pub async fn demo(pool: &PgPool) -> Result<()> {
     for (id, slug, name, size) in TENANTS {
         let id: uuid::Uuid = id.parse()?;
-        let inserted = sqlx::query(
-            "INSERT INTO tenant (id, slug, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(slug)
-        .bind(name)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        let inserted =
+            sqlx::query("INSERT INTO tenant (id, slug, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(id)
+                .bind(slug)
+                .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected();
         if inserted == 0 {
             println!("tenant {slug} ({id}) already seeded");
             continue;
