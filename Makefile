@@ -1,19 +1,40 @@
-# The two everyday commands: `make dev` (local API on :4001) and `make test` (the whole suite).
+# Everyday commands: `make dev` (local API on :4001) and `make test` (everything CI checks).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_PORT ?= 6379
+# A 3-node cluster (on this port and the next two) and a TLS-only server, for the cache client tests.
+TEST_REDIS_CLUSTER_PORT ?= 7000
+TEST_REDIS_TLS_PORT ?= 6390
 # Local AWS endpoint (moto) for the warmer's EventBridge fan-out tests.
 TEST_AWS_PORT ?= 5001
+DEV_PORT ?= 4001
 
-.PHONY: test lint dev services fmt
+.PHONY: test unit-test check-template e2e build-lambdas lint fmt services dev warm
 
-## Start Postgres and Redis when missing, then run every test against them.
-test: services
+## The whole suite: unit and integration tests, template lint, end-to-end, release builds.
+test: unit-test check-template e2e build-lambdas
+
+## cargo test against real Postgres, Redis and a local EventBridge (started when missing).
+unit-test: services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT) \
+	  TEST_REDIS_CLUSTER_URL=redis://127.0.0.1:$(TEST_REDIS_CLUSTER_PORT) \
+	  TEST_REDIS_TLS_URL=rediss://localhost:$(TEST_REDIS_TLS_PORT) TEST_REDIS_TLS_CA=$(CURDIR)/.dev/tls/ca.crt \
 	  TEST_AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_AWS_PORT) \
 	  cargo test --workspace --locked
+
+## cfn-lint and `sam validate --lint` on template.yaml.
+check-template:
+	scripts/check-template.sh
+
+## Every file in events/ through `cargo lambda watch` + `cargo lambda invoke`.
+e2e:
+	E2E_REDIS_PORT=$(TEST_REDIS_PORT) scripts/e2e.sh
+
+## `cargo lambda build --release --arm64` of the three functions, with their sizes.
+build-lambdas:
+	scripts/build-lambdas.sh
 
 ## Formatting and clippy, warnings as errors.
 lint:
@@ -24,9 +45,15 @@ fmt:
 	cargo fmt --all
 
 services:
-	scripts/services.sh postgres redis $(TEST_REDIS_PORT)
+	scripts/services.sh postgres redis $(TEST_REDIS_PORT) redis-cluster $(TEST_REDIS_CLUSTER_PORT) \
+	  redis-tls $(TEST_REDIS_TLS_PORT)
 	scripts/moto.sh $(TEST_AWS_PORT)
 
 ## Local API on http://localhost:4001 (see README).
 dev:
 	scripts/dev.sh
+
+## Runs the warmer once against `make dev` (in another terminal).
+warm:
+	PATH="$$(scripts/tools.sh cargo-lambda):$$PATH" cargo lambda invoke warm-cache \
+	  --data-file events/warm-cache-schedule.json --invoke-port $(DEV_PORT) --invoke-address 127.0.0.1

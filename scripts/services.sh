@@ -4,6 +4,8 @@
 #
 #   scripts/services.sh postgres            PostgreSQL on 5432, trust auth for user postgres
 #   scripts/services.sh redis 6379          Redis on the given port, nothing persisted
+#   scripts/services.sh redis-cluster 7000  a 3-node Redis cluster on 7000-7002 (no replicas)
+#   scripts/services.sh redis-tls 6390      Redis over TLS only, with a CA in .dev/tls/ca.crt
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,10 +73,69 @@ ensure_redis() {
   wait_port "$port"
 }
 
+start_redis() {  # start_redis <port> <dir> <extra args...>: in the background, logging to <dir>
+  local port=$1 dir=$2; shift 2
+  mkdir -p "$dir"
+  setsid nohup redis-server --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" "$@" \
+    >"$dir/redis-$port.log" 2>&1 </dev/null &
+}
+
+ensure_redis_cluster() {
+  local base=$1 ports=("$1" $(($1 + 1)) $(($1 + 2)))
+  command -v redis-server >/dev/null || apt_install redis-server
+  for port in "${ports[@]}"; do
+    if ! port_open "$port"; then
+      log "redis-cluster: starting node $port"
+      rm -rf "$state/cluster-$port"
+      start_redis "$port" "$state/cluster-$port" --port "$port" --cluster-enabled yes \
+        --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 2000
+    fi
+  done
+  for port in "${ports[@]}"; do wait_port "$port"; done
+  if ! redis-cli -p "$base" cluster info | grep -q 'cluster_state:ok'; then
+    log "redis-cluster: creating the cluster on ${ports[*]}"
+    redis-cli --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes >/dev/null
+    for _ in $(seq 1 100); do
+      redis-cli -p "$base" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.1
+    done
+  fi
+  log "redis-cluster: using the cluster on ${ports[*]}"
+}
+
+# A CA and a server certificate signed by it (rustls refuses a self-signed leaf used as its own CA).
+make_tls_certs() {
+  local dir=$state/tls
+  [ -s "$dir/ca.crt" ] && [ -s "$dir/server.crt" ] && return
+  command -v openssl >/dev/null || apt_install openssl
+  log "redis-tls: creating a test CA and certificate in $dir"
+  mkdir -p "$dir"
+  openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$dir/ca.key" -out "$dir/ca.crt" -days 3650 \
+    -subj "/CN=dashboard-cache test CA" 2>/dev/null
+  openssl req -new -nodes -newkey rsa:2048 -keyout "$dir/server.key" -out "$dir/server.csr" \
+    -subj "/CN=localhost" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' \
+    >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -out "$dir/server.crt" -days 3650 -extfile "$dir/server.ext" 2>/dev/null
+}
+
+ensure_redis_tls() {
+  local port=$1
+  make_tls_certs
+  if port_open "$port"; then log "redis-tls: using the server on $port"; return; fi
+  command -v redis-server >/dev/null || apt_install redis-server
+  log "redis-tls: starting redis-server with TLS on $port"
+  start_redis "$port" "$state/tls" --port 0 --tls-port "$port" --tls-cert-file "$state/tls/server.crt" \
+    --tls-key-file "$state/tls/server.key" --tls-ca-cert-file "$state/tls/ca.crt" --tls-auth-clients no
+  wait_port "$port"
+}
+
 while [ $# -gt 0 ]; do
   case "$1" in
     postgres) ensure_postgres; shift ;;
     redis) ensure_redis "${2:?redis needs a port}"; shift 2 ;;
+    redis-cluster) ensure_redis_cluster "${2:?redis-cluster needs a base port}"; shift 2 ;;
+    redis-tls) ensure_redis_tls "${2:?redis-tls needs a port}"; shift 2 ;;
     *) log "unknown service $1"; exit 2 ;;
   esac
 done

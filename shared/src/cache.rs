@@ -1,15 +1,20 @@
-//! Redis access: one lazily opened multiplexed connection per process, explicit connect and response
-//! timeouts, one retry on a dead connection, and a short cool-down after a failed connect so that a sick
-//! Redis costs each request at most one bounded wait.
+//! Redis access: one lazily opened multiplexed connection per process (standalone, or the cluster
+//! protocol that ElastiCache Serverless requires), explicit connect and response timeouts, one retry on
+//! a dead connection, and a short cool-down after a failed connect so that a sick Redis costs each
+//! request at most one bounded wait.
 //!
 //! Every error here means "the cache is unavailable"; callers serve without it, never fail because of it.
 
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncCommands, AsyncConnectionConfig, Client, RedisResult};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{AsyncCommands, AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::config::RedisConfig;
 use crate::error::CacheError;
@@ -19,10 +24,56 @@ const CONNECT_COOLDOWN: Duration = Duration::from_millis(500);
 /// Keys asked for per SCAN step and deleted per UNLINK during a namespace clear.
 pub const SCAN_BATCH: usize = 1_000;
 
+/// How the process reaches Redis.
+enum Backend {
+    Standalone {
+        client: Client,
+        config: AsyncConnectionConfig,
+    },
+    Cluster {
+        client: ClusterClient,
+        connect_timeout: Duration,
+    },
+}
+
+/// A connection to either kind of server; cheap to clone, shared by every request.
+#[derive(Clone)]
+pub enum Connection {
+    Standalone(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Standalone(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Standalone(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Standalone(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 pub struct Cache {
-    client: Client,
-    connection_config: AsyncConnectionConfig,
-    connection: Mutex<Option<MultiplexedConnection>>,
+    backend: Backend,
+    connection: Mutex<Option<Connection>>,
     /// Held while connecting, so a burst of requests opens one connection; holds the last failure time.
     connect_gate: tokio::sync::Mutex<Option<Instant>>,
 }
@@ -30,32 +81,42 @@ pub struct Cache {
 impl Cache {
     /// Builds the client without any I/O: the first command connects.
     pub fn new(config: &RedisConfig) -> Result<Self, CacheError> {
-        if config.cluster {
-            return Err(CacheError::Config(
-                "REDIS_CLUSTER=true is not supported by this build".to_owned(),
-            ));
-        }
-        let client = match &config.ca_file {
-            Some(path) => {
-                let root_cert = std::fs::read(path).map_err(|e| {
-                    CacheError::Config(format!("cannot read REDIS_CA_FILE {}: {e}", path.display()))
-                })?;
-                Client::build_with_tls(
-                    config.url.as_str(),
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(root_cert),
-                    },
-                )?
-            }
-            None => Client::open(config.url.as_str())?,
+        let root_cert = match &config.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                CacheError::Config(format!("cannot read REDIS_CA_FILE {}: {e}", path.display()))
+            })?),
+            None => None,
         };
-        let connection_config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(config.connect_timeout))
-            .set_response_timeout(Some(config.response_timeout));
+        let certificates = |root_cert| redis::TlsCertificates {
+            client_tls: None,
+            root_cert,
+        };
+        let backend = if config.cluster {
+            let mut builder = ClusterClientBuilder::new(vec![config.url.as_str()])
+                .connection_timeout(config.connect_timeout)
+                .response_timeout(config.response_timeout)
+                // Fail fast rather than retry for seconds: the caller serves without the cache.
+                .retries(1)
+                .overall_response_timeout(Some(config.response_timeout * 3));
+            if root_cert.is_some() {
+                builder = builder.certs(certificates(root_cert));
+            }
+            Backend::Cluster {
+                client: builder.build()?,
+                connect_timeout: config.connect_timeout,
+            }
+        } else {
+            let client = match root_cert {
+                Some(_) => Client::build_with_tls(config.url.as_str(), certificates(root_cert))?,
+                None => Client::open(config.url.as_str())?,
+            };
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout))
+                .set_response_timeout(Some(config.response_timeout));
+            Backend::Standalone { client, config }
+        };
         Ok(Self {
-            client,
-            connection_config,
+            backend,
             connection: Mutex::new(None),
             connect_gate: tokio::sync::Mutex::new(None),
         })
@@ -77,7 +138,8 @@ impl Cache {
         Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 
-    /// Deletes `keys` (non-blocking on the server) and returns how many existed.
+    /// Deletes `keys` (non-blocking on the server) and returns how many existed. In a cluster the
+    /// client splits the command by slot and sums the counts.
     pub async fn unlink(&self, keys: &[String]) -> Result<u64, CacheError> {
         if keys.is_empty() {
             return Ok(0);
@@ -85,30 +147,57 @@ impl Cache {
         self.run(|mut c| async move { c.unlink(keys).await }).await
     }
 
-    /// Deletes every key matching `pattern`, walking the keyspace with SCAN (never KEYS) in batches.
-    /// Returns the exact number of keys deleted.
+    /// Deletes every key matching `pattern`, walking the keyspace with SCAN (never KEYS) in batches on
+    /// every primary. Returns the exact number of keys deleted.
     pub async fn unlink_matching(&self, pattern: &str) -> Result<u64, CacheError> {
-        let mut cursor: u64 = 0;
         let mut deleted = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = self
-                .run(|mut c| async move {
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_BATCH)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await?;
-            deleted += self.unlink(&keys).await?;
-            if next == 0 {
-                return Ok(deleted);
+        for node in self.primaries().await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, keys): (u64, Vec<String>) =
+                    self.run(|c| scan_step(c, node.clone(), cursor, pattern)).await?;
+                deleted += self.unlink(&keys).await?;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
+        Ok(deleted)
+    }
+
+    /// What to SCAN: `[None]` (the one server) when standalone; in a cluster every primary's address,
+    /// since a SCAN through a cluster connection reaches only one node.
+    async fn primaries(&self) -> Result<Vec<Option<(String, u16)>>, CacheError> {
+        if matches!(self.backend, Backend::Standalone { .. }) {
+            return Ok(vec![None]);
+        }
+        let slots: Value = self
+            .run(|mut c| async move { redis::cmd("CLUSTER").arg("SLOTS").query_async(&mut c).await })
+            .await?;
+        // CLUSTER SLOTS: [[start, end, [host, port, id, ...], replicas...], ...]
+        let mut primaries = BTreeSet::new();
+        if let Value::Array(ranges) = slots {
+            for range in ranges {
+                let Value::Array(fields) = range else { continue };
+                let Some(Value::Array(primary)) = fields.get(2) else {
+                    continue;
+                };
+                let host = primary
+                    .first()
+                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok());
+                let port = primary
+                    .get(1)
+                    .and_then(|v| redis::from_redis_value_ref::<u16>(v).ok());
+                if let (Some(host), Some(port)) = (host, port) {
+                    primaries.insert((host, port));
+                }
+            }
+        }
+        if primaries.is_empty() {
+            return Err(CacheError::Config("CLUSTER SLOTS listed no primaries".to_owned()));
+        }
+        Ok(primaries.into_iter().map(Some).collect())
     }
 
     /// Overwrites `bytes.len()` bytes of the value at `offset`, keeping the key's TTL.
@@ -134,7 +223,7 @@ impl Cache {
 
     /// Releases the lease `key` if `token` still holds it (it may have expired and been retaken).
     pub async fn release_lease(&self, key: &str, token: &str) -> Result<(), CacheError> {
-        static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+        static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
             redis::Script::new(
                 "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
             )
@@ -155,7 +244,7 @@ impl Cache {
     /// runs it once more. Every command issued through here is idempotent.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, CacheError>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(Connection) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let connection = self.connection().await?;
@@ -169,7 +258,7 @@ impl Cache {
         }
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, CacheError> {
+    async fn connection(&self) -> Result<Connection, CacheError> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
@@ -180,11 +269,7 @@ impl Cache {
         if last_failure.is_some_and(|at| at.elapsed() < CONNECT_COOLDOWN) {
             return Err(CacheError::CoolingDown);
         }
-        match self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.connection_config)
-            .await
-        {
+        match self.connect().await {
             Ok(c) => {
                 *last_failure = None;
                 *self.connection.lock().expect("cache connection lock") = Some(c.clone());
@@ -192,17 +277,61 @@ impl Cache {
             }
             Err(e) => {
                 *last_failure = Some(Instant::now());
-                Err(e.into())
+                Err(e)
             }
         }
     }
 
-    fn current(&self) -> Option<MultiplexedConnection> {
+    async fn connect(&self) -> Result<Connection, CacheError> {
+        match &self.backend {
+            Backend::Standalone { client, config } => Ok(Connection::Standalone(
+                client
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await?,
+            )),
+            Backend::Cluster {
+                client,
+                connect_timeout,
+            } => {
+                // Discovering the slots takes a few round trips; bound them all.
+                match tokio::time::timeout(*connect_timeout * 3, client.get_async_connection()).await {
+                    Ok(connection) => Ok(Connection::Cluster(connection?)),
+                    Err(_) => Err(CacheError::ConnectTimeout),
+                }
+            }
+        }
+    }
+
+    fn current(&self) -> Option<Connection> {
         self.connection.lock().expect("cache connection lock").clone()
     }
 
     fn forget_connection(&self) {
         *self.connection.lock().expect("cache connection lock") = None;
+    }
+}
+
+/// One SCAN step on `node` (a cluster primary), or on the one server.
+async fn scan_step(
+    mut connection: Connection,
+    node: Option<(String, u16)>,
+    cursor: u64,
+    pattern: &str,
+) -> RedisResult<(u64, Vec<String>)> {
+    let mut scan = redis::cmd("SCAN");
+    scan.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_BATCH);
+    match (&mut connection, node) {
+        (Connection::Cluster(cluster), Some((host, port))) => {
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+            Ok(redis::from_redis_value(
+                cluster.route_command(scan, routing).await?,
+            )?)
+        }
+        _ => scan.query_async(&mut connection).await,
     }
 }
 

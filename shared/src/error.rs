@@ -26,6 +26,8 @@ pub enum CacheError {
     Redis(#[from] redis::RedisError),
     #[error("redis is unavailable (recent connection failure, retrying shortly)")]
     CoolingDown,
+    #[error("timed out connecting to the redis cluster")]
+    ConnectTimeout,
     #[error("invalid redis configuration: {0}")]
     Config(String),
 }

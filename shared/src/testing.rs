@@ -132,3 +132,108 @@ pub async fn cleanup_prefix(prefix: &str) {
         .await
         .expect("cleanup");
 }
+
+/// `REDIS_URL` of the test cluster (`make unit-test` starts it on 7000-7002).
+pub fn cluster_config() -> RedisConfig {
+    RedisConfig {
+        url: std::env::var("TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| "redis://127.0.0.1:7000".to_owned()),
+        cluster: true,
+        ..config().redis
+    }
+}
+
+/// The TLS-only test server (`make unit-test` starts it on 6390) and the CA that signed its certificate.
+pub fn tls_config() -> RedisConfig {
+    let ca = std::env::var("TEST_REDIS_TLS_CA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.dev/tls/ca.crt"));
+    RedisConfig {
+        url: std::env::var("TEST_REDIS_TLS_URL").unwrap_or_else(|_| "rediss://localhost:6390".to_owned()),
+        ca_file: Some(ca),
+        ..config().redis
+    }
+}
+
+/// A redis-server of one test's own, on a free port, stopped when dropped: for the tests that kill
+/// connections, stop or restart Redis, which must not disturb the shared server.
+pub struct OwnRedis {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("own-redis-{port}-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut redis = Self {
+            port,
+            dir,
+            child: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again) on the same port and waits until it answers.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server did not start on {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Closes every client connection, as a server-side load balancer or a frozen environment would.
+    pub async fn kill_clients(&self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+        let _: i64 = redis::cmd("CLIENT")
+            .arg(&["KILL", "TYPE", "normal", "SKIPME", "yes"][..])
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

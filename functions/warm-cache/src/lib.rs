@@ -57,7 +57,9 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         config: &state.warm,
         fanout: state.fanout.as_ref(),
     };
-    let listed = warmer.run(input, deadline, &mut summary).await;
+    // Boxed: the run's future nests the whole bundle computation, deep enough to exceed the
+    // compiler's layout depth limit in release builds when inlined into `main`'s future.
+    let listed = Box::pin(warmer.run(input, deadline, &mut summary)).await;
     if let Err(e) = &listed {
         summary.failures += 1;
         summary.record_error(format!("listing tenants failed: {}", chain(e)));

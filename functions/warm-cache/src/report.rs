@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use serde_json::json;
+use shared::db::retry_transient;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -49,29 +50,36 @@ impl Summary {
     }
 }
 
+/// Inserts the run's row. Retried on a lost connection: a duplicate row is impossible, since a failed
+/// attempt's transaction did not commit.
 pub async fn start(pool: &PgPool, trigger: &str, parent_run_id: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar("INSERT INTO cache_warm_run (trigger, parent_run_id) VALUES ($1, $2) RETURNING id")
-        .bind(trigger)
-        .bind(parent_run_id)
-        .fetch_one(pool)
-        .await
+    retry_transient(|| {
+        sqlx::query_scalar("INSERT INTO cache_warm_run (trigger, parent_run_id) VALUES ($1, $2) RETURNING id")
+            .bind(trigger)
+            .bind(parent_run_id)
+            .fetch_one(pool)
+    })
+    .await
 }
 
 pub async fn finish(pool: &PgPool, summary: &Summary) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE cache_warm_run
-            SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
-                skipped_deadline = $5, chunks_published = $6, error_summary = $7
-          WHERE id = $1",
-    )
-    .bind(summary.run_id)
-    .bind(saturating_i32(summary.tenants_total))
-    .bind(saturating_i32(summary.bundles_warmed))
-    .bind(saturating_i32(summary.failures))
-    .bind(saturating_i32(summary.skipped_deadline))
-    .bind(saturating_i32(summary.chunks_published))
-    .bind(summary.error_summary())
-    .execute(pool)
+    let error_summary = summary.error_summary();
+    retry_transient(|| {
+        sqlx::query(
+            "UPDATE cache_warm_run
+                SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
+                    skipped_deadline = $5, chunks_published = $6, error_summary = $7
+              WHERE id = $1",
+        )
+        .bind(summary.run_id)
+        .bind(saturating_i32(summary.tenants_total))
+        .bind(saturating_i32(summary.bundles_warmed))
+        .bind(saturating_i32(summary.failures))
+        .bind(saturating_i32(summary.skipped_deadline))
+        .bind(saturating_i32(summary.chunks_published))
+        .bind(error_summary.clone())
+        .execute(pool)
+    })
     .await
     .map(drop)
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, Stream, StreamExt};
 use shared::config::WarmConfig;
 use shared::dashboard::Dashboard;
+use shared::db::retry_transient;
 use shared::error::chain;
 use shared::keys::Scope;
 use sqlx::PgPool;
@@ -201,22 +202,24 @@ impl Warmer<'_> {
 }
 
 async fn count_active(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant WHERE status = 'active'")
-        .fetch_one(pool)
-        .await?;
-    Ok(n as u64)
+    let count = || {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tenant WHERE status = 'active'").fetch_one(pool)
+    };
+    Ok(retry_transient(count).await? as u64)
 }
 
-/// Up to `limit` active tenant ids after `after`, in id order (keyset paging).
+/// Up to `limit` active tenant ids after `after`, in id order (keyset paging); retried on a lost connection.
 async fn tenant_page(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT id FROM tenant
-          WHERE status = 'active' AND ($1::uuid IS NULL OR id > $1)
-          ORDER BY id LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
+    retry_transient(|| {
+        sqlx::query_scalar(
+            "SELECT id FROM tenant
+              WHERE status = 'active' AND ($1::uuid IS NULL OR id > $1)
+              ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+    })
     .await
 }
 

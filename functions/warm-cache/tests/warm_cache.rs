@@ -452,3 +452,48 @@ mod fan_out {
         cleanup(s).await;
     }
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_records_the_run(pool: PgPool) {
+    let active = tenants(&pool, 150).await;
+    let s = state(pool.clone(), warm_config(), None);
+    // Another session terminates connections that are running a bundle query, until it has hit three.
+    let killer_pool = pool.clone();
+    let killer = tokio::spawn(async move {
+        let mut killer = killer_pool.acquire().await.unwrap();
+        let mut hit = 0;
+        let started = std::time::Instant::now();
+        while hit < 3 && started.elapsed() < Duration::from_secs(5) {
+            let killed: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'",
+            )
+            .fetch_all(&mut *killer)
+            .await
+            .unwrap();
+            hit += killed.len();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600)).await;
+    killer.await.unwrap();
+    let summary = summary.expect("some tenants were warmed, so the run is not an error");
+
+    let (warmed, failed) = (
+        summary["tenants_warmed"].as_u64().unwrap(),
+        summary["failures"].as_u64().unwrap(),
+    );
+    assert!(failed > 0, "connections were terminated mid-run: {summary}");
+    assert!(warmed > 0, "{summary}");
+    let global_failed = u64::from(summary["global_warmed"] == false);
+    assert_eq!(
+        warmed + failed - global_failed,
+        active.len() as u64,
+        "every tenant counted once: {summary}"
+    );
+    let rows = run_rows(&pool).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].3 as u64, failed);
+    assert!(rows[0].5, "the run row was completed");
+    cleanup(s).await;
+}

@@ -1,6 +1,7 @@
 //! Developer commands behind `make dev` and the e2e checks:
 //!
-//! - `devtools migrate`: create the database of `DATABASE_URL` if missing and apply `migrations/`.
+//! - `devtools migrate [--fresh]`: create the database of `DATABASE_URL` if missing (with `--fresh`,
+//!   drop it first) and apply `migrations/`.
 //! - `devtools seed-demo`: load a few demo tenants with realistic rows (idempotent).
 //! - `devtools token <role> [tenant-uuid]`: print a JWT signed with `JWT_SECRET`, valid for 30 days.
 
@@ -16,7 +17,8 @@ use uuid::Uuid;
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["migrate"] => migrate().await,
+        ["migrate"] => migrate(false).await,
+        ["migrate", "--fresh"] => migrate(true).await,
         ["seed-demo"] => seed::demo(&connect().await?).await,
         ["token", role, rest @ ..] => token(role, rest.first().copied()),
         _ => bail!(
@@ -35,8 +37,14 @@ async fn connect() -> Result<PgPool> {
         .context("connecting to DATABASE_URL")
 }
 
-async fn migrate() -> Result<()> {
+async fn migrate(fresh: bool) -> Result<()> {
     let url = env("DATABASE_URL")?;
+    if fresh && Postgres::database_exists(&url).await? {
+        Postgres::force_drop_database(&url)
+            .await
+            .context("dropping the database")?;
+        println!("dropped database");
+    }
     if !Postgres::database_exists(&url).await? {
         Postgres::create_database(&url)
             .await

@@ -1,0 +1,215 @@
+//! The cache client against every kind of Redis it must work with: standalone, a 3-node cluster (as
+//! ElastiCache Serverless speaks it) and TLS with a CA of the test's own.
+
+use std::time::Duration;
+
+use shared::cache::{Cache, Entry, VALIDATED_AT_OFFSET};
+use shared::config::RedisConfig;
+use shared::keys::{Keys, Scope};
+use shared::testing::{self, OwnRedis};
+use uuid::Uuid;
+
+fn backends() -> Vec<(&'static str, RedisConfig)> {
+    vec![
+        ("standalone", testing::config().redis),
+        ("cluster", testing::cluster_config()),
+        ("tls", testing::tls_config()),
+    ]
+}
+
+fn prefix() -> String {
+    format!("test:{}:", Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn values_round_trip_with_their_ttl_on_every_backend() {
+    for (name, config) in backends() {
+        let cache = Cache::new(&config).unwrap();
+        let key = format!("{}k", prefix());
+        cache
+            .set(&key, b"value", Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(
+            cache.get(&key).await.unwrap().as_deref(),
+            Some(&b"value"[..]),
+            "{name}"
+        );
+        let ttl = cache.ttl(&key).await.unwrap().unwrap();
+        assert!(ttl > Duration::from_secs(55), "{name}: {ttl:?}");
+        assert_eq!(
+            cache.unlink(std::slice::from_ref(&key)).await.unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(cache.get(&key).await.unwrap(), None, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn namespace_clear_reaches_every_node_and_spares_other_keys() {
+    for (name, config) in backends() {
+        let cache = Cache::new(&config).unwrap();
+        let keys = Keys::new(prefix());
+        let bundles: Vec<String> = (0..1_500)
+            .map(|_| keys.bundle(Scope::Tenant(Uuid::new_v4()), true))
+            .collect();
+        let others: Vec<String> = (0..50)
+            .map(|i| {
+                format!(
+                    "{}other:{i}",
+                    keys.bundle_scan_pattern().trim_end_matches("dashboard:bundle:*")
+                )
+            })
+            .collect();
+        for key in bundles.iter().chain(&others) {
+            cache.set(key, b"x", Duration::from_secs(60)).await.unwrap();
+        }
+        if name == "cluster" {
+            for port in [7000, 7001, 7002] {
+                assert!(
+                    node_holds_some(port, &keys.bundle_scan_pattern()).await,
+                    "node {port} holds none"
+                );
+            }
+        }
+        assert_eq!(
+            cache.unlink_matching(&keys.bundle_scan_pattern()).await.unwrap(),
+            1_500,
+            "{name}"
+        );
+        for key in bundles.iter().step_by(97) {
+            assert_eq!(cache.get(key).await.unwrap(), None, "{name}: {key}");
+        }
+        assert_eq!(
+            cache.unlink(&others).await.unwrap(),
+            50,
+            "{name}: other keys survived"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lease_is_exclusive_and_released_only_by_its_holder() {
+    for (name, config) in backends() {
+        let cache = Cache::new(&config).unwrap();
+        let key = format!("{}lease", prefix());
+        let token = cache
+            .acquire_lease(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .expect(name);
+        assert_eq!(
+            cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap(),
+            None,
+            "{name}"
+        );
+        cache.release_lease(&key, "someone-else").await.unwrap();
+        assert_eq!(
+            cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap(),
+            None,
+            "{name}"
+        );
+        cache.release_lease(&key, &token).await.unwrap();
+        assert!(
+            cache
+                .acquire_lease(&key, Duration::from_millis(50))
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            cache
+                .acquire_lease(&key, Duration::from_secs(1))
+                .await
+                .unwrap()
+                .is_some(),
+            "{name}: expired"
+        );
+        cache.unlink(&[key]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn revalidation_stamp_is_patched_in_place_keeping_the_ttl() {
+    for (name, config) in backends() {
+        let cache = Cache::new(&config).unwrap();
+        let key = format!("{}entry", prefix());
+        let entry = Entry {
+            generated_at_ms: 1,
+            validated_at_ms: 2,
+            data_version: 3,
+            json: b"{}".to_vec(),
+        };
+        cache
+            .set(&key, &entry.encode(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        cache
+            .set_range(&key, VALIDATED_AT_OFFSET, &77i64.to_be_bytes())
+            .await
+            .unwrap();
+        let stored = Entry::decode(&cache.get(&key).await.unwrap().unwrap()).unwrap();
+        assert_eq!((stored.validated_at_ms, stored.data_version), (77, 3), "{name}");
+        assert!(cache.ttl(&key).await.unwrap().is_some(), "{name}: TTL kept");
+        cache.unlink(&[key]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn tls_server_with_an_unknown_ca_is_refused() {
+    let mut config = testing::tls_config();
+    config.ca_file = None;
+    let cache = Cache::new(&config).unwrap();
+    assert!(
+        cache.ping().await.is_err(),
+        "a certificate from an unknown CA must not be accepted"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_killed_by_the_server_is_replaced_without_an_error() {
+    let redis = OwnRedis::start();
+    let cache = Cache::new(&RedisConfig {
+        url: redis.url(),
+        ..testing::config().redis
+    })
+    .unwrap();
+    cache.set("k", b"1", Duration::from_secs(60)).await.unwrap();
+    redis.kill_clients().await;
+    assert_eq!(
+        cache.get("k").await.unwrap().as_deref(),
+        Some(&b"1"[..]),
+        "first request after the kill"
+    );
+    redis.kill_clients().await;
+    cache.set("k", b"2", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"2"[..]));
+}
+
+/// Whether the cluster node on `port` itself holds a key matching `pattern`.
+async fn node_holds_some(port: u16, pattern: &str) -> bool {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut node = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut node)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            return true;
+        }
+        if next == 0 {
+            return false;
+        }
+        cursor = next;
+    }
+}
