@@ -7,6 +7,8 @@ TEST_REDIS_PORT ?= 6379
 # A 3-node cluster (on this port and the next two) and a TLS-only server, for the cache client tests.
 TEST_REDIS_CLUSTER_PORT ?= 7000
 TEST_REDIS_TLS_PORT ?= 6390
+DASHBOARD_SERVICES_DIR ?= $(HOME)/.cache/dashboard-cache/services
+export DASHBOARD_SERVICES_DIR
 # Local AWS endpoint (moto) for the warmer's EventBridge fan-out tests.
 TEST_AWS_PORT ?= 5001
 DEV_PORT ?= 4001
@@ -20,7 +22,7 @@ test: unit-test check-template e2e build-lambdas
 unit-test: services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT) \
 	  TEST_REDIS_CLUSTER_URL=redis://127.0.0.1:$(TEST_REDIS_CLUSTER_PORT) \
-	  TEST_REDIS_TLS_URL=rediss://localhost:$(TEST_REDIS_TLS_PORT) TEST_REDIS_TLS_CA=$(CURDIR)/.dev/tls/ca.crt \
+	  TEST_REDIS_TLS_URL=rediss://localhost:$(TEST_REDIS_TLS_PORT) TEST_REDIS_TLS_CA=$(DASHBOARD_SERVICES_DIR)/tls/ca.crt \
 	  TEST_AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_AWS_PORT) \
 	  cargo test --workspace --locked
 

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Makes sure the services the project needs are reachable on 127.0.0.1, and uses them when they are.
-# What is missing is installed (apt-get) and started in the background, with its data under .dev/.
+# What is missing is installed (apt-get) and started in the background. Their data lives with the
+# machine, not the checkout ($DASHBOARD_SERVICES_DIR, default ~/.cache/dashboard-cache/services), so
+# every clone finds the TLS CA of a server another clone started.
 #
 #   scripts/services.sh postgres            PostgreSQL on 5432, trust auth for user postgres
 #   scripts/services.sh redis 6379          Redis on the given port, nothing persisted
 #   scripts/services.sh redis-cluster 7000  a 3-node Redis cluster on 7000-7002 (no replicas)
-#   scripts/services.sh redis-tls 6390      Redis over TLS only, with a CA in .dev/tls/ca.crt
+#   scripts/services.sh redis-tls 6390      Redis over TLS only, its CA in $DASHBOARD_SERVICES_DIR/tls/ca.crt
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-state="$root/.dev"
+state=${DASHBOARD_SERVICES_DIR:-$HOME/.cache/dashboard-cache/services}
 mkdir -p "$state"
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -65,7 +66,7 @@ ensure_redis() {
   local port=$1
   if port_open "$port"; then log "redis: using the server on $port"; return; fi
   command -v redis-server >/dev/null || apt_install redis-server
-  log "redis: starting redis-server on $port (log: .dev/redis-$port.log)"
+  log "redis: starting redis-server on $port (log: $state/redis-$port.log)"
   # Run in the background rather than --daemonize: a daemonized server becomes a zombie when killed
   # where nothing reaps orphans.
   setsid nohup redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
@@ -121,8 +122,11 @@ make_tls_certs() {
 
 ensure_redis_tls() {
   local port=$1
+  if port_open "$port"; then
+    [ -s "$state/tls/ca.crt" ] || { log "redis-tls: a server runs on $port but its CA is not in $state/tls"; exit 1; }
+    log "redis-tls: using the server on $port"; return
+  fi
   make_tls_certs
-  if port_open "$port"; then log "redis-tls: using the server on $port"; return; fi
   command -v redis-server >/dev/null || apt_install redis-server
   log "redis-tls: starting redis-server with TLS on $port"
   start_redis "$port" "$state/tls" --port 0 --tls-port "$port" --tls-cert-file "$state/tls/server.crt" \

@@ -142,11 +142,15 @@ pub fn cluster_config() -> RedisConfig {
     }
 }
 
-/// The TLS-only test server (`make unit-test` starts it on 6390) and the CA that signed its certificate.
+/// The TLS-only test server (`make unit-test` starts it on 6390) and the CA that signed its certificate
+/// (`scripts/services.sh` keeps it in `~/.cache/dashboard-cache/services/tls`).
 pub fn tls_config() -> RedisConfig {
     let ca = std::env::var("TEST_REDIS_TLS_CA")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.dev/tls/ca.crt"));
+        .unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_default();
+            PathBuf::from(home).join(".cache/dashboard-cache/services/tls/ca.crt")
+        });
     RedisConfig {
         url: std::env::var("TEST_REDIS_TLS_URL").unwrap_or_else(|_| "rediss://localhost:6390".to_owned()),
         ca_file: Some(ca),
