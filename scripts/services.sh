@@ -4,7 +4,7 @@
 # machine, not the checkout ($DASHBOARD_SERVICES_DIR, default ~/.cache/dashboard-cache/services), so
 # every clone finds the TLS CA of a server another clone started.
 #
-#   scripts/services.sh postgres            PostgreSQL on 5432, trust auth for user postgres
+#   scripts/services.sh postgres            PostgreSQL on 5432 ($PG_PORT), trust auth for user postgres
 #   scripts/services.sh redis 6379          Redis on the given port, nothing persisted
 #   scripts/services.sh redis-cluster 7000  a 3-node Redis cluster on 7000-7002 (no replicas)
 #   scripts/services.sh redis-tls 6390      Redis over TLS only, its CA in $DASHBOARD_SERVICES_DIR/tls/ca.crt
@@ -33,13 +33,14 @@ apt_install() {
 }
 
 ensure_postgres() {
-  if port_open 5432; then log "postgres: using the server on 5432"; return; fi
+  local port=${PG_PORT:-5432}
+  if port_open "$port"; then log "postgres: using the server on $port"; return; fi
   # A cluster installed with the machine but stopped: start it.
   if command -v pg_ctlcluster >/dev/null && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
     local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
     log "postgres: starting cluster $version/main"
     as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-    if wait_port 5432; then return; fi
+    if wait_port "$port"; then return; fi
   fi
   local initdb; initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n 1 || true)
   if [ -z "$initdb" ]; then
@@ -49,17 +50,21 @@ ensure_postgres() {
     apt_install postgresql
     initdb=$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)
   fi
-  local bin data="$state/pgdata"; bin=$(dirname "$initdb")
-  local run=(); [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  local bin data="$state/pgdata" run=(); bin=$(dirname "$initdb")
+  if [ "$(id -u)" = 0 ]; then
+    # initdb refuses to run as root, and the postgres user cannot enter root's home.
+    run=(runuser -u postgres --)
+    data=${DASHBOARD_PG_DIR:-/var/lib/dashboard-cache/pgdata}
+  fi
   if [ ! -s "$data/PG_VERSION" ]; then
     log "postgres: creating a trust-auth cluster in $data"
-    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"
+    mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"; chmod 700 "$data"
     "${run[@]}" "$bin/initdb" -D "$data" --auth=trust -U postgres >/dev/null
   fi
-  log "postgres: starting $data on 5432"
+  log "postgres: starting $data on $port"
   "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w \
-    -o "-p 5432 -c listen_addresses=127.0.0.1 -k $data" start >/dev/null
-  wait_port 5432
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $data" start >/dev/null
+  wait_port "$port"
 }
 
 ensure_redis() {

@@ -200,10 +200,24 @@ impl Cache {
         Ok(primaries.into_iter().map(Some).collect())
     }
 
-    /// Overwrites `bytes.len()` bytes of the value at `offset`, keeping the key's TTL.
+    /// Overwrites `bytes.len()` bytes of the value at `offset`, keeping the key's TTL; does nothing if
+    /// the key is gone (a plain SETRANGE would create it, zero-padded and without a TTL, forever).
     pub async fn set_range(&self, key: &str, offset: usize, bytes: &[u8]) -> Result<(), CacheError> {
-        self.run(|mut c| async move { c.setrange::<_, _, ()>(key, offset as isize, bytes).await })
-            .await
+        static SET_RANGE_IF_EXISTS: LazyLock<redis::Script> = LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('SETRANGE', KEYS[1], ARGV[1], ARGV[2]) end return 0",
+            )
+        });
+        self.run(|mut c| async move {
+            SET_RANGE_IF_EXISTS
+                .key(key)
+                .arg(offset)
+                .arg(bytes)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+        .map(drop)
     }
 
     /// Takes the lease `key` for `ttl` if nobody holds it; returns the token that releases it.

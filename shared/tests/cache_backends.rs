@@ -154,7 +154,17 @@ async fn revalidation_stamp_is_patched_in_place_keeping_the_ttl() {
         let stored = Entry::decode(&cache.get(&key).await.unwrap().unwrap()).unwrap();
         assert_eq!((stored.validated_at_ms, stored.data_version), (77, 3), "{name}");
         assert!(cache.ttl(&key).await.unwrap().is_some(), "{name}: TTL kept");
-        cache.unlink(&[key]).await.unwrap();
+        cache.unlink(std::slice::from_ref(&key)).await.unwrap();
+        // An entry that expired before its revalidation stamp is written must stay gone.
+        cache
+            .set_range(&key, VALIDATED_AT_OFFSET, &78i64.to_be_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get(&key).await.unwrap(),
+            None,
+            "{name}: set_range recreated an expired key"
+        );
     }
 }
 
