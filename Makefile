@@ -13,7 +13,7 @@ export DASHBOARD_SERVICES_DIR
 TEST_AWS_PORT ?= 5001
 DEV_PORT ?= 4001
 
-.PHONY: test unit-test check-template e2e build-lambdas lint fmt services dev warm
+.PHONY: test unit-test check-template e2e build-lambdas bench lint fmt services dev warm
 
 ## The whole suite: unit and integration tests, template lint, end-to-end, release builds.
 test: unit-test check-template e2e build-lambdas
@@ -37,6 +37,12 @@ e2e:
 ## `cargo lambda build --release --arm64` of the three functions, with their sizes.
 build-lambdas:
 	scripts/build-lambdas.sh
+
+## Benchmarks (not part of `make test`): prints one table and writes BENCHMARKS.md. The dataset
+## (10,000 tenants) is generated once into the dashboard_bench database.
+bench: services build-lambdas
+	cargo build --release --locked -p dashboard-bundle -p clear-cache -p warm-cache
+	cargo run --release --locked -p bench
 
 ## Formatting and clippy, warnings as errors.
 lint:

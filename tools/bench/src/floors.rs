@@ -1,0 +1,54 @@
+//! The physical floors each figure is compared with, measured by the servers' own benchmark tools.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// `redis-benchmark` GET of a `size`-byte value, one client, no pipelining: (p50, p99) in ms.
+pub fn redis_get(port: u16, size: usize, requests: u32) -> Result<(f64, f64)> {
+    let out = Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-t", "set,get", "-d", &size.to_string()])
+        .args(["-n", &requests.to_string(), "-c", "1", "--csv"])
+        .output()
+        .context("running redis-benchmark")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms",...
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
+        if fields.first() == Some(&"GET") && fields.len() >= 7 {
+            return Ok((fields[4].parse()?, fields[6].parse()?));
+        }
+    }
+    bail!("no GET line in redis-benchmark output: {text}")
+}
+
+/// `pgbench` running `script` (a file of SQL) `transactions` times per client with `clients` clients:
+/// (average latency in ms, transactions per second).
+pub fn pgbench(
+    database_url: &str,
+    script: &std::path::Path,
+    clients: u32,
+    transactions: u32,
+) -> Result<(f64, f64)> {
+    let out = Command::new("pgbench")
+        .args(["-n", "-f"])
+        .arg(script)
+        .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
+        .args(["-t", &transactions.to_string(), "-M", "prepared"])
+        .arg(database_url)
+        .output()
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("pgbench failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    }
+    let field = |prefix: &str| -> Result<f64> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .with_context(|| format!("{prefix} in {text}"))?;
+        let value = line[prefix.len()..].split_whitespace().next().unwrap_or_default();
+        Ok(value.parse()?)
+    };
+    Ok((field("latency average =")?, field("tps =")?))
+}

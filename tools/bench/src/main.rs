@@ -1,0 +1,111 @@
+//! `make bench`: the cache's figures, each beside its physical floor measured in the same run, printed
+//! as one table and written to BENCHMARKS.md with the machine, the date and the command.
+
+mod data;
+mod figures;
+mod floors;
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::Postgres;
+
+/// One row of the table.
+pub struct Row {
+    pub figure: String,
+    pub ours: String,
+    pub floor: String,
+    pub ratio: String,
+    pub goal: String,
+    pub how: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    shared::init_process();
+    let database_url = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/dashboard_bench".to_owned());
+    let redis_port: u16 = std::env::var("BENCH_REDIS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(6379);
+    if !Postgres::database_exists(&database_url).await? {
+        Postgres::create_database(&database_url).await?;
+    }
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&database_url)
+        .await?;
+    if !data::generated(&pool).await? {
+        shared::db::MIGRATOR
+            .run(&pool)
+            .await
+            .context("migrating the bench database")?;
+        eprintln!("bench: generating the dataset (seed {}), once", data::SEED);
+        data::generate(&pool).await?;
+    }
+    let ctx = figures::Context::new(pool, database_url, redis_port).await?;
+    let mut rows = Vec::new();
+    rows.extend(figures::hit(&ctx).await?);
+    rows.extend(figures::miss(&ctx).await?);
+    rows.extend(figures::bytes(&ctx).await?);
+    rows.extend(figures::stampede(&ctx).await?);
+    rows.extend(figures::warm(&ctx).await?);
+    rows.extend(figures::artefacts(&ctx).await?);
+    ctx.cleanup().await;
+
+    let table = render(&rows);
+    println!("{table}");
+    let report = format!(
+        "# Benchmarks\n\nMachine: {}. Date: {}. Command: `make bench` (dataset: {} tenants, seed `{}`).\n\n\
+         Each figure is measured beside its floor in the same run; ratios are ours / floor (for rates,\n\
+         ours / floor as a share). Timings on a shared 2-core machine are noisy: compare ratios, not\n\
+         absolute numbers, across runs.\n\n{table}\n",
+        machine(),
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        data::TENANTS,
+        data::SEED,
+    );
+    std::fs::write("BENCHMARKS.md", report)?;
+    eprintln!("bench: wrote BENCHMARKS.md");
+    Ok(())
+}
+
+fn render(rows: &[Row]) -> String {
+    let mut out = String::from("| figure | ours | floor | ratio | goal | how |\n|---|---|---|---|---|---|\n");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            r.figure, r.ours, r.floor, r.ratio, r.goal, r.how
+        );
+    }
+    out
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1048576.0)
+        .unwrap_or(0.0);
+    format!(
+        "{cpu}, {cores} cores, {mem_gib:.0} GiB, {}",
+        std::env::consts::ARCH
+    )
+}
