@@ -122,20 +122,15 @@ pub async fn compute(
     now: DateTime<Utc>,
     ttl_seconds: u64,
 ) -> Result<Computed, BundleError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .await?;
-    if let Scope::Tenant(id) = scope {
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM tenant WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(BundleError::TenantNotFound(id));
-        }
-    }
-    let data_version = version::current(&mut *tx, scope).await?;
+    let data_version = match scope {
+        Scope::Tenant(id) => version::of_existing_tenant(&mut *tx, id)
+            .await?
+            .ok_or(BundleError::TenantNotFound(id))?,
+        Scope::Global => version::current(&mut *tx, scope).await?,
+    };
     let bundle = query_bundle(&mut tx, scope, include_test_data, now, ttl_seconds).await?;
     tx.commit().await?;
     Ok(Computed { bundle, data_version })

@@ -5,6 +5,7 @@
 //!
 //! Every error here means "the cache is unavailable"; callers serve without it, never fail because of it.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::{LazyLock, Mutex};
@@ -15,6 +16,8 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncCommands, AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use zstd::bulk::{Compressor, Decompressor};
+use zstd::dict::{DecoderDictionary, EncoderDictionary};
 
 use crate::config::RedisConfig;
 use crate::error::CacheError;
@@ -354,7 +357,8 @@ fn is_dead_connection(e: &redis::RedisError) -> bool {
 }
 
 /// What is stored under a bundle key: when and from which data version the bundle was computed, when it
-/// was last found current, and the bundle's JSON bytes, zstd-compressed when that makes them smaller.
+/// was last found current, and the bundle's JSON bytes, zstd-compressed with a dictionary of bundle JSON
+/// when that makes them smaller.
 ///
 /// Layout: `DBC1` | flags (1 byte) | generated_at, validated_at (unix ms, i64 BE) | data version (i64 BE)
 /// | payload. `validated_at` sits at a fixed offset so a revalidation rewrites it in place.
@@ -371,20 +375,45 @@ const MAGIC: &[u8; 4] = b"DBC1";
 const HEADER_LEN: usize = 4 + 1 + 8 + 8 + 8;
 /// Where `validated_at` is, for [`Cache::set_range`].
 pub const VALIDATED_AT_OFFSET: usize = 4 + 1 + 8;
+const FLAG_PLAIN: u8 = 0;
+/// zstd without a dictionary (written by earlier versions; still read).
 const FLAG_ZSTD: u8 = 1;
+/// zstd with [`DICTIONARY`]. A retrained dictionary needs a new flag value: entries written with the
+/// old one then read as unreadable, which is a miss.
+const FLAG_ZSTD_DICTIONARY_1: u8 = 2;
 /// Below this, compression's frame overhead outweighs what it saves.
 const COMPRESS_MIN_BYTES: usize = 256;
 const ZSTD_LEVEL: i32 = 3;
+/// No bundle comes near this; a larger declared size is corruption.
+const MAX_BUNDLE_BYTES: u64 = 16 << 20;
+
+/// Trained on bundles of the benchmark dataset (`cargo run --release -p bench -- train-dictionary`):
+/// keys, number and timestamp formats recur in every bundle, and one bundle alone is too small for the
+/// compressor to learn them.
+static DICTIONARY: &[u8] = include_bytes!("bundle.dict");
+static ENCODER_DICTIONARY: LazyLock<EncoderDictionary<'static>> =
+    LazyLock::new(|| EncoderDictionary::copy(DICTIONARY, ZSTD_LEVEL));
+static DECODER_DICTIONARY: LazyLock<DecoderDictionary<'static>> =
+    LazyLock::new(|| DecoderDictionary::copy(DICTIONARY));
+
+thread_local! {
+    // One (de)compression context per thread, reused: allocating one per entry costs more than the
+    // decompression itself.
+    static COMPRESSOR: RefCell<Option<Compressor<'static>>> =
+        RefCell::new(Compressor::with_prepared_dictionary(&ENCODER_DICTIONARY).ok());
+    static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> =
+        RefCell::new(Decompressor::with_prepared_dictionary(&DECODER_DICTIONARY).ok());
+}
 
 impl Entry {
     pub fn encode(&self) -> Vec<u8> {
         let compressed = (self.json.len() >= COMPRESS_MIN_BYTES)
-            .then(|| zstd::bulk::compress(&self.json, ZSTD_LEVEL).ok())
+            .then(|| COMPRESSOR.with(|c| c.borrow_mut().as_mut()?.compress(&self.json).ok()))
             .flatten()
             .filter(|c| c.len() < self.json.len());
         let (flags, payload) = match &compressed {
-            Some(c) => (FLAG_ZSTD, c.as_slice()),
-            None => (0, self.json.as_slice()),
+            Some(c) => (FLAG_ZSTD_DICTIONARY_1, c.as_slice()),
+            None => (FLAG_PLAIN, self.json.as_slice()),
         };
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(MAGIC);
@@ -401,15 +430,21 @@ impl Entry {
         if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
             return None;
         }
-        let flags = bytes[4];
         let field = |at: usize| bytes[at..at + 8].try_into().ok().map(i64::from_be_bytes);
         let generated_at_ms = field(5)?;
         let validated_at_ms = field(VALIDATED_AT_OFFSET)?;
         let data_version = field(21)?;
         let payload = &bytes[HEADER_LEN..];
-        let json = match flags {
-            0 => payload.to_vec(),
+        let json = match bytes[4] {
+            FLAG_PLAIN => payload.to_vec(),
             FLAG_ZSTD => zstd::stream::decode_all(payload).ok()?,
+            FLAG_ZSTD_DICTIONARY_1 => {
+                let size = zstd::zstd_safe::get_frame_content_size(payload).ok()??;
+                if size > MAX_BUNDLE_BYTES {
+                    return None;
+                }
+                DECOMPRESSOR.with(|d| d.borrow_mut().as_mut()?.decompress(payload, size as usize).ok())?
+            }
             _ => return None,
         };
         Some(Self {
@@ -464,6 +499,21 @@ mod tests {
         let mut bytes = entry.encode();
         bytes[VALIDATED_AT_OFFSET..VALIDATED_AT_OFFSET + 8].copy_from_slice(&99i64.to_be_bytes());
         assert_eq!(Entry::decode(&bytes).unwrap().validated_at_ms, 99);
+    }
+
+    #[test]
+    fn entries_without_a_dictionary_are_still_read() {
+        let json = format!("[{}]", "{\"status\":\"pending\"},".repeat(50) + "1").into_bytes();
+        let mut bytes = Entry {
+            generated_at_ms: 1,
+            validated_at_ms: 2,
+            data_version: 3,
+            json: vec![],
+        }
+        .encode();
+        bytes[4] = FLAG_ZSTD;
+        bytes.extend(zstd::bulk::compress(&json, 3).unwrap());
+        assert_eq!(Entry::decode(&bytes).unwrap().json, json);
     }
 
     #[test]

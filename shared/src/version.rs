@@ -2,6 +2,7 @@
 //! whether a cached bundle still describes the data.
 
 use sqlx::PgExecutor;
+use uuid::Uuid;
 
 use crate::keys::Scope;
 
@@ -24,3 +25,19 @@ pub async fn current<'c>(executor: impl PgExecutor<'c>, scope: Scope) -> Result<
         }
     }
 }
+
+/// The data version of tenant `id`, or `None` if no such tenant exists: one round trip for both.
+pub async fn of_existing_tenant<'c>(
+    executor: impl PgExecutor<'c>,
+    id: Uuid,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(TENANT_VERSION_SQL)
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// Used by [`of_existing_tenant`]; public so benchmarks can run the very same statement.
+pub const TENANT_VERSION_SQL: &str = "SELECT coalesce(v.version, 0) FROM tenant t
+       LEFT JOIN tenant_data_version v ON v.tenant_id = t.id
+      WHERE t.id = $1";

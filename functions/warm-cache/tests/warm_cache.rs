@@ -457,26 +457,34 @@ mod fan_out {
 async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_records_the_run(pool: PgPool) {
     let active = tenants(&pool, 150).await;
     let s = state(pool.clone(), warm_config(), None);
-    // Another session terminates connections that are running a bundle query, until it has hit three.
-    let killer_pool = pool.clone();
-    let killer = tokio::spawn(async move {
-        let mut killer = killer_pool.acquire().await.unwrap();
-        let mut hit = 0;
-        let started = std::time::Instant::now();
-        while hit < 3 && started.elapsed() < Duration::from_secs(5) {
+    // Bundle computations queue behind a lock on opportunities (the run's bookkeeping never touches
+    // it); three of the waiting connections are terminated, then the lock is released. The watching
+    // happens outside the lock's transaction, whose view of pg_stat_activity would never change.
+    let mut locker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE opportunities IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let mut watcher = pool.acquire().await.unwrap();
+    let killer = async {
+        let mut terminated = 0;
+        while terminated < 3 {
             let killed: Vec<bool> = sqlx::query_scalar(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                  WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'",
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
             )
-            .fetch_all(&mut *killer)
+            .fetch_all(&mut *watcher)
             .await
             .unwrap();
-            hit += killed.len();
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            terminated += killed.len();
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    });
-    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600)).await;
-    killer.await.unwrap();
+        locker.commit().await.unwrap();
+    };
+    let (summary, ()) = tokio::join!(
+        invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600)),
+        killer
+    );
     let summary = summary.expect("some tenants were warmed, so the run is not an error");
 
     let (warmed, failed) = (

@@ -101,12 +101,20 @@ impl Context {
         };
         vec![
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;".to_owned(),
-            format!("SELECT 1 FROM tenant WHERE id = {tenant}::uuid;"),
-            format!("SELECT coalesce((SELECT version FROM tenant_data_version WHERE tenant_id = {tenant}::uuid), 0);"),
+            format!(
+                "{};",
+                one_line(&shared::version::TENANT_VERSION_SQL.replace("$1", &format!("{tenant}::uuid")))
+            ),
             format!("{};", one_line(&fill(&sql.stats, 0))),
-            format!("{};", one_line(&fill(&sql.recent_activities, bundle::RECENT_ACTIVITIES))),
+            format!(
+                "{};",
+                one_line(&fill(&sql.recent_activities, bundle::RECENT_ACTIVITIES))
+            ),
             format!("{};", one_line(&fill(&sql.recent_leads, bundle::RECENT_LEADS))),
-            format!("{};", one_line(&fill(&sql.recent_opportunities, bundle::RECENT_OPPORTUNITIES))),
+            format!(
+                "{};",
+                one_line(&fill(&sql.recent_opportunities, bundle::RECENT_OPPORTUNITIES))
+            ),
             "COMMIT;".to_owned(),
         ]
     }

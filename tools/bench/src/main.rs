@@ -1,7 +1,11 @@
 //! `make bench`: the cache's figures, each beside its physical floor measured in the same run, printed
 //! as one table and written to BENCHMARKS.md with the machine, the date and the command.
+//!
+//! `bench train-dictionary` (re)trains the zstd dictionary of cached bundles,
+//! `shared/src/bundle.dict`, on bundles of the benchmark dataset.
 
 mod data;
+mod dictionary;
 mod figures;
 mod floors;
 
@@ -44,6 +48,9 @@ async fn main() -> Result<()> {
             .context("migrating the bench database")?;
         eprintln!("bench: generating the dataset (seed {}), once", data::SEED);
         data::generate(&pool).await?;
+    }
+    if std::env::args().nth(1).as_deref() == Some("train-dictionary") {
+        return dictionary::train(&pool).await;
     }
     let ctx = figures::Context::new(pool, database_url, redis_port).await?;
     let mut rows = Vec::new();
