@@ -13,10 +13,11 @@ export DASHBOARD_SERVICES_DIR
 TEST_AWS_PORT ?= 5001
 DEV_PORT ?= 4001
 
-.PHONY: test unit-test check-template e2e build-lambdas bench lint fmt services dev warm
+.PHONY: test unit-test check-template e2e dev-smoke build-lambdas bench lint fmt services dev warm
 
-## The whole suite: unit and integration tests, template lint, end-to-end, release builds.
-test: unit-test check-template e2e build-lambdas
+## The whole suite: unit and integration tests, template lint, end-to-end, `make dev` with the
+## runbook's commands, release builds.
+test: unit-test check-template e2e dev-smoke build-lambdas
 
 ## cargo test against real Postgres, Redis and a local EventBridge (started when missing).
 unit-test: services
@@ -33,6 +34,10 @@ check-template:
 ## Every file in events/ through `cargo lambda watch` + `cargo lambda invoke`.
 e2e:
 	E2E_REDIS_PORT=$(TEST_REDIS_PORT) scripts/e2e.sh
+
+## `make dev`, then the README's curl and redis-cli lines and `make warm` against it.
+dev-smoke:
+	scripts/dev-smoke.sh
 
 ## `cargo lambda build --release --arm64` of the three functions, with their sizes.
 build-lambdas:

@@ -141,9 +141,10 @@ fn ratio(ours: f64, floor: f64) -> String {
 }
 
 /// Figure 1: A cache hit through the real handler vs redis-benchmark GET of a value of the same size.
+/// The requests run on a single-threaded runtime, as the HTTP functions' `main` sets up.
 pub async fn hit(ctx: &Context) -> Result<Vec<Row>> {
-    let state = ctx.state(&Clock::default());
     let scope = Scope::Tenant(ctx.huge);
+    let state = ctx.state(&Clock::default());
     state.dashboard.serve(scope, true, true).await?;
     let stored = state
         .dashboard
@@ -151,22 +152,37 @@ pub async fn hit(ctx: &Context) -> Result<Vec<Row>> {
         .get(&state.dashboard.keys().bundle(scope, true))
         .await?
         .context("stored")?;
-    let ev = with_token(
-        event("dashboard-bundle.json"),
-        Some(&testing::token(Role::Employee, Some(ctx.huge))),
-    );
+    let config = ctx.config();
+    let huge = ctx.huge;
     let n = 5_000;
-    let mut latencies = Vec::with_capacity(n);
-    for i in 0..n + 500 {
-        let req = request(&ev);
-        let started = Instant::now();
-        let response = dashboard_bundle::handle(&state, req).await.expect("handler");
-        let took = started.elapsed();
-        assert_eq!(response.headers()["x-cache"], "HIT");
-        if i >= 500 {
-            latencies.push(took);
-        }
-    }
+    let mut latencies = std::thread::spawn(move || -> Result<Vec<Duration>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            // A pool of this runtime's own; hits never use it.
+            let pool = shared::db::lazy_pool(&config.database)?;
+            let state = AppState::with_pool(config, pool, Clock::default())?;
+            let ev = with_token(
+                event("dashboard-bundle.json"),
+                Some(&testing::token(Role::Employee, Some(huge))),
+            );
+            let mut latencies = Vec::with_capacity(n);
+            for i in 0..n + 500 {
+                let req = request(&ev);
+                let started = Instant::now();
+                let response = dashboard_bundle::handle(&state, req).await.expect("handler");
+                let took = started.elapsed();
+                assert_eq!(response.headers()["x-cache"], "HIT");
+                if i >= 500 {
+                    latencies.push(took);
+                }
+            }
+            Ok(latencies)
+        })
+    })
+    .join()
+    .expect("hit thread")?;
     latencies.sort();
     let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
     let (floor50, floor99) = floors::redis_get(ctx.redis_port, stored.len(), 20_000)?;
@@ -176,7 +192,10 @@ pub async fn hit(ctx: &Context) -> Result<Vec<Row>> {
         floor: format!("redis-benchmark GET {} B: p50 {floor50:.3} ms, p99 {floor99:.3} ms", stored.len()),
         ratio: format!("p50 {}, p99 {}", ratio(p50, floor50), ratio(p99, floor99)),
         goal: "p50 ≤ 1.3×".into(),
-        how: format!("{n} sequential requests (after 500 warm-up) through dashboard_bundle::handle: JWT check, query parse, GET, decode, response; floor one client, same Redis"),
+        how: format!(
+            "{n} sequential requests (after 500 warm-up) through dashboard_bundle::handle on a current-thread runtime: \
+             JWT check, query parse, GET, decode, response, INFO log line (formatted, written to a sink); floor: one client, same Redis"
+        ),
     }])
 }
 
@@ -417,7 +436,9 @@ pub async fn artefacts(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for function in ["dashboard-bundle", "clear-cache", "warm-cache"] {
         let bootstrap = target.join("lambda").join(function).join("bootstrap");
-        let size = std::fs::metadata(&bootstrap).map(|m| m.len() as f64 / 1_048_576.0);
+        let size = std::fs::metadata(&bootstrap)
+            .map(|m| m.len() as f64 / 1_048_576.0)
+            .ok();
         let host = target.join("release").join(function);
         let mut ready = Vec::new();
         for _ in 0..5 {
@@ -428,12 +449,18 @@ pub async fn artefacts(ctx: &Context) -> Result<Vec<Row>> {
             figure: format!("6. Artefact: {function}"),
             ours: format!(
                 "{}; ready in {:.1} ms (median of 5)",
-                size.map(|mb| format!("{mb:.2} MB")).unwrap_or_else(|_| "not built".into()),
+                size.map(|mb| format!("{mb:.2} MB")).unwrap_or_else(|| "not built".into()),
                 ready[2].as_secs_f64() * 1000.0
             ),
             floor: "-".into(),
             ratio: "-".into(),
-            goal: "≤ 8 MB".into(),
+            goal: match size {
+                Some(mb) if mb > 8.0 => format!(
+                    "≤ 8 MB: missed by {:.2} MB (the AWS SDK for EventBridge with its own HTTP and TLS stack)",
+                    mb - 8.0
+                ),
+                _ => "≤ 8 MB".into(),
+            },
             how: "size of target/lambda/<function>/bootstrap (cargo lambda build --release --arm64); ready = host release binary's first request to a local runtime API".into(),
         });
     }
