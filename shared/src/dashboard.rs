@@ -105,10 +105,6 @@ impl Dashboard {
         &self.keys
     }
 
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     /// How many bundles this instance has computed from Postgres.
     pub fn recomputes(&self) -> u64 {
         self.recomputes.load(Ordering::Relaxed)
