@@ -34,6 +34,15 @@ impl fmt::Display for Scope {
     }
 }
 
+/// A tenant id as requests and events spell it: a hyphenated UUID in any letter case. Other spellings
+/// (braced, URN, bare hex) are refused, so that a tenant has one accepted form besides case.
+pub fn parse_tenant_id(text: &str) -> Option<Uuid> {
+    if text.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(text).ok()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
     prefix: String,
@@ -109,6 +118,21 @@ mod tests {
             "t1:dashboard:bundle:SUPERADMIN_GLOBAL:include=true"
         );
         assert_eq!(keys.bundle_scan_pattern(), "t1:dashboard:bundle:*");
+    }
+
+    #[test]
+    fn tenant_ids_are_accepted_only_hyphenated() {
+        let id = "a11dfb63-4b18-4eb8-872e-747af2e37c46";
+        assert_eq!(parse_tenant_id(&id.to_uppercase()), Uuid::parse_str(id).ok());
+        for other in [
+            "a11dfb634b184eb8872e747af2e37c46",
+            "{a11dfb63-4b18-4eb8-872e-747af2e37c46}",
+            "*",
+            "",
+        ] {
+            assert_eq!(parse_tenant_id(other), None, "{other}");
+        }
+        assert_eq!(parse_tenant_id(&format!("urn:uuid:{id}")), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde_json::json;
 use shared::auth::ClearTarget;
 use shared::error::chain;
 use shared::http::{bad_request, error_response, forbidden, json_response, method_not_allowed, unauthorized};
+use shared::keys::parse_tenant_id;
 use shared::state::AppState;
 use uuid::Uuid;
 
@@ -125,10 +126,11 @@ fn parse_body(req: &Request) -> Result<Option<Uuid>, Rejection> {
     }
     match object.get("tenant_id") {
         None => Ok(None),
-        Some(serde_json::Value::String(s)) if s.len() == 36 => {
-            Uuid::try_parse(s).map(Some).map_err(|_| Rejection::BadTenantId)
-        }
-        Some(_) => Err(Rejection::BadTenantId),
+        Some(value) => value
+            .as_str()
+            .and_then(parse_tenant_id)
+            .map(Some)
+            .ok_or(Rejection::BadTenantId),
     }
 }
 

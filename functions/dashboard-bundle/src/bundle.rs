@@ -7,6 +7,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use shared::dashboard::Served;
 use shared::error::{chain, BundleError};
 use shared::http::{bad_request, error_response, forbidden, json_response, unauthorized};
+use shared::keys::parse_tenant_id;
 use shared::state::AppState;
 use uuid::Uuid;
 
@@ -97,7 +98,7 @@ fn parse_query(req: &Request) -> Result<Query, String> {
         }
         match name {
             "tenant_id" => {
-                query.tenant_id = Some(parse_uuid(value).ok_or("parameter tenant_id must be a UUID")?);
+                query.tenant_id = Some(parse_tenant_id(value).ok_or("parameter tenant_id must be a UUID")?);
                 seen.push("tenant_id");
             }
             "include_test_data" => {
@@ -113,15 +114,6 @@ fn parse_query(req: &Request) -> Result<Query, String> {
         }
     }
     Ok(query)
-}
-
-/// A hyphenated UUID in any letter case; other spellings (braced, URN, bare hex) are refused so that one
-/// tenant has exactly one accepted form besides case.
-pub(crate) fn parse_uuid(value: &str) -> Option<Uuid> {
-    if value.len() != 36 {
-        return None;
-    }
-    Uuid::try_parse(value).ok()
 }
 
 fn parse_bool(value: &str) -> Option<bool> {

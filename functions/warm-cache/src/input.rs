@@ -5,6 +5,7 @@
 //! - A fan-out chunk envelope (`"detail-type": "Dashboard Warm Chunk"`): warm the chunk's tenants.
 
 use serde_json::Value;
+use shared::keys::parse_tenant_id;
 use uuid::Uuid;
 
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
@@ -92,8 +93,7 @@ fn tenant_ids(value: Option<&Value>) -> Result<Vec<Uuid>, InputError> {
     for item in list {
         let id = item
             .as_str()
-            .filter(|s| s.len() == 36)
-            .and_then(|s| Uuid::try_parse(s).ok())
+            .and_then(parse_tenant_id)
             .ok_or(InputError::BadTenantIds)?;
         if !ids.contains(&id) {
             ids.push(id);
