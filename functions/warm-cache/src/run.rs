@@ -162,35 +162,32 @@ impl Warmer<'_> {
         (warmed, first_error)
     }
 
-    /// Publishes every active tenant in chunks of `WARM_CHUNK_SIZE`, up to ten chunks per PutEvents.
+    /// Publishes every active tenant in chunks of `WARM_CHUNK_SIZE`, up to ten chunks per PutEvents:
+    /// each page of the tenant listing is one chunk.
     async fn fan_out(&self, fanout: &Fanout, summary: &mut Summary) {
         let started = Instant::now();
-        let mut chunks = Vec::with_capacity(MAX_ENTRIES_PER_CALL);
-        let mut last: Option<Uuid> = None;
-        loop {
-            let page = match tenant_page(self.pool(), last, self.config.chunk_size as i64).await {
-                Ok(page) => page,
-                Err(e) => {
-                    summary.failures += 1;
-                    summary.record_error(format!("listing tenants failed: {}", chain(&e)));
-                    break;
-                }
-            };
-            let done = (page.len() as i64) < self.config.chunk_size as i64;
-            last = page.last().copied().or(last);
-            if !page.is_empty() {
-                chunks.push(page);
-            }
-            if chunks.len() == MAX_ENTRIES_PER_CALL || (done && !chunks.is_empty()) {
-                let published = fanout.publish(summary.run_id, std::mem::take(&mut chunks)).await;
-                summary.chunks_published += published.chunks;
-                for (ids, reason) in published.failed {
-                    summary.failures += ids.len() as u64;
-                    summary.record_error(format!("chunk of {} tenants not published: {reason}", ids.len()));
+        let batches =
+            tenant_pages(self.pool().clone(), self.config.chunk_size as i64).chunks(MAX_ENTRIES_PER_CALL);
+        futures::pin_mut!(batches);
+        while let Some(batch) = batches.next().await {
+            let mut chunks = Vec::with_capacity(batch.len());
+            for page in batch {
+                match page {
+                    Ok(ids) => chunks.push(ids),
+                    Err(e) => {
+                        summary.failures += 1;
+                        summary.record_error(format!("listing tenants failed: {e}"));
+                    }
                 }
             }
-            if done {
-                break;
+            if chunks.is_empty() {
+                continue;
+            }
+            let published = fanout.publish(summary.run_id, chunks).await;
+            summary.chunks_published += published.chunks;
+            for (ids, reason) in published.failed {
+                summary.failures += ids.len() as u64;
+                summary.record_error(format!("chunk of {} tenants not published: {reason}", ids.len()));
             }
         }
         tracing::info!(
@@ -223,38 +220,35 @@ async fn tenant_page(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<V
     .await
 }
 
+/// Active tenant ids in id order, `size` at a time (keyset paging), one page in memory at a time.
+/// A failed page ends the stream after one error.
+fn tenant_pages(pool: PgPool, size: i64) -> impl Stream<Item = Result<Vec<Uuid>, String>> {
+    // State: `None` when done, otherwise the cursor (the last id of the previous page, if any).
+    stream::unfold(Some(None), move |cursor: Option<Option<Uuid>>| {
+        let pool = pool.clone();
+        async move {
+            let after = cursor?;
+            match tenant_page(&pool, after, size).await {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let next = (page.len() as i64 == size).then(|| page.last().copied());
+                    Some((Ok(page), next))
+                }
+                Err(e) => Some((Err(chain(&e)), None)),
+            }
+        }
+    })
+}
+
 /// Every active tenant id, one page in memory at a time. A failed page ends the stream after one error.
 fn active_tenants(pool: PgPool) -> impl Stream<Item = Result<Uuid, String>> {
-    struct Paging {
-        pool: PgPool,
-        after: Option<Uuid>,
-        done: bool,
-    }
-    stream::unfold(
-        Paging {
-            pool,
-            after: None,
-            done: false,
-        },
-        |mut p| async move {
-            if p.done {
-                return None;
-            }
-            match tenant_page(&p.pool, p.after, TENANT_PAGE).await {
-                Ok(page) => {
-                    p.done = (page.len() as i64) < TENANT_PAGE;
-                    p.after = page.last().copied();
-                    let items: Vec<Result<Uuid, String>> = page.into_iter().map(Ok).collect();
-                    Some((stream::iter(items), p))
-                }
-                Err(e) => {
-                    p.done = true;
-                    Some((stream::iter(vec![Err(chain(&e))]), p))
-                }
-            }
-        },
-    )
-    .flatten()
+    tenant_pages(pool, TENANT_PAGE).flat_map(|page| {
+        let items: Vec<Result<Uuid, String>> = match page {
+            Ok(ids) => ids.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        stream::iter(items)
+    })
 }
 
 /// Elapsed time as whole milliseconds.
