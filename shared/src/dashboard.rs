@@ -187,18 +187,16 @@ impl Dashboard {
                         let _ = self.cache.release_lease(&lease_key, &token).await;
                         return Ok(served(newer, CacheStatus::Hit, key));
                     }
-                    let result = self.compute_and_store(scope, include_test_data, key, true).await;
+                    let result = self
+                        .compute_and_store(scope, include_test_data, key.clone(), true)
+                        .await;
                     if let Err(e) = self.cache.release_lease(&lease_key, &token).await {
                         tracing::warn!(%lease_key, error = %chain(&e), "lease release failed; it will expire");
                     }
                     return match (result, previous) {
                         (Err(BundleError::Database(e)), Some(entry)) => {
-                            tracing::warn!(key = %lease_key, error = %chain(&e), "recompute failed, serving stale entry");
-                            Ok(served(
-                                entry,
-                                CacheStatus::Stale,
-                                self.keys.bundle(scope, include_test_data),
-                            ))
+                            tracing::warn!(%key, error = %chain(&e), "recompute failed, serving stale entry");
+                            Ok(served(entry, CacheStatus::Stale, key))
                         }
                         (result, _) => result,
                     };
