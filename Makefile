@@ -11,32 +11,43 @@ DASHBOARD_SERVICES_DIR ?= $(HOME)/.cache/dashboard-cache/services
 export DASHBOARD_SERVICES_DIR
 # Local AWS endpoint (moto) for the warmer's EventBridge fan-out tests.
 TEST_AWS_PORT ?= 5001
+# PgBouncer (transaction mode) in front of the test Postgres, for the second pass of the Rust tests.
+TEST_PGBOUNCER_PORT ?= 6432
 DEV_PORT ?= 4001
 
-.PHONY: test unit-test check-template e2e dev-smoke build-lambdas bench lint fmt services dev warm
+.PHONY: test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke build-lambdas bench lint fmt services dev warm
 
-## The whole suite: unit and integration tests, template lint, end-to-end, `make dev` with the
-## runbook's commands, release builds.
-test: unit-test check-template e2e dev-smoke build-lambdas
+## Everything CI checks: the Rust tests (directly and through PgBouncer), the template, end-to-end,
+## `make dev` with the runbook's commands, release builds.
+test: test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke build-lambdas
 
-## cargo test against real Postgres, Redis and a local EventBridge (started when missing).
-unit-test: services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT) \
+TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT) \
 	  TEST_REDIS_CLUSTER_URL=redis://127.0.0.1:$(TEST_REDIS_CLUSTER_PORT) \
 	  TEST_REDIS_TLS_URL=rediss://localhost:$(TEST_REDIS_TLS_PORT) TEST_REDIS_TLS_CA=$(DASHBOARD_SERVICES_DIR)/tls/ca.crt \
-	  TEST_AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_AWS_PORT) \
-	  cargo test --workspace --locked
+	  TEST_AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_AWS_PORT)
 
-## cfn-lint and `sam validate --lint` on template.yaml.
-check-template:
+## cargo test (unit, integration, handler, fault and load tests) against real Postgres, Redis
+## (standalone, cluster, TLS) and a local AWS endpoint, all started when missing.
+test-rust: services
+	$(TEST_ENV) cargo test --workspace --locked
+
+## The Postgres-touching suites again, the functions reaching Postgres through PgBouncer in
+## transaction mode (pool smaller than the tests' concurrency).
+test-rust-pgbouncer: services
+	scripts/services.sh pgbouncer $(TEST_PGBOUNCER_PORT)
+	$(TEST_ENV) TEST_PGBOUNCER_ADDR=127.0.0.1:$(TEST_PGBOUNCER_PORT) \
+	  cargo test --locked -p shared -p dashboard-bundle -p clear-cache -p warm-cache
+
+## cfn-lint and `sam validate --lint` on template.yaml, then `sam build`.
+test-template:
 	scripts/check-template.sh
 
 ## Every file in events/ through `cargo lambda watch` + `cargo lambda invoke`.
-e2e:
+test-e2e:
 	E2E_REDIS_PORT=$(TEST_REDIS_PORT) scripts/e2e.sh
 
 ## `make dev`, then the README's curl and redis-cli lines and `make warm` against it.
-dev-smoke:
+test-dev-smoke:
 	scripts/dev-smoke.sh
 
 ## `cargo lambda build --release --arm64` of the three functions, with their sizes.

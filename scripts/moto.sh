@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 port=${1:-5001}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+source "$root/scripts/lib.sh"
 if port_open "$port"; then echo "[services] moto: using the endpoint on $port" >&2; exit 0; fi
 bin=$("$root/scripts/tools.sh" moto_server)
 echo "[services] moto: starting moto_server on $port (log: .dev/moto-$port.log)" >&2

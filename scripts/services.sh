@@ -8,29 +8,15 @@
 #   scripts/services.sh redis 6379          Redis on the given port, nothing persisted
 #   scripts/services.sh redis-cluster 7000  a 3-node Redis cluster on 7000-7002 (no replicas)
 #   scripts/services.sh redis-tls 6390      Redis over TLS only, its CA in $DASHBOARD_SERVICES_DIR/tls/ca.crt
+#   scripts/services.sh pgbouncer 6432      PgBouncer in transaction mode in front of the Postgres on 5432
+#
+# Only installing packages needs root (lib.sh's apt_install says so); starting servers does not.
 set -euo pipefail
+LOG_TAG=services
+source "$(dirname "$0")/lib.sh"
 
 state=${DASHBOARD_SERVICES_DIR:-$HOME/.cache/dashboard-cache/services}
 mkdir -p "$state"
-
-log() { printf '[services] %s\n' "$*" >&2; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_port() {
-  for _ in $(seq 1 100); do port_open "$1" && return 0; sleep 0.1; done
-  log "nothing answers on port $1"; return 1
-}
-
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_install() {
-  log "installing $* with apt-get"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold "$@" >/dev/null
-}
 
 ensure_postgres() {
   local port=${PG_PORT:-5432}
@@ -139,12 +125,51 @@ ensure_redis_tls() {
   wait_port "$port"
 }
 
+# Transaction pooling, as RDS Proxy, Supabase's pooler and most Lambda deployments run it, with a pool
+# per database smaller than the tests' concurrency, so that connections are really shared.
+ensure_pgbouncer() {
+  local port=$1 pg_port=${PG_PORT:-5432}
+  if port_open "$port"; then log "pgbouncer: using the pooler on $port"; return; fi
+  command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+  local bin; bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+  local dir=$state/pgbouncer run=()
+  if [ "$(id -u)" = 0 ]; then
+    # PgBouncer refuses to run as root, and the postgres user cannot enter root's home.
+    dir=${DASHBOARD_PGBOUNCER_DIR:-/var/lib/dashboard-cache/pgbouncer}
+    run=(runuser -u postgres --)
+  fi
+  mkdir -p "$dir"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  printf '"postgres" ""\n' >"$dir/userlist.txt"
+  cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 4000
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"/*
+  log "pgbouncer: starting on $port (transaction mode, pool of 2 per database; log: $dir/pgbouncer.log)"
+  setsid nohup "${run[@]}" "$bin" "$dir/pgbouncer.ini" >"$dir/stdout.log" 2>&1 </dev/null &
+  wait_port "$port"
+}
+
 while [ $# -gt 0 ]; do
   case "$1" in
     postgres) ensure_postgres; shift ;;
     redis) ensure_redis "${2:?redis needs a port}"; shift 2 ;;
     redis-cluster) ensure_redis_cluster "${2:?redis-cluster needs a base port}"; shift 2 ;;
     redis-tls) ensure_redis_tls "${2:?redis-tls needs a port}"; shift 2 ;;
+    pgbouncer) ensure_pgbouncer "${2:?pgbouncer needs a port}"; shift 2 ;;
     *) log "unknown service $1"; exit 2 ;;
   esac
 done

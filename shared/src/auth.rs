@@ -35,6 +35,8 @@ pub enum Forbidden {
     NoTenant,
     #[error("only admins and superadmins may clear the cache")]
     RoleCannotClear,
+    #[error("only admins and superadmins may bypass the cache (bust_cache)")]
+    RoleCannotBust,
 }
 
 /// What a clear-cache call deletes.

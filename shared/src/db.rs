@@ -1,26 +1,69 @@
-//! The Postgres pool and the embedded migrations.
+//! Postgres: the pool, how statements are sent (pooler-safe or prepared), and the embedded migrations.
+
+use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, StatementMode};
 
 /// The migrations in `migrations/`, compiled in, so every binary and test applies the same schema.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
-/// A small pool that connects on first use: a cold start does no I/O, and a Postgres outage turns into
-/// a bounded wait (`DB_ACQUIRE_TIMEOUT_MS`) and an error rather than a failed start.
-pub fn lazy_pool(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = config.url.parse()?;
-    let options = options.application_name("dashboard-bundle-cache").options([(
-        "statement_timeout",
-        format!("{}ms", config.statement_timeout.as_millis()),
-    )]);
-    Ok(PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(config.acquire_timeout)
-        .connect_lazy_with(options))
+/// The pool and the settings every query honours.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: PgPool,
+    mode: StatementMode,
+    statement_timeout: Duration,
+}
+
+impl Database {
+    /// A small pool that connects on first use: a cold start does no I/O, and a Postgres outage turns
+    /// into a bounded wait (`DB_ACQUIRE_TIMEOUT_MS`) and an error rather than a failed start.
+    ///
+    /// Nothing is sent as a startup parameter beyond what every pooler accepts: PgBouncer refuses
+    /// unknown ones (`options`, `extra_float_digits`) or, told to ignore them, drops them silently. The
+    /// statement timeout is therefore set inside each bundle's transaction instead.
+    pub fn connect_lazy(config: &DatabaseConfig) -> Result<Self, sqlx::Error> {
+        let options: PgConnectOptions = config.url.parse()?;
+        let options = options
+            .application_name("dashboard-bundle-cache")
+            .extra_float_digits(None);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_lazy_with(options);
+        Ok(Self::new(pool, config))
+    }
+
+    /// Over an existing pool (tests pass a per-test database).
+    pub fn new(pool: PgPool, config: &DatabaseConfig) -> Self {
+        Self {
+            pool,
+            mode: config.statement_mode,
+            statement_timeout: config.statement_timeout,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// What to pass to sqlx's `persistent()`: named prepared statements fail behind transaction-mode
+    /// poolers (`prepared statement "sqlx_s_1" already exists`), unnamed ones work everywhere.
+    pub fn persistent(&self) -> bool {
+        self.mode == StatementMode::Prepared
+    }
+
+    /// `SET LOCAL statement_timeout` for the start of a transaction: it holds behind any pooler.
+    pub fn statement_timeout_sql(&self) -> String {
+        format!(
+            "SET LOCAL statement_timeout = {}",
+            self.statement_timeout.as_millis().max(1)
+        )
+    }
 }
 
 /// Attempts of [`retry_transient`], the first included.

@@ -17,6 +17,19 @@ pub enum BundleError {
     Database(#[from] sqlx::Error),
     #[error("tenant {0} does not exist")]
     TenantNotFound(Uuid),
+    #[error("the bundle could not be serialized")]
+    Serialize(#[source] serde_json::Error),
+    #[error("the request's deadline passed before the bundle was ready")]
+    DeadlineExceeded,
+}
+
+/// Building a function's clients at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid DATABASE_URL")]
+    Database(#[from] sqlx::Error),
+    #[error("invalid redis settings")]
+    Cache(#[from] CacheError),
 }
 
 /// Talking to Redis. Callers treat every variant as "the cache is unavailable", never as a failed request.

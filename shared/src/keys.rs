@@ -43,6 +43,33 @@ pub fn parse_tenant_id(text: &str) -> Option<Uuid> {
     Uuid::try_parse(text).ok()
 }
 
+/// One cached bundle: whose data it covers and whether test rows count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BundleId {
+    pub scope: Scope,
+    pub include_test_data: bool,
+}
+
+impl BundleId {
+    pub fn new(scope: Scope, include_test_data: bool) -> Self {
+        Self {
+            scope,
+            include_test_data,
+        }
+    }
+
+    /// Both variants of one scope's bundle, the exact pair a tenant clear deletes.
+    pub fn both(scope: Scope) -> [Self; 2] {
+        [Self::new(scope, true), Self::new(scope, false)]
+    }
+}
+
+impl fmt::Display for BundleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:include={}", self.scope, self.include_test_data)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
     prefix: String,
@@ -56,16 +83,13 @@ impl Keys {
     }
 
     /// `dashboard:bundle:{tenant uuid | SUPERADMIN_GLOBAL}:include={true|false}`.
-    pub fn bundle(&self, scope: Scope, include_test_data: bool) -> String {
-        format!(
-            "{}{BUNDLE_NAMESPACE}{scope}:include={include_test_data}",
-            self.prefix
-        )
+    pub fn bundle(&self, id: BundleId) -> String {
+        format!("{}{BUNDLE_NAMESPACE}{id}", self.prefix)
     }
 
     /// Both variants of one scope's bundle, the exact keys a tenant clear deletes.
     pub fn bundles_of(&self, scope: Scope) -> [String; 2] {
-        [self.bundle(scope, true), self.bundle(scope, false)]
+        BundleId::both(scope).map(|id| self.bundle(id))
     }
 
     /// A SCAN pattern matching every bundle key and nothing else. The prefix comes from configuration,
@@ -84,11 +108,13 @@ impl Keys {
     }
 
     /// The short lease that lets one caller recompute a bundle while others wait or serve stale.
-    pub fn recompute_lease(&self, scope: Scope, include_test_data: bool) -> String {
-        format!(
-            "{}dashboard:lease:{scope}:include={include_test_data}",
-            self.prefix
-        )
+    pub fn recompute_lease(&self, id: BundleId) -> String {
+        format!("{}dashboard:lease:{id}", self.prefix)
+    }
+
+    /// The prefix every key of this configuration starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 }
 
@@ -101,12 +127,16 @@ mod tests {
         let keys = Keys::default();
         let id = Uuid::parse_str("A11DFB63-4B18-4EB8-872E-747AF2E37C46").unwrap();
         assert_eq!(
-            keys.bundle(Scope::Tenant(id), false),
+            keys.bundle(BundleId::new(Scope::Tenant(id), false)),
             "dashboard:bundle:a11dfb63-4b18-4eb8-872e-747af2e37c46:include=false"
         );
         assert_eq!(
-            keys.bundle(Scope::Global, true),
+            keys.bundle(BundleId::new(Scope::Global, true)),
             "dashboard:bundle:SUPERADMIN_GLOBAL:include=true"
+        );
+        assert_eq!(
+            keys.recompute_lease(BundleId::new(Scope::Global, true)),
+            "dashboard:lease:SUPERADMIN_GLOBAL:include=true"
         );
     }
 
@@ -114,7 +144,7 @@ mod tests {
     fn prefix_goes_in_front_of_every_key() {
         let keys = Keys::new("t1:");
         assert_eq!(
-            keys.bundle(Scope::Global, true),
+            keys.bundle(BundleId::new(Scope::Global, true)),
             "t1:dashboard:bundle:SUPERADMIN_GLOBAL:include=true"
         );
         assert_eq!(keys.bundle_scan_pattern(), "t1:dashboard:bundle:*");

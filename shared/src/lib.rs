@@ -1,19 +1,18 @@
 //! The domain of the dashboard bundle cache, shared by the dashboard-bundle, clear-cache and warm-cache
-//! functions: configuration, errors, the Redis key scheme, the bundle's queries, cache access and auth.
+//! functions: the bundle's SQL (`bundle_query`), serving it through Redis (`bundle_cache`), Redis
+//! access and the stored format (`cache`), the key scheme (`keys`), data versions (`version`), auth,
+//! configuration pieces, errors and JSON responses.
 
 pub mod auth;
-pub mod bundle;
+pub mod bundle_cache;
+pub mod bundle_query;
 pub mod cache;
 pub mod clock;
 pub mod config;
-pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
-pub mod state;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod version;
 
 /// Process-wide setup every function's `main` runs first: logging (JSON when Lambda asks for it through

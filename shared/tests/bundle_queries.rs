@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
-use shared::bundle::compute;
-use shared::keys::Scope;
+use shared::bundle_query::compute;
+use shared::db::Database;
+use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
+use test_support::TestEnv;
 use uuid::Uuid;
 
 /// "Today" of the dataset: the 30-day window starts at 2026-03-01T00:00:00Z.
@@ -93,13 +95,20 @@ async fn seed(pool: &PgPool) {
     .await;
 }
 
+/// The test's database as the functions see it (through PgBouncer in `make test`'s second pass).
+fn db(pool: &PgPool) -> Database {
+    TestEnv::new().database(pool)
+}
+
 async fn bundle(pool: &PgPool, scope: Scope, include_test_data: bool) -> Value {
     serde_json::from_str(&bundle_text(pool, scope, include_test_data).await).unwrap()
 }
 
 /// The bundle as serialized: decimals are checked here, digit for digit, since `Value` holds them as f64.
 async fn bundle_text(pool: &PgPool, scope: Scope, include_test_data: bool) -> String {
-    let bundle = compute(pool, scope, include_test_data, now(), 300).await.unwrap();
+    let bundle = compute(&db(pool), BundleId::new(scope, include_test_data), now(), 300)
+        .await
+        .unwrap();
     serde_json::to_string(&bundle.bundle).unwrap()
 }
 
@@ -231,9 +240,14 @@ async fn empty_tenant_has_zero_counts_and_empty_lists(pool: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_tenant_is_an_error_not_zeros(pool: PgPool) {
-    let err = compute(&pool, Scope::Tenant(id(0xDEAD)), true, now(), 300)
-        .await
-        .unwrap_err();
+    let err = compute(
+        &db(&pool),
+        BundleId::new(Scope::Tenant(id(0xDEAD)), true),
+        now(),
+        300,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, shared::error::BundleError::TenantNotFound(_)),
         "{err:?}"
@@ -244,7 +258,7 @@ async fn unknown_tenant_is_an_error_not_zeros(pool: PgPool) {
 async fn tenant_queries_use_tenant_indexes(pool: PgPool) {
     seed(&pool).await;
     exec(&pool, "ANALYZE").await;
-    let sql = shared::bundle::Sql::for_scope(Scope::Tenant(id(A)));
+    let sql = shared::bundle_query::Sql::for_scope(Scope::Tenant(id(A)));
     for statement in [
         &sql.stats,
         &sql.recent_activities,
@@ -267,5 +281,57 @@ async fn tenant_queries_use_tenant_indexes(pool: PgPool) {
             .unwrap();
         let plan = plan.join("\n");
         assert!(!plan.contains("Seq Scan"), "sequential scan in:\n{plan}");
+    }
+}
+
+/// Values Postgres accepts that JSON and the bundle cannot carry as they are: what the CRM's import
+/// may write. The bundle defines what each shows (see `bundle_query`'s module documentation).
+async fn seed_hostile(pool: &PgPool) {
+    exec(
+        pool,
+        "INSERT INTO tenant (id, slug, name) VALUES ('00000000-0000-0000-0000-00000000000e', 'e', 'E');
+         INSERT INTO leads (tenant_id, created_date, first_name) VALUES
+           ('00000000-0000-0000-0000-00000000000e', 'infinity', 'Future'),
+           ('00000000-0000-0000-0000-00000000000e', '-infinity', 'Past'),
+           ('00000000-0000-0000-0000-00000000000e', '20000-01-01T00:00:00Z', 'Far');
+         INSERT INTO opportunities (tenant_id, name, stage, amount, updated_at) VALUES
+           ('00000000-0000-0000-0000-00000000000e', 'nan', 'qualification', 'NaN', 'infinity'),
+           ('00000000-0000-0000-0000-00000000000e', 'won nan', 'won', 'NaN', now()),
+           ('00000000-0000-0000-0000-00000000000e', 'real', 'qualification', 12.50, now());
+         INSERT INTO activities (tenant_id, type, subject, created_at) VALUES
+           ('00000000-0000-0000-0000-00000000000e', 'note', repeat('x', 3000000), '-infinity'),
+           ('00000000-0000-0000-0000-00000000000e', E'ca\\x01ll', E'line\\nbreak\\ttab\\x7f', now());",
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn hostile_values_become_defined_json_for_the_tenant_and_the_global_view(pool: PgPool) {
+    seed_hostile(&pool).await;
+    for scope in [Scope::Tenant(id(0xE)), Scope::Global] {
+        let text = bundle_text(&pool, scope, true).await;
+        let b: Value = serde_json::from_str(&text).expect("valid JSON");
+        let stats = &b["stats"];
+        assert_eq!(stats["totalLeads"], 3);
+        // +infinity and year 20000 are in the future, so within "the last 30 days"; -infinity is not.
+        assert_eq!(stats["newLeadsLast30Days"], 2);
+        // NaN amounts are in no sum.
+        assert_has(&text, r#""pipelineValue":12.50,"#);
+        assert_has(&text, r#""wonValue":0.00"#);
+        assert_eq!(stats["wonOpportunities"], 1);
+
+        let leads = b["lists"]["recentLeads"].as_array().unwrap();
+        assert!(leads.iter().all(|l| l["created_date"].is_null()), "{leads:?}");
+        let opportunities = b["lists"]["recentOpportunities"].as_array().unwrap();
+        let nan = opportunities.iter().find(|o| o["name"] == "nan").unwrap();
+        assert!(nan["amount"].is_null() && nan["updated_at"].is_null(), "{nan}");
+
+        let activities = b["lists"]["recentActivities"].as_array().unwrap();
+        let long = activities.iter().find(|a| a["type"] == "note").unwrap();
+        assert_eq!(long["subject"].as_str().unwrap().chars().count(), 500);
+        assert!(long["created_at"].is_null());
+        let control = activities.iter().find(|a| a["type"] == "ca\u{1}ll").unwrap();
+        assert_eq!(control["subject"], "line\nbreak\ttab\u{7f}");
+        assert!(text.len() < 64 * 1024, "{} bytes", text.len());
     }
 }

@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use shared::cache::{Cache, Entry, VALIDATED_AT_OFFSET};
+use shared::cache::{Entry, RedisCache as Cache};
 use shared::config::RedisConfig;
-use shared::keys::{Keys, Scope};
-use shared::testing::{self, OwnRedis};
+use shared::keys::{BundleId, Keys, Scope};
+use test_support::{self as testing, OwnRedis, TestEnv};
 use uuid::Uuid;
 
 fn backends() -> Vec<(&'static str, RedisConfig)> {
     vec![
-        ("standalone", testing::config().redis),
+        ("standalone", TestEnv::new().redis()),
         ("cluster", testing::cluster_config()),
         ("tls", testing::tls_config()),
     ]
@@ -35,7 +35,7 @@ async fn values_round_trip_with_their_ttl_on_every_backend() {
             Some(&b"value"[..]),
             "{name}"
         );
-        let ttl = cache.ttl(&key).await.unwrap().unwrap();
+        let ttl = cache.expires_in(&key).await.unwrap().unwrap();
         assert!(ttl > Duration::from_secs(55), "{name}: {ttl:?}");
         assert_eq!(
             cache.unlink(std::slice::from_ref(&key)).await.unwrap(),
@@ -52,7 +52,7 @@ async fn namespace_clear_reaches_every_node_and_spares_other_keys() {
         let cache = Cache::new(&config).unwrap();
         let keys = Keys::new(prefix());
         let bundles: Vec<String> = (0..1_500)
-            .map(|_| keys.bundle(Scope::Tenant(Uuid::new_v4()), true))
+            .map(|_| keys.bundle(BundleId::new(Scope::Tenant(Uuid::new_v4()), true)))
             .collect();
         let others: Vec<String> = (0..50)
             .map(|i| {
@@ -133,7 +133,7 @@ async fn a_lease_is_exclusive_and_released_only_by_its_holder() {
 }
 
 #[tokio::test]
-async fn revalidation_stamp_is_patched_in_place_keeping_the_ttl() {
+async fn revalidation_marks_only_the_entry_it_compared_and_keeps_the_expiry() {
     for (name, config) in backends() {
         let cache = Cache::new(&config).unwrap();
         let key = format!("{}entry", prefix());
@@ -141,31 +141,53 @@ async fn revalidation_stamp_is_patched_in_place_keeping_the_ttl() {
             generated_at_ms: 1,
             validated_at_ms: 2,
             data_version: 3,
-            json: b"{}".to_vec(),
+            json: "{}".to_owned(),
         };
         cache
             .set(&key, &entry.encode(), Duration::from_secs(60))
             .await
             .unwrap();
-        cache
-            .set_range(&key, VALIDATED_AT_OFFSET, &77i64.to_be_bytes())
-            .await
-            .unwrap();
+        assert!(cache.mark_validated(&key, 3, 77).await.unwrap(), "{name}");
         let stored = Entry::decode(&cache.get(&key).await.unwrap().unwrap()).unwrap();
         assert_eq!((stored.validated_at_ms, stored.data_version), (77, 3), "{name}");
-        assert!(cache.ttl(&key).await.unwrap().is_some(), "{name}: TTL kept");
+        assert!(
+            cache.expires_in(&key).await.unwrap().is_some(),
+            "{name}: expiry kept"
+        );
+
+        // Another caller stored an entry of another version meanwhile: it is not marked.
+        assert!(!cache.mark_validated(&key, 4, 88).await.unwrap(), "{name}");
+        let stored = Entry::decode(&cache.get(&key).await.unwrap().unwrap()).unwrap();
+        assert_eq!(stored.validated_at_ms, 77, "{name}");
+
         cache.unlink(std::slice::from_ref(&key)).await.unwrap();
         // An entry that expired before its revalidation stamp is written must stay gone.
-        cache
-            .set_range(&key, VALIDATED_AT_OFFSET, &78i64.to_be_bytes())
-            .await
-            .unwrap();
+        assert!(!cache.mark_validated(&key, 3, 78).await.unwrap(), "{name}");
         assert_eq!(
             cache.get(&key).await.unwrap(),
             None,
-            "{name}: set_range recreated an expired key"
+            "{name}: the revalidation recreated an expired key"
         );
     }
+}
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_caller_until_released() {
+    let cache = Cache::new(&TestEnv::new().redis()).unwrap();
+    let key = format!("{}lease", prefix());
+    let token = cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap();
+    assert!(token.is_some());
+    assert_eq!(
+        cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap(),
+        None
+    );
+    cache.release_lease(&key, &token.unwrap()).await.unwrap();
+    assert!(cache
+        .acquire_lease(&key, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .is_some());
+    cache.unlink(std::slice::from_ref(&key)).await.unwrap();
 }
 
 #[tokio::test]
@@ -184,7 +206,7 @@ async fn a_connection_killed_by_the_server_is_replaced_without_an_error() {
     let redis = OwnRedis::start();
     let cache = Cache::new(&RedisConfig {
         url: redis.url(),
-        ..testing::config().redis
+        ..TestEnv::new().redis()
     })
     .unwrap();
     cache.set("k", b"1", Duration::from_secs(60)).await.unwrap();

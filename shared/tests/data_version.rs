@@ -24,9 +24,9 @@ async fn exec(pool: &PgPool, sql: &str, a: Uuid, b: Uuid) {
 
 async fn versions(pool: &PgPool, a: Uuid, b: Uuid) -> (i64, i64, i64) {
     (
-        current(pool, Scope::Tenant(a)).await.unwrap(),
-        current(pool, Scope::Tenant(b)).await.unwrap(),
-        current(pool, Scope::Global).await.unwrap(),
+        current(pool, Scope::Tenant(a), false).await.unwrap(),
+        current(pool, Scope::Tenant(b), false).await.unwrap(),
+        current(pool, Scope::Global, false).await.unwrap(),
     )
 }
 

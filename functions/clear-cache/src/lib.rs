@@ -3,47 +3,76 @@
 //! Body `{}` (or none) clears every bundle (superadmin) or the caller's own tenant (admin);
 //! `{"tenant_id": "<uuid>"}` clears that tenant's two bundles.
 
+pub mod config;
+
 use std::time::Instant;
 
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
-use shared::auth::ClearTarget;
-use shared::error::chain;
+use shared::auth::{Authenticator, ClearTarget};
+use shared::cache::RedisCache;
+use shared::error::{chain, CacheError, StartupError};
 use shared::http::{bad_request, error_response, forbidden, json_response, method_not_allowed, unauthorized};
-use shared::keys::parse_tenant_id;
-use shared::state::AppState;
+use shared::keys::{parse_tenant_id, Keys, Scope};
 use uuid::Uuid;
+
+use crate::config::Config;
 
 /// A clear request is a few dozen bytes; anything much larger is not one.
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
-pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    Ok(clear(state, &req).await)
+/// What the function builds once per cold start and shares across invocations.
+pub struct State {
+    pub auth: Authenticator,
+    pub redis: RedisCache,
+    pub keys: Keys,
 }
 
-async fn clear(state: &AppState, req: &Request) -> Response<Body> {
+impl State {
+    /// Builds clients without connecting: the first request connects.
+    pub fn new(config: &Config) -> Result<Self, StartupError> {
+        Ok(Self {
+            auth: Authenticator::new(&config.jwt_secret),
+            redis: RedisCache::new(&config.redis)?,
+            keys: Keys::new(config.key_prefix.clone()),
+        })
+    }
+
+    /// Deletes the cached bundles of `target` and returns how many keys were deleted. A tenant's keys
+    /// are deleted by name; clearing everything walks the bundle namespace with SCAN and UNLINKs in
+    /// batches. Nothing outside the bundle namespace is touched.
+    pub async fn clear(&self, target: ClearTarget) -> Result<u64, CacheError> {
+        match target {
+            ClearTarget::Tenant(id) => self.redis.unlink(&self.keys.bundles_of(Scope::Tenant(id))).await,
+            ClearTarget::All => self.redis.unlink_matching(&self.keys.bundle_scan_pattern()).await,
+        }
+    }
+}
+
+/// Routes one API Gateway request: this function serves one route, so only the method is checked.
+pub async fn route(state: &State, req: Request) -> Result<Response<Body>, Error> {
+    Ok(post_clear_cache(state, &req)
+        .await
+        .unwrap_or_else(|refusal| refusal))
+}
+
+async fn post_clear_cache(state: &State, req: &Request) -> Result<Response<Body>, Response<Body>> {
     let started = Instant::now();
     if req.method() != Method::POST {
-        return method_not_allowed("POST");
+        return Err(method_not_allowed("POST"));
     }
-    let claims = match state.auth.authenticate(req.headers()) {
-        Ok(claims) => claims,
-        Err(e) => return unauthorized(&e),
-    };
-    let requested = match parse_body(req) {
-        Ok(requested) => requested,
-        Err(rejection) => return rejection.response(),
-    };
-    let target = match claims.clear_target(requested) {
-        Ok(target) => target,
-        Err(e) => return forbidden(e),
-    };
+    let claims = state
+        .auth
+        .authenticate(req.headers())
+        .map_err(|e| unauthorized(&e))?;
+    let requested = parse_body(req).map_err(Rejection::response)?;
+    let target = claims.clear_target(requested).map_err(forbidden)?;
     let (scope, tenant_id) = match target {
         ClearTarget::Tenant(id) => ("tenant", Some(id)),
         ClearTarget::All => ("all", None),
     };
-    match state.dashboard.clear(target).await {
+    Ok(match state.clear(target).await {
         Ok(deleted) => {
             tracing::info!(
                 scope,
@@ -74,7 +103,7 @@ async fn clear(state: &AppState, req: &Request) -> Response<Body> {
             });
             json_response(StatusCode::SERVICE_UNAVAILABLE, body.to_string())
         }
-    }
+    })
 }
 
 /// Why a body is refused.

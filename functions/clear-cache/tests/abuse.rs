@@ -7,10 +7,10 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde_json::Value;
 use shared::auth::{issue_token, Claims, Role};
-use shared::keys::Scope;
-use shared::state::AppState;
-use shared::testing::{self, event, request, with_body, with_query, with_token};
+use shared::bundle_cache::Read;
+use shared::keys::{BundleId, Keys, Scope};
 use sqlx::PgPool;
+use test_support::{self as testing, event, request, with_body, with_query, with_token, TestEnv};
 use uuid::Uuid;
 
 #[derive(Clone, Copy)]
@@ -202,6 +202,7 @@ fn table(a: Uuid, b: Uuid) -> Vec<Case> {
         // Dashboard: scope.
         case("tenant A reads B", Dashboard, admin_a(), 403).query(format!("tenant_id={b}")),
         case("employee A reads B", Dashboard, employee_a(), 403).query(format!("tenant_id={b}")),
+        case("employee busts the cache", Dashboard, employee_a(), 403).query("bust_cache=true"),
         case("A reads B upper case", Dashboard, admin_a(), 403)
             .query(format!("tenant_id={}", b.to_string().to_uppercase())),
         case("token without tenant", Dashboard, token(Role::Manager, None), 403),
@@ -246,12 +247,9 @@ async fn idle_seconds(conn: &mut redis::aio::MultiplexedConnection, key: &str) -
         .unwrap()
 }
 
-async fn bundle_keys(conn: &mut redis::aio::MultiplexedConnection, state: &AppState) -> BTreeSet<String> {
+async fn bundle_keys(conn: &mut redis::aio::MultiplexedConnection, of: &Keys) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    let mut iter: redis::AsyncIter<String> = conn
-        .scan_match(state.dashboard.keys().bundle_scan_pattern())
-        .await
-        .unwrap();
+    let mut iter: redis::AsyncIter<String> = conn.scan_match(of.bundle_scan_pattern()).await.unwrap();
     while let Some(key) = iter.next_item().await {
         keys.insert(key.unwrap());
     }
@@ -262,23 +260,36 @@ async fn bundle_keys(conn: &mut redis::aio::MultiplexedConnection, state: &AppSt
 async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
     let a = testing::insert_tenant(&pool, "a").await;
     let b = testing::insert_tenant(&pool, "b").await;
-    let state = testing::state(testing::config(), pool);
+    let env = TestEnv::new();
+    let dash = dashboard_bundle::State::with_database(
+        dashboard_bundle::config::Config::from_lookup(env.lookup()).unwrap(),
+        env.database(&pool),
+        Default::default(),
+    )
+    .unwrap();
+    let clear =
+        clear_cache::State::new(&clear_cache::config::Config::from_lookup(env.lookup()).unwrap()).unwrap();
+    let deadline = || tokio::time::Instant::now() + Duration::from_secs(5);
     for tenant in [a, b] {
-        for include in [true, false] {
-            state
-                .dashboard
-                .serve(Scope::Tenant(tenant), include, false)
+        for id in BundleId::both(Scope::Tenant(tenant)) {
+            dash.bundles
+                .get_bundle(id, Read::Cached, deadline())
                 .await
                 .unwrap();
         }
     }
-    state.dashboard.serve(Scope::Global, true, false).await.unwrap();
-    let mut conn = redis::Client::open(testing::redis_url())
+    let global = BundleId::new(Scope::Global, true);
+    dash.bundles
+        .get_bundle(global, Read::Cached, deadline())
+        .await
+        .unwrap();
+    let keys = dash.bundles.keys().clone();
+    let mut conn = redis::Client::open(env.redis().url)
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let planted = bundle_keys(&mut conn, &state).await;
+    let planted = bundle_keys(&mut conn, &keys).await;
     assert_eq!(planted.len(), 5);
     // Let the planted keys age, so that a read during the table would show as a reset idle time.
     tokio::time::sleep(Duration::from_millis(2_100)).await;
@@ -289,8 +300,8 @@ async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
     for case in &cases {
         let req = request(&case.event());
         let response = match case.function {
-            Function::Dashboard => dashboard_bundle::handle(&state, req).await,
-            Function::Clear => clear_cache::handle(&state, req).await,
+            Function::Dashboard => dashboard_bundle::route(&dash, req).await,
+            Function::Clear => clear_cache::route(&clear, req).await,
         }
         .expect("handlers never return Err");
         let status = response.status().as_u16();
@@ -308,12 +319,12 @@ async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     assert_eq!(
-        bundle_keys(&mut conn, &state).await,
+        bundle_keys(&mut conn, &keys).await,
         planted,
         "no bundle written or deleted"
     );
     for key in &planted {
         assert!(idle_seconds(&mut conn, key).await >= 2, "{key} was read");
     }
-    testing::cleanup_prefix(&state.config.cache_key_prefix).await;
+    testing::cleanup_prefix(&env.prefix()).await;
 }

@@ -1,61 +1,64 @@
 //! clear-cache handler tests over real Redis (and Postgres, to prove MISS/HIT afterwards).
 
-use clear_cache::handle;
-use lambda_http::{Body, Response};
+use clear_cache::{config::Config, route, State};
 use serde_json::Value;
 use shared::auth::Role;
-use shared::keys::Scope;
-use shared::state::AppState;
-use shared::testing::{self, event, request, with_body, with_token};
+use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
+use test_support::{self as testing, event, reply, request, with_body, with_token, TestEnv};
 use uuid::Uuid;
 
-fn reply(response: Response<Body>) -> (u16, Value) {
-    let status = response.status().as_u16();
-    let body = match response.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("JSON body"),
-        other => panic!("unexpected body {other:?}"),
-    };
-    (status, body)
+fn clear_state(env: &TestEnv) -> State {
+    State::new(&Config::from_lookup(env.lookup()).unwrap()).unwrap()
 }
 
-async fn post(state: &AppState, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
-    let ev = with_body(with_token(event("clear-cache-all.json"), token), body);
-    reply(
-        handle(state, request(&ev))
+async fn send(state: &State, ev: &Value) -> (u16, Value) {
+    let r = reply(
+        route(state, request(ev))
             .await
             .expect("handlers never return Err"),
-    )
+    );
+    (r.status, r.body)
 }
 
-async fn raw(state: &AppState) -> redis::aio::MultiplexedConnection {
-    let _ = state;
-    redis::Client::open(testing::redis_url())
+async fn post(state: &State, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    send(
+        state,
+        &with_body(with_token(event("clear-cache-all.json"), token), body),
+    )
+    .await
+}
+
+async fn raw() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(TestEnv::new().redis().url)
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap()
 }
 
-async fn exists(state: &AppState, key: &str) -> bool {
+async fn exists(key: &str) -> bool {
     let n: i64 = redis::cmd("EXISTS")
         .arg(key)
-        .query_async(&mut raw(state).await)
+        .query_async(&mut raw().await)
         .await
         .unwrap();
     n == 1
 }
 
-async fn dashboard_cache_header(state: &AppState, tenant: Uuid) -> String {
+/// The X-Cache of the dashboard function, for an employee of `tenant`, with query `query`.
+async fn dashboard_cache_header(dash: &dashboard_bundle::State, tenant: Uuid, query: &str) -> String {
     let token = testing::token(Role::Employee, Some(tenant));
-    let ev = with_token(event("dashboard-bundle.json"), Some(&token));
-    let response = dashboard_bundle::handle(state, request(&ev)).await.unwrap();
-    assert_eq!(response.status(), 200);
-    response.headers()["x-cache"].to_str().unwrap().to_owned()
+    let ev = testing::with_query(with_token(event("dashboard-bundle.json"), Some(&token)), query);
+    let r = reply(dashboard_bundle::route(dash, request(&ev)).await.unwrap());
+    assert_eq!(r.status, 200);
+    r.outcome()
 }
 
 struct Fixture {
-    state: AppState,
+    env: TestEnv,
+    clear: State,
+    dash: dashboard_bundle::State,
     a: Uuid,
     b: Uuid,
     /// Keys of the same Redis outside the bundle namespace.
@@ -66,14 +69,20 @@ impl Fixture {
     async fn new(pool: PgPool) -> Self {
         let a = testing::insert_tenant(&pool, "a").await;
         let b = testing::insert_tenant(&pool, "b").await;
-        let state = testing::state(testing::config(), pool);
-        let prefix = state.config.cache_key_prefix.clone();
+        let env = TestEnv::new();
+        let dash = dashboard_bundle::State::with_database(
+            dashboard_bundle::config::Config::from_lookup(env.lookup()).unwrap(),
+            env.database(&pool),
+            Default::default(),
+        )
+        .unwrap();
+        let prefix = env.prefix();
         let unrelated = vec![
             format!("{prefix}session:{a}"),
             format!("{prefix}dashboard:other:{a}"),
             format!("{prefix}dashboard:bundlex:{a}"),
         ];
-        let mut conn = raw(&state).await;
+        let mut conn = raw().await;
         for key in &unrelated {
             let _: () = redis::cmd("SET")
                 .arg(key)
@@ -84,30 +93,31 @@ impl Fixture {
         }
         // Warm both variants of both tenants through the real dashboard function.
         for tenant in [a, b] {
-            dashboard_cache_header(&state, tenant).await;
-            let token = testing::token(Role::Employee, Some(tenant));
-            let ev = testing::with_query(
-                with_token(event("dashboard-bundle.json"), Some(&token)),
-                "include_test_data=false",
-            );
-            dashboard_bundle::handle(&state, request(&ev)).await.unwrap();
+            dashboard_cache_header(&dash, tenant, "").await;
+            dashboard_cache_header(&dash, tenant, "include_test_data=false").await;
         }
         Self {
-            state,
+            clear: clear_state(&env),
+            env,
+            dash,
             a,
             b,
             unrelated,
         }
     }
 
+    async fn hit_or_miss(&self, tenant: Uuid) -> String {
+        dashboard_cache_header(&self.dash, tenant, "").await
+    }
+
     async fn unrelated_intact(&self) {
         for key in &self.unrelated {
-            assert!(exists(&self.state, key).await, "{key} was deleted");
+            assert!(exists(key).await, "{key} was deleted");
         }
     }
 
     async fn cleanup(self) {
-        testing::cleanup_prefix(&self.state.config.cache_key_prefix).await;
+        testing::cleanup_prefix(&self.env.prefix()).await;
     }
 }
 
@@ -116,7 +126,7 @@ async fn tenant_clear_makes_that_tenant_miss_and_keeps_others_hit(pool: PgPool) 
     let f = Fixture::new(pool).await;
     let root = testing::token(Role::Superadmin, None);
     let (status, body) = post(
-        &f.state,
+        &f.clear,
         Some(&root),
         Some(&format!(r#"{{"tenant_id": "{}"}}"#, f.a)),
     )
@@ -128,8 +138,8 @@ async fn tenant_clear_makes_that_tenant_miss_and_keeps_others_hit(pool: PgPool) 
     assert_eq!(body["data"]["tenant_id"], f.a.to_string());
     assert_eq!(body["data"]["deleted"], 2, "both include= variants");
 
-    assert_eq!(dashboard_cache_header(&f.state, f.a).await, "MISS");
-    assert_eq!(dashboard_cache_header(&f.state, f.b).await, "HIT");
+    assert_eq!(f.hit_or_miss(f.a).await, "MISS");
+    assert_eq!(f.hit_or_miss(f.b).await, "HIT");
     f.unrelated_intact().await;
     f.cleanup().await;
 }
@@ -139,37 +149,34 @@ async fn admin_with_empty_body_clears_its_own_tenant(pool: PgPool) {
     let f = Fixture::new(pool).await;
     let admin = testing::token(Role::Admin, Some(f.b));
     for body in [None, Some("{}"), Some("  ")] {
-        let (status, reply) = post(&f.state, Some(&admin), body).await;
+        let (status, reply) = post(&f.clear, Some(&admin), body).await;
         assert_eq!(status, 200, "{body:?}: {reply}");
         assert_eq!(reply["data"]["scope"], "tenant");
         assert_eq!(reply["data"]["tenant_id"], f.b.to_string());
     }
-    let key_of_a = f.state.dashboard.keys().bundle(Scope::Tenant(f.a), true);
-    assert!(
-        exists(&f.state, &key_of_a).await,
-        "another tenant's bundle survived"
-    );
+    let key_of_a = f.clear.keys.bundle(BundleId::new(Scope::Tenant(f.a), true));
+    assert!(exists(&key_of_a).await, "another tenant's bundle survived");
     f.cleanup().await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn global_clear_deletes_every_bundle_key_and_nothing_else(pool: PgPool) {
     let f = Fixture::new(pool).await;
-    let keys = f.state.dashboard.keys().clone();
-    let mut conn = raw(&f.state).await;
+    let keys = f.clear.keys.clone();
+    let mut conn = raw().await;
     let extra = 10_000;
     for chunk in (0..extra).collect::<Vec<_>>().chunks(1_000) {
         let mut pipe = redis::pipe();
         for _ in chunk {
             pipe.cmd("SET")
-                .arg(keys.bundle(Scope::Tenant(Uuid::new_v4()), true))
+                .arg(keys.bundle(BundleId::new(Scope::Tenant(Uuid::new_v4()), true)))
                 .arg("x")
                 .ignore();
         }
         let _: () = pipe.query_async(&mut conn).await.unwrap();
     }
     let root = testing::token(Role::Superadmin, None);
-    let (status, body) = post(&f.state, Some(&root), Some("{}")).await;
+    let (status, body) = post(&f.clear, Some(&root), Some("{}")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["scope"], "all");
     assert_eq!(body["data"]["tenant_id"], Value::Null);
@@ -200,12 +207,12 @@ async fn roles_that_may_not_clear_are_403(pool: PgPool) {
         (Role::Admin, Some(f.a), format!(r#"{{"tenant_id":"{}"}}"#, f.b)),
     ];
     for (role, tenant, body) in cases {
-        let (status, reply) = post(&f.state, Some(&testing::token(role, tenant)), Some(&body)).await;
+        let (status, reply) = post(&f.clear, Some(&testing::token(role, tenant)), Some(&body)).await;
         assert_eq!(status, 403, "{role:?} {body}: {reply}");
         assert_eq!(reply["error"], "forbidden");
     }
-    assert_eq!(dashboard_cache_header(&f.state, f.a).await, "HIT");
-    assert_eq!(dashboard_cache_header(&f.state, f.b).await, "HIT");
+    assert_eq!(f.hit_or_miss(f.a).await, "HIT");
+    assert_eq!(f.hit_or_miss(f.b).await, "HIT");
     f.cleanup().await;
 }
 
@@ -213,7 +220,7 @@ async fn roles_that_may_not_clear_are_403(pool: PgPool) {
 async fn missing_or_invalid_token_is_401(pool: PgPool) {
     let f = Fixture::new(pool).await;
     for token in [None, Some("not.a.jwt")] {
-        let (status, _) = post(&f.state, token, Some("{}")).await;
+        let (status, _) = post(&f.clear, token, Some("{}")).await;
         assert_eq!(status, 401);
     }
     f.cleanup().await;
@@ -236,11 +243,11 @@ async fn malformed_bodies_are_400_and_clear_nothing(pool: PgPool) {
         r#"{"tenant_id": "{a11dfb63-4b18-4eb8-872e-747af2e37c46}"}"#,
     ];
     for body in bodies {
-        let (status, reply) = post(&f.state, Some(&root), Some(body)).await;
+        let (status, reply) = post(&f.clear, Some(&root), Some(body)).await;
         assert_eq!(status, 400, "{body}: {reply}");
         assert_eq!(reply["status"], "error");
     }
-    assert_eq!(dashboard_cache_header(&f.state, f.a).await, "HIT");
+    assert_eq!(f.hit_or_miss(f.a).await, "HIT");
     f.cleanup().await;
 }
 
@@ -249,24 +256,23 @@ async fn oversized_body_and_wrong_method_or_type_are_refused(pool: PgPool) {
     let f = Fixture::new(pool).await;
     let root = testing::token(Role::Superadmin, None);
     let big = format!(r#"{{"tenant_id": "{}"}}"#, "a".repeat(10_000));
-    assert_eq!(post(&f.state, Some(&root), Some(&big)).await.0, 413);
+    assert_eq!(post(&f.clear, Some(&root), Some(&big)).await.0, 413);
 
     let mut ev = with_body(with_token(event("clear-cache-all.json"), Some(&root)), Some("{}"));
     ev["headers"]["content-type"] = "text/plain".into();
-    assert_eq!(reply(handle(&f.state, request(&ev)).await.unwrap()).0, 415);
+    assert_eq!(send(&f.clear, &ev).await.0, 415);
 
     let mut ev = with_token(event("clear-cache-all.json"), Some(&root));
     ev["requestContext"]["http"]["method"] = "GET".into();
-    assert_eq!(reply(handle(&f.state, request(&ev)).await.unwrap()).0, 405);
-    assert_eq!(dashboard_cache_header(&f.state, f.a).await, "HIT");
+    assert_eq!(send(&f.clear, &ev).await.0, 405);
+    assert_eq!(f.hit_or_miss(f.a).await, "HIT");
     f.cleanup().await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn redis_down_is_503_with_cleared_false(pool: PgPool) {
-    let mut config = testing::config();
-    config.redis.url = testing::DEAD_REDIS_URL.to_owned();
-    let state = testing::state(config, pool);
+    let _ = pool;
+    let state = clear_state(&TestEnv::new().set("REDIS_URL", testing::DEAD_REDIS_URL));
     let root = testing::token(Role::Superadmin, None);
     for body in ["{}", r#"{"tenant_id": "a11dfb63-4b18-4eb8-872e-747af2e37c46"}"#] {
         let (status, reply) = post(&state, Some(&root), Some(body)).await;
@@ -281,7 +287,7 @@ async fn committed_events_parse_as_clear_requests(pool: PgPool) {
     let f = Fixture::new(pool).await;
     let root = testing::token(Role::Superadmin, None);
     let ev = with_token(event("clear-cache-tenant.json"), Some(&root));
-    let (status, body) = reply(handle(&f.state, request(&ev)).await.unwrap());
+    let (status, body) = send(&f.clear, &ev).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["tenant_id"], "a11dfb63-4b18-4eb8-872e-747af2e37c46");
     f.cleanup().await;

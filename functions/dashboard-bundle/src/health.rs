@@ -1,4 +1,5 @@
-//! `GET /api/system/health`: checks Redis and Postgres with bounded waits. No auth.
+//! `GET /api/system/health`: checks Redis and Postgres with bounded waits. No auth, so a flood must
+//! stay cheap: one check runs at a time and its result answers every request for [`REUSE_FOR`].
 
 use std::time::{Duration, Instant};
 
@@ -7,15 +8,37 @@ use lambda_http::{Body, Response};
 use serde_json::json;
 use shared::error::chain;
 use shared::http::json_response;
-use shared::state::AppState;
+use tokio::sync::Mutex;
+
+use crate::State;
 
 /// No check waits longer than this, whatever the clients' own timeouts are.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// A result this recent answers the request without touching Redis or Postgres.
+const REUSE_FOR: Duration = Duration::from_secs(2);
 
-pub async fn handle(state: &AppState) -> Response<Body> {
+/// The last result, shared by concurrent requests; its lock also makes them wait for one check.
+#[derive(Default)]
+pub(crate) struct HealthCheck {
+    last: Mutex<Option<(Instant, StatusCode, String)>>,
+}
+
+pub(crate) async fn get_health(state: &State) -> Response<Body> {
+    let mut last = state.health.last.lock().await;
+    if let Some((at, status, body)) = last.as_ref() {
+        if at.elapsed() < REUSE_FOR {
+            return json_response(*status, body.clone());
+        }
+    }
+    let (status, body) = check(state).await;
+    *last = Some((Instant::now(), status, body.clone()));
+    json_response(status, body)
+}
+
+async fn check(state: &State) -> (StatusCode, String) {
     let redis = async {
         let started = Instant::now();
-        let result = tokio::time::timeout(CHECK_TIMEOUT, state.dashboard.cache().ping()).await;
+        let result = tokio::time::timeout(CHECK_TIMEOUT, state.bundles.redis().ping()).await;
         let outcome = match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(chain(&e)),
@@ -25,7 +48,9 @@ pub async fn handle(state: &AppState) -> Response<Body> {
     };
     let database = async {
         let started = Instant::now();
-        let query = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(state.dashboard.pool());
+        let query = sqlx::query_scalar::<_, i32>("SELECT 1")
+            .persistent(state.db.persistent())
+            .fetch_one(state.db.pool());
         let outcome = match tokio::time::timeout(CHECK_TIMEOUT, query).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(chain(&e)),
@@ -55,7 +80,7 @@ pub async fn handle(state: &AppState) -> Response<Body> {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    json_response(status, body.to_string())
+    (status, body.to_string())
 }
 
 fn millis(d: Duration) -> f64 {

@@ -1,39 +1,20 @@
 //! Handler tests: the JSON events of `events/`, fed to the handler over real Postgres and Redis.
 
-use dashboard_bundle::handle;
-use lambda_http::{Body, Response};
+mod common;
+
+use common::send;
+use dashboard_bundle::State;
 use serde_json::Value;
 use shared::auth::Role;
-use shared::cache::Cache;
-use shared::testing::{self, event, request, with_query, with_token};
+use shared::cache::RedisCache;
+use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
+use test_support::{self as testing, event, with_query, with_token, Reply, TestEnv};
 use uuid::Uuid;
 
-struct Reply {
-    status: u16,
-    x_cache: Option<String>,
-    body: Value,
-}
-
-fn reply(response: Response<Body>) -> Reply {
-    let status = response.status().as_u16();
-    let x_cache = response
-        .headers()
-        .get("x-cache")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = match response.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("JSON body"),
-        other => panic!("unexpected body {other:?}"),
-    };
-    Reply {
-        status,
-        x_cache,
-        body,
-    }
-}
-
 struct Fixture {
-    state: shared::state::AppState,
+    env: TestEnv,
+    state: State,
     tenant: Uuid,
     other: Uuid,
 }
@@ -48,8 +29,10 @@ impl Fixture {
             .execute(&pool)
             .await
             .unwrap();
+        let env = TestEnv::new();
         Self {
-            state: testing::state(testing::config(), pool),
+            state: common::state(&env, &pool),
+            env,
             tenant,
             other,
         }
@@ -57,30 +40,26 @@ impl Fixture {
 
     async fn get(&self, token: Option<&str>, query: &str) -> Reply {
         let ev = with_query(with_token(event("dashboard-bundle.json"), token), query);
-        reply(
-            handle(&self.state, request(&ev))
-                .await
-                .expect("handlers never return Err"),
-        )
+        send(&self.state, &ev).await
     }
 
     fn admin(&self) -> String {
         testing::token(Role::Admin, Some(self.tenant))
     }
 
-    fn cache(&self) -> &Cache {
-        self.state.dashboard.cache()
+    fn cache(&self) -> &RedisCache {
+        self.state.bundles.redis()
     }
 
     fn key(&self, tenant: Uuid, include: bool) -> String {
         self.state
-            .dashboard
+            .bundles
             .keys()
-            .bundle(shared::keys::Scope::Tenant(tenant), include)
+            .bundle(BundleId::new(Scope::Tenant(tenant), include))
     }
 
     async fn cleanup(self) {
-        testing::cleanup_prefix(&self.state.config.cache_key_prefix).await;
+        testing::cleanup_prefix(&self.env.prefix()).await;
     }
 }
 
@@ -108,17 +87,17 @@ async fn stored_entry_lives_for_the_max_age(pool: PgPool) {
     f.get(Some(&f.admin()), "include_test_data=false").await;
     let ttl = f
         .cache()
-        .ttl(&f.key(f.tenant, false))
+        .expires_in(&f.key(f.tenant, false))
         .await
         .unwrap()
         .expect("key stored with a TTL");
-    let max_age = f.state.config.bundle_max_age;
+    let max_age = f.state.config.freshness.max_age;
     assert!(
         ttl > max_age - std::time::Duration::from_secs(10) && ttl <= max_age,
         "{ttl:?}"
     );
     assert_eq!(
-        f.cache().ttl(&f.key(f.tenant, true)).await.unwrap(),
+        f.cache().expires_in(&f.key(f.tenant, true)).await.unwrap(),
         None,
         "other variant untouched"
     );
@@ -222,11 +201,11 @@ async fn superadmin_reads_any_tenant_or_the_global_view(pool: PgPool) {
     assert_eq!(other.body["data"]["stats"]["totalLeads"], 1);
 
     let ev = with_token(event("dashboard-bundle-global.json"), Some(&root));
-    let global = reply(handle(&f.state, request(&ev)).await.unwrap());
+    let global = send(&f.state, &ev).await;
     assert_eq!(global.status, 200);
     assert_eq!(global.body["data"]["stats"]["totalLeads"], 3);
     assert_eq!(global.body["data"]["meta"]["tenant_id"], Value::Null);
-    let key = f.state.dashboard.keys().bundle(shared::keys::Scope::Global, true);
+    let key = f.state.bundles.keys().bundle(BundleId::new(Scope::Global, true));
     assert!(key.ends_with("dashboard:bundle:SUPERADMIN_GLOBAL:include=true"));
     assert!(f.cache().get(&key).await.unwrap().is_some());
     f.cleanup().await;
@@ -243,15 +222,14 @@ async fn superadmin_asking_for_unknown_tenant_is_404(pool: PgPool) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn redis_down_bypasses_cache_quickly(pool: PgPool) {
-    let mut config = testing::config();
-    config.redis.url = testing::DEAD_REDIS_URL.to_owned();
+    let env = TestEnv::new().set("REDIS_URL", testing::DEAD_REDIS_URL);
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = testing::state(config, pool);
+    let state = common::state(&env, &pool);
     let token = testing::token(Role::Employee, Some(tenant));
     for _ in 0..3 {
         let started = std::time::Instant::now();
         let ev = with_token(event("dashboard-bundle.json"), Some(&token));
-        let r = reply(handle(&state, request(&ev)).await.unwrap());
+        let r = send(&state, &ev).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.x_cache.as_deref(), Some("BYPASS"));
         assert_eq!(r.body["cached"], false);
@@ -265,27 +243,27 @@ async fn redis_down_bypasses_cache_quickly(pool: PgPool) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn postgres_down_is_503_and_caches_nothing(_pool: PgPool) {
-    let config = testing::config();
-    let state = testing::state(config, testing::dead_pool());
+    let env = TestEnv::new();
+    let state = common::state_over(&env, testing::dead_database(), Default::default());
     let tenant = Uuid::new_v4();
     let ev = with_token(
         event("dashboard-bundle.json"),
         Some(&testing::token(Role::Admin, Some(tenant))),
     );
-    let r = reply(handle(&state, request(&ev)).await.unwrap());
+    let r = send(&state, &ev).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.body["error"], "database_unavailable");
     let key = state
-        .dashboard
+        .bundles
         .keys()
-        .bundle(shared::keys::Scope::Tenant(tenant), true);
-    assert_eq!(state.dashboard.cache().get(&key).await.unwrap(), None);
+        .bundle(BundleId::new(Scope::Tenant(tenant), true));
+    assert_eq!(state.bundles.redis().get(&key).await.unwrap(), None);
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn health_reports_both_dependencies(pool: PgPool) {
-    let state = testing::state(testing::config(), pool);
-    let r = reply(handle(&state, request(&event("health.json"))).await.unwrap());
+    let state = common::state(&TestEnv::new(), &pool);
+    let r = send(&state, &event("health.json")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["status"], "ok");
     assert_eq!(r.body["redis_cache"], "connected");
@@ -295,10 +273,9 @@ async fn health_reports_both_dependencies(pool: PgPool) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn health_names_the_failing_dependency(pool: PgPool) {
-    let mut config = testing::config();
-    config.redis.url = testing::DEAD_REDIS_URL.to_owned();
-    let state = testing::state(config, pool);
-    let r = reply(handle(&state, request(&event("health.json"))).await.unwrap());
+    let env = TestEnv::new().set("REDIS_URL", testing::DEAD_REDIS_URL);
+    let state = common::state(&env, &pool);
+    let r = send(&state, &event("health.json")).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.body["redis_cache"], "disconnected");
     assert_eq!(r.body["database"], "connected");

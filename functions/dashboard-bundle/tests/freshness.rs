@@ -3,16 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
 use chrono::{TimeDelta, TimeZone, Utc};
-use dashboard_bundle::handle;
+use dashboard_bundle::State;
 use serde_json::Value;
-use shared::auth::Role;
 use shared::clock::Clock;
-use shared::config::Config;
-use shared::keys::Scope;
-use shared::state::AppState;
-use shared::testing::{self, event, request, with_token};
+use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
+use test_support::{self as testing, TestEnv};
 use uuid::Uuid;
 
 /// 00:00:30 UTC: a warm run has just finished.
@@ -20,25 +19,14 @@ fn just_after_midnight() -> Clock {
     Clock::starting_at(Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 30).unwrap())
 }
 
-fn instance(config: &Config, pool: &PgPool, clock: &Clock) -> AppState {
-    AppState::with_pool(config.clone(), pool.clone(), clock.clone()).unwrap()
+/// One Lambda environment of the function, over the test's database (or PgBouncer in front of it).
+fn instance(env: &TestEnv, pool: &PgPool, clock: &Clock) -> State {
+    common::state_over(env, env.database(pool), clock.clone())
 }
 
-async fn get(state: &AppState, tenant: Uuid) -> (String, Value) {
-    let token = testing::token(Role::Employee, Some(tenant));
-    let response = handle(
-        state,
-        request(&with_token(event("dashboard-bundle.json"), Some(&token))),
-    )
-    .await
-    .unwrap();
-    let status = response.status().as_u16();
-    let x_cache = response
-        .headers()
-        .get("x-cache")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body: Value = serde_json::from_slice(response.body()).unwrap();
-    (x_cache.unwrap_or_else(|| status.to_string()), body)
+async fn get(state: &State, tenant: Uuid) -> (String, Value) {
+    let reply = common::get(state, tenant).await;
+    (reply.outcome(), reply.body)
 }
 
 async fn add_lead(pool: &PgPool, tenant: Uuid) {
@@ -53,44 +41,47 @@ fn leads(body: &Value) -> i64 {
     body["data"]["stats"]["totalLeads"].as_i64().unwrap()
 }
 
-async fn setup(pool: &PgPool) -> (Config, Uuid) {
+async fn setup(pool: &PgPool) -> (TestEnv, Uuid) {
     let tenant = testing::insert_tenant(pool, "acme").await;
     add_lead(pool, tenant).await;
-    (testing::config(), tenant)
+    (TestEnv::new(), tenant)
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn warmed_bundle_is_a_hit_eight_hours_later_without_any_recompute(pool: PgPool) {
-    let (config, tenant) = setup(&pool).await;
+    let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    let state = instance(&config, &pool, &clock);
+    let state = instance(&env, &pool, &clock);
     state
-        .dashboard
-        .refresh(Scope::Tenant(tenant), true, Duration::from_secs(90_000))
+        .bundles
+        .refresh(
+            BundleId::new(Scope::Tenant(tenant), true),
+            Duration::from_secs(90_000),
+        )
         .await
         .unwrap();
-    let after_warm = state.dashboard.recomputes();
+    let after_warm = state.bundles.recomputes();
 
     clock.advance(TimeDelta::hours(8));
     let (x_cache, body) = get(&state, tenant).await;
     assert_eq!(x_cache, "HIT");
     assert_eq!(leads(&body), 1);
     assert_eq!(
-        state.dashboard.recomputes(),
+        state.bundles.recomputes(),
         after_warm,
         "revalidated, not recomputed"
     );
     let (x_cache, _) = get(&state, tenant).await;
     assert_eq!(x_cache, "HIT");
-    assert_eq!(state.dashboard.recomputes(), after_warm);
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    assert_eq!(state.bundles.recomputes(), after_warm);
+    testing::cleanup_prefix(&env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_write_is_visible_once_the_ttl_has_passed(pool: PgPool) {
-    let (config, tenant) = setup(&pool).await;
+    let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    let state = instance(&config, &pool, &clock);
+    let state = instance(&env, &pool, &clock);
     assert_eq!(get(&state, tenant).await.0, "MISS");
     add_lead(&pool, tenant).await;
 
@@ -104,28 +95,28 @@ async fn a_write_is_visible_once_the_ttl_has_passed(pool: PgPool) {
     clock.advance(TimeDelta::seconds(2));
     let (x_cache, body) = get(&state, tenant).await;
     assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    testing::cleanup_prefix(&env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn with_ttl_zero_the_very_next_request_sees_a_write(pool: PgPool) {
-    let (mut config, tenant) = setup(&pool).await;
-    config.bundle_ttl = Duration::ZERO;
-    let state = instance(&config, &pool, &just_after_midnight());
+    let (env, tenant) = setup(&pool).await;
+    let env = env.set("BUNDLE_TTL_SECONDS", "0");
+    let state = instance(&env, &pool, &just_after_midnight());
     assert_eq!(get(&state, tenant).await.0, "MISS");
     assert_eq!(get(&state, tenant).await.0, "HIT", "unchanged data revalidates");
-    assert_eq!(state.dashboard.recomputes(), 1);
+    assert_eq!(state.bundles.recomputes(), 1);
     add_lead(&pool, tenant).await;
     let (x_cache, body) = get(&state, tenant).await;
     assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    testing::cleanup_prefix(&env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_new_utc_day_recomputes_even_without_writes(pool: PgPool) {
-    let (config, tenant) = setup(&pool).await;
+    let (env, tenant) = setup(&pool).await;
     let clock = Clock::starting_at(Utc.with_ymd_and_hms(2026, 3, 10, 23, 0, 0).unwrap());
-    let state = instance(&config, &pool, &clock);
+    let state = instance(&env, &pool, &clock);
     get(&state, tenant).await;
     clock.advance(TimeDelta::hours(2));
     assert_eq!(
@@ -133,14 +124,15 @@ async fn a_new_utc_day_recomputes_even_without_writes(pool: PgPool) {
         "MISS",
         "the 30-day window moved at midnight"
     );
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    testing::cleanup_prefix(&env.prefix()).await;
 }
 
 /// 200 requests at once, each through its own instance (own Redis connection), as 200 Lambda
 /// execution environments would. Returns the X-Cache values and the total recomputes.
-async fn stampede(config: &Config, pool: &PgPool, clock: &Clock, tenant: Uuid) -> (Vec<String>, u64) {
-    let instances: Vec<Arc<AppState>> = (0..200)
-        .map(|_| Arc::new(instance(config, pool, clock)))
+async fn stampede(env: &TestEnv, pool: &PgPool, clock: &Clock, tenant: Uuid) -> (Vec<String>, u64) {
+    let db = env.database(pool);
+    let instances: Vec<Arc<State>> = (0..200)
+        .map(|_| Arc::new(common::state_over(env, db.clone(), clock.clone())))
         .collect();
     let tasks: Vec<_> = instances
         .iter()
@@ -155,47 +147,47 @@ async fn stampede(config: &Config, pool: &PgPool, clock: &Clock, tenant: Uuid) -
         assert_eq!(body["status"], "success", "{body}");
         statuses.push(x_cache);
     }
-    (statuses, instances.iter().map(|s| s.dashboard.recomputes()).sum())
+    (statuses, instances.iter().map(|s| s.bundles.recomputes()).sum())
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn two_hundred_concurrent_requests_on_a_cold_key_compute_once(pool: PgPool) {
-    let (config, tenant) = setup(&pool).await;
-    let (statuses, recomputes) = stampede(&config, &pool, &just_after_midnight(), tenant).await;
+    let (env, tenant) = setup(&pool).await;
+    let (statuses, recomputes) = stampede(&env, &pool, &just_after_midnight(), tenant).await;
     assert_eq!(recomputes, 1);
     assert_eq!(statuses.iter().filter(|s| *s == "MISS").count(), 1);
     assert_eq!(statuses.iter().filter(|s| *s == "HIT").count(), 199);
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    testing::cleanup_prefix(&env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn two_hundred_concurrent_requests_on_an_expired_key_compute_once_and_serve_stale(pool: PgPool) {
-    let (config, tenant) = setup(&pool).await;
+    let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    get(&instance(&config, &pool, &clock), tenant).await;
+    get(&instance(&env, &pool, &clock), tenant).await;
     add_lead(&pool, tenant).await;
     clock.advance(TimeDelta::minutes(10));
 
-    let (statuses, recomputes) = stampede(&config, &pool, &clock, tenant).await;
+    let (statuses, recomputes) = stampede(&env, &pool, &clock, tenant).await;
     assert_eq!(recomputes, 1);
     assert_eq!(statuses.iter().filter(|s| *s == "MISS").count(), 1);
     let fast = statuses.iter().filter(|s| *s == "STALE" || *s == "HIT").count();
     assert_eq!(fast, 199, "{statuses:?}");
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    testing::cleanup_prefix(&env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_dead_lease_holder_blocks_the_key_only_until_its_lease_expires(pool: PgPool) {
-    let (config, tenant) = setup(&pool).await;
-    let state = instance(&config, &pool, &just_after_midnight());
+    let (env, tenant) = setup(&pool).await;
+    let state = instance(&env, &pool, &just_after_midnight());
     // A holder that took the lease and died mid-compute.
     let lease = state
-        .dashboard
+        .bundles
         .keys()
-        .recompute_lease(Scope::Tenant(tenant), true);
+        .recompute_lease(BundleId::new(Scope::Tenant(tenant), true));
     let taken = state
-        .dashboard
-        .cache()
+        .bundles
+        .redis()
         .acquire_lease(&lease, Duration::from_millis(400))
         .await
         .unwrap();
@@ -208,18 +200,18 @@ async fn a_dead_lease_holder_blocks_the_key_only_until_its_lease_expires(pool: P
         started.elapsed() >= Duration::from_millis(300),
         "waited for the lease"
     );
-    assert_eq!(state.dashboard.recomputes(), 1);
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    assert_eq!(state.bundles.recomputes(), 1);
+    testing::cleanup_prefix(&env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn postgres_down_serves_the_stale_entry_and_503_without_one(pool: PgPool) {
-    let (config, tenant) = setup(&pool).await;
+    let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    let (_, fresh) = get(&instance(&config, &pool, &clock), tenant).await;
+    let (_, fresh) = get(&instance(&env, &pool, &clock), tenant).await;
 
     clock.advance(TimeDelta::hours(1));
-    let down = AppState::with_pool(config.clone(), testing::dead_pool(), clock.clone()).unwrap();
+    let down = common::state_over(&env, testing::dead_database(), clock.clone());
     let (x_cache, body) = get(&down, tenant).await;
     assert_eq!(x_cache, "STALE");
     assert_eq!(body["cached"], true);
@@ -228,7 +220,7 @@ async fn postgres_down_serves_the_stale_entry_and_503_without_one(pool: PgPool) 
         fresh["data"]["meta"]["generated_at"]
     );
 
-    let elsewhere = AppState::with_pool(testing::config(), testing::dead_pool(), clock.clone()).unwrap();
+    let elsewhere = common::state_over(&TestEnv::new(), testing::dead_database(), clock.clone());
     assert_eq!(get(&elsewhere, tenant).await.0, "503");
-    testing::cleanup_prefix(&config.cache_key_prefix).await;
+    testing::cleanup_prefix(&env.prefix()).await;
 }

@@ -1,6 +1,7 @@
 //! The warm-cache function: invoked at midnight UTC by an EventBridge schedule (or by hand, or by its
 //! own fan-out chunks), it stores every active tenant's bundles so the morning's first request hits.
 
+pub mod config;
 pub mod deadline;
 pub mod fanout;
 pub mod input;
@@ -11,24 +12,50 @@ use std::time::Instant;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::config::WarmConfig;
-use shared::error::chain;
-use shared::state::AppState;
+use shared::bundle_cache::BundleCache;
+use shared::cache::RedisCache;
+use shared::clock::Clock;
+use shared::db::Database;
+use shared::error::{chain, StartupError};
+use shared::keys::Keys;
 
+use crate::config::{Config, WarmConfig};
 use crate::deadline::Deadline;
 use crate::fanout::Fanout;
 use crate::report::Summary;
 use crate::run::{millis, Warmer};
 
+/// What the function builds once per cold start and shares across invocations.
 pub struct WarmState {
-    pub app: AppState,
+    pub db: Database,
+    pub bundles: BundleCache,
     pub warm: WarmConfig,
     pub fanout: Option<Fanout>,
 }
 
+impl WarmState {
+    /// Builds clients without connecting: the first run connects.
+    pub fn new(config: Config, fanout: Option<Fanout>) -> Result<Self, StartupError> {
+        let db = Database::connect_lazy(&config.database)?;
+        Self::with_database(config, db, fanout)
+    }
+
+    /// The same over an existing database (tests pass a per-test database or a pooler).
+    pub fn with_database(config: Config, db: Database, fanout: Option<Fanout>) -> Result<Self, StartupError> {
+        let redis = RedisCache::new(&config.redis)?;
+        let keys = Keys::new(config.key_prefix.clone());
+        Ok(Self {
+            bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, Clock::default()),
+            db,
+            warm: config.warm,
+            fanout,
+        })
+    }
+}
+
 /// Handles one invocation. Returns the run's summary; an `Err` only when the event is not one this
 /// function understands, or when nothing at all could be warmed (so that EventBridge's retry helps).
-pub async fn handle(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let input =
         input::parse(&event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
     let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
@@ -39,12 +66,12 @@ pub async fn handle(state: &WarmState, event: LambdaEvent<Value>) -> Result<Valu
 /// Runs `input`, records the run row and the metrics line, and returns the summary.
 pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -> Result<Summary, Error> {
     let started = Instant::now();
-    let pool = state.app.dashboard.pool();
+    let db = &state.db;
     let parent = match input {
         input::Input::Chunk { parent_run_id, .. } => *parent_run_id,
         _ => None,
     };
-    let run_id = report::start(pool, input.trigger(), parent)
+    let run_id = report::start(db, input.trigger(), parent)
         .await
         .inspect_err(|e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"))?;
     let mut summary = Summary {
@@ -53,7 +80,8 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         ..Summary::default()
     };
     let warmer = Warmer {
-        dashboard: &state.app.dashboard,
+        bundles: &state.bundles,
+        db: &state.db,
         config: &state.warm,
         fanout: state.fanout.as_ref(),
     };
@@ -65,7 +93,7 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         summary.record_error(format!("listing tenants failed: {}", chain(e)));
     }
     summary.duration_ms = millis(started.elapsed());
-    if let Err(e) = report::finish(pool, &summary).await {
+    if let Err(e) = report::finish(db, &summary).await {
         tracing::error!(%run_id, error = %chain(&e), "cannot record the run's result");
     }
     println!(

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::json;
 use shared::db::retry_transient;
-use sqlx::PgPool;
+use shared::db::Database;
 use uuid::Uuid;
 
 /// At most this many failures are itemised in the summary and the run row; the count is always exact.
@@ -52,17 +52,18 @@ impl Summary {
 
 /// Inserts the run's row. Retried on a lost connection: a duplicate row is impossible, since a failed
 /// attempt's transaction did not commit.
-pub async fn start(pool: &PgPool, trigger: &str, parent_run_id: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
+pub async fn start(db: &Database, trigger: &str, parent_run_id: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
     retry_transient(|| {
         sqlx::query_scalar("INSERT INTO cache_warm_run (trigger, parent_run_id) VALUES ($1, $2) RETURNING id")
+            .persistent(db.persistent())
             .bind(trigger)
             .bind(parent_run_id)
-            .fetch_one(pool)
+            .fetch_one(db.pool())
     })
     .await
 }
 
-pub async fn finish(pool: &PgPool, summary: &Summary) -> Result<(), sqlx::Error> {
+pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error> {
     let error_summary = summary.error_summary();
     retry_transient(|| {
         sqlx::query(
@@ -71,6 +72,7 @@ pub async fn finish(pool: &PgPool, summary: &Summary) -> Result<(), sqlx::Error>
                     skipped_deadline = $5, chunks_published = $6, error_summary = $7
               WHERE id = $1",
         )
+        .persistent(db.persistent())
         .bind(summary.run_id)
         .bind(saturating_i32(summary.tenants_total))
         .bind(saturating_i32(summary.bundles_warmed))
@@ -78,7 +80,7 @@ pub async fn finish(pool: &PgPool, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(saturating_i32(summary.skipped_deadline))
         .bind(saturating_i32(summary.chunks_published))
         .bind(error_summary.clone())
-        .execute(pool)
+        .execute(db.pool())
     })
     .await
     .map(drop)

@@ -2,17 +2,18 @@
 //! same code path as the dashboard function, stop starting tenants near the deadline, and count
 //! everything.
 
+use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, Stream, StreamExt};
-use shared::config::WarmConfig;
-use shared::dashboard::Dashboard;
-use shared::db::retry_transient;
+use futures::FutureExt;
+use shared::bundle_cache::BundleCache;
+use shared::db::{retry_transient, Database};
 use shared::error::chain;
-use shared::keys::Scope;
-use sqlx::PgPool;
+use shared::keys::{BundleId, Scope};
 use uuid::Uuid;
 
+use crate::config::WarmConfig;
 use crate::deadline::Deadline;
 use crate::fanout::{Fanout, MAX_ENTRIES_PER_CALL};
 use crate::input::Input;
@@ -22,7 +23,8 @@ use crate::report::Summary;
 const TENANT_PAGE: i64 = 500;
 
 pub struct Warmer<'a> {
-    pub dashboard: &'a Dashboard,
+    pub bundles: &'a BundleCache,
+    pub db: &'a Database,
     pub config: &'a WarmConfig,
     pub fanout: Option<&'a Fanout>,
 }
@@ -35,10 +37,6 @@ enum Outcome {
 }
 
 impl Warmer<'_> {
-    fn pool(&self) -> &PgPool {
-        self.dashboard.pool()
-    }
-
     /// Runs `input` to the end (or the deadline) and fills `summary`. An `Err` means the run could not
     /// even start listing its tenants.
     pub async fn run(
@@ -49,7 +47,7 @@ impl Warmer<'_> {
     ) -> Result<(), sqlx::Error> {
         match input {
             Input::Schedule => {
-                summary.tenants_total = count_active(self.pool()).await?;
+                summary.tenants_total = count_active(self.db).await?;
                 match self.fanout {
                     Some(fanout) if summary.tenants_total > self.config.fanout_threshold => {
                         self.fan_out(fanout, summary).await
@@ -60,7 +58,7 @@ impl Warmer<'_> {
                                 "more tenants than WARM_FANOUT_THRESHOLD but no WARM_EVENT_BUS_NAME"
                             );
                         }
-                        self.warm_tenants(active_tenants(self.pool().clone()), deadline, summary)
+                        self.warm_tenants(active_tenants(self.db.clone()), deadline, summary)
                             .await;
                     }
                 }
@@ -115,9 +113,13 @@ impl Warmer<'_> {
         }
     }
 
-    /// Both bundles of one tenant, each bounded by `WARM_TENANT_TIMEOUT_MS`.
+    /// Both bundles of one tenant, together bounded by `WARM_TENANT_TIMEOUT_MS`. A panic (a bug, never
+    /// expected) fails this tenant only.
     async fn warm_tenant(&self, id: Uuid) -> Outcome {
-        let (bundles, errors) = self.warm_scope(Scope::Tenant(id)).await;
+        let warmed = AssertUnwindSafe(self.warm_scope(Scope::Tenant(id)))
+            .catch_unwind()
+            .await;
+        let (bundles, errors) = warmed.unwrap_or_else(|_| (0, Some("the computation panicked".to_owned())));
         match errors {
             None => Outcome::Warmed { bundles },
             Some(error) => Outcome::Failed {
@@ -142,13 +144,15 @@ impl Warmer<'_> {
         }
     }
 
-    /// Warms both variants of `scope`; returns how many were stored and the first error.
+    /// Warms both variants of `scope` within one `WARM_TENANT_TIMEOUT_MS`; returns how many were
+    /// stored and the first error.
     async fn warm_scope(&self, scope: Scope) -> (u64, Option<String>) {
+        let stop_at = tokio::time::Instant::now() + self.config.tenant_timeout;
         let mut warmed = 0;
         let mut first_error = None;
-        for include_test_data in [true, false] {
-            let refresh = self.dashboard.refresh(scope, include_test_data, self.config.ttl);
-            let error = match tokio::time::timeout(self.config.tenant_timeout, refresh).await {
+        for id in BundleId::both(scope) {
+            let refresh = self.bundles.refresh(id, self.config.expire_after);
+            let error = match tokio::time::timeout_at(stop_at, refresh).await {
                 Ok(Ok(true)) => {
                     warmed += 1;
                     continue;
@@ -167,7 +171,7 @@ impl Warmer<'_> {
     async fn fan_out(&self, fanout: &Fanout, summary: &mut Summary) {
         let started = Instant::now();
         let batches =
-            tenant_pages(self.pool().clone(), self.config.chunk_size as i64).chunks(MAX_ENTRIES_PER_CALL);
+            tenant_pages(self.db.clone(), self.config.chunk_size as i64).chunks(MAX_ENTRIES_PER_CALL);
         futures::pin_mut!(batches);
         while let Some(batch) = batches.next().await {
             let mut chunks = Vec::with_capacity(batch.len());
@@ -198,37 +202,40 @@ impl Warmer<'_> {
     }
 }
 
-async fn count_active(pool: &PgPool) -> Result<u64, sqlx::Error> {
+async fn count_active(db: &Database) -> Result<u64, sqlx::Error> {
     let count = || {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tenant WHERE status = 'active'").fetch_one(pool)
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tenant WHERE status = 'active'")
+            .persistent(db.persistent())
+            .fetch_one(db.pool())
     };
     Ok(retry_transient(count).await? as u64)
 }
 
 /// Up to `limit` active tenant ids after `after`, in id order (keyset paging); retried on a lost connection.
-async fn tenant_page(pool: &PgPool, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+async fn tenant_page(db: &Database, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
     retry_transient(|| {
         sqlx::query_scalar(
             "SELECT id FROM tenant
               WHERE status = 'active' AND ($1::uuid IS NULL OR id > $1)
               ORDER BY id LIMIT $2",
         )
+        .persistent(db.persistent())
         .bind(after)
         .bind(limit)
-        .fetch_all(pool)
+        .fetch_all(db.pool())
     })
     .await
 }
 
 /// Active tenant ids in id order, `size` at a time (keyset paging), one page in memory at a time.
 /// A failed page ends the stream after one error.
-fn tenant_pages(pool: PgPool, size: i64) -> impl Stream<Item = Result<Vec<Uuid>, String>> {
+fn tenant_pages(db: Database, size: i64) -> impl Stream<Item = Result<Vec<Uuid>, String>> {
     // State: `None` when done, otherwise the cursor (the last id of the previous page, if any).
     stream::unfold(Some(None), move |cursor: Option<Option<Uuid>>| {
-        let pool = pool.clone();
+        let db = db.clone();
         async move {
             let after = cursor?;
-            match tenant_page(&pool, after, size).await {
+            match tenant_page(&db, after, size).await {
                 Ok(page) if page.is_empty() => None,
                 Ok(page) => {
                     let next = (page.len() as i64 == size).then(|| page.last().copied());
@@ -241,8 +248,8 @@ fn tenant_pages(pool: PgPool, size: i64) -> impl Stream<Item = Result<Vec<Uuid>,
 }
 
 /// Every active tenant id, one page in memory at a time. A failed page ends the stream after one error.
-fn active_tenants(pool: PgPool) -> impl Stream<Item = Result<Uuid, String>> {
-    tenant_pages(pool, TENANT_PAGE).flat_map(|page| {
+fn active_tenants(db: Database) -> impl Stream<Item = Result<Uuid, String>> {
+    tenant_pages(db, TENANT_PAGE).flat_map(|page| {
         let items: Vec<Result<Uuid, String>> = match page {
             Ok(ids) => ids.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e)],

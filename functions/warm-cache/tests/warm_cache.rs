@@ -6,33 +6,46 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::auth::Role;
-use shared::config::WarmConfig;
-use shared::keys::Scope;
-use shared::testing::{self, event, request, with_query, with_token};
+use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
+use test_support::{self as testing, event, request, with_query, with_token, TestEnv};
 use uuid::Uuid;
-use warm_cache::{fanout::Fanout, handle, WarmState};
+use warm_cache::{config::Config, fanout::Fanout, warm_event, WarmState};
 
 const WARM_TTL: Duration = Duration::from_secs(90_000);
 
-fn warm_config() -> WarmConfig {
-    WarmConfig {
-        concurrency: 4,
-        ttl: WARM_TTL,
-        fanout_threshold: 2_000,
-        chunk_size: 250,
-        event_bus_name: None,
-        deadline_margin: Duration::ZERO,
-        tenant_timeout: Duration::from_secs(10),
+/// The warmer's environment in these tests; adjust with `.set(..)`.
+fn warm_env() -> TestEnv {
+    TestEnv::new()
+        .set("WARM_CONCURRENCY", "4")
+        .set("WARM_TTL_SECONDS", WARM_TTL.as_secs().to_string())
+        .set("WARM_TENANT_TIMEOUT_MS", "10000")
+        .set("WARM_DEADLINE_MARGIN_MS", "10000")
+}
+
+struct Warm {
+    env: TestEnv,
+    state: WarmState,
+}
+
+impl std::ops::Deref for Warm {
+    type Target = WarmState;
+    fn deref(&self) -> &WarmState {
+        &self.state
     }
 }
 
-fn state(pool: PgPool, warm: WarmConfig, fanout: Option<Fanout>) -> WarmState {
-    WarmState {
-        app: testing::state(testing::config(), pool),
-        warm,
-        fanout,
+fn state_in(env: TestEnv, db: shared::db::Database, fanout: Option<Fanout>) -> Warm {
+    let config = Config::from_lookup(env.lookup()).expect("warm config");
+    Warm {
+        state: WarmState::with_database(config, db, fanout).expect("warm state"),
+        env,
     }
+}
+
+fn state(pool: PgPool, env: TestEnv, fanout: Option<Fanout>) -> Warm {
+    let db = env.database(&pool);
+    state_in(env, db, fanout)
 }
 
 fn now_ms() -> u64 {
@@ -40,10 +53,10 @@ fn now_ms() -> u64 {
 }
 
 /// Invokes the handler as Lambda would, with a deadline `deadline_in` from now.
-async fn invoke(state: &WarmState, payload: Value, deadline_in: Duration) -> Result<Value, String> {
+async fn invoke(state: &Warm, payload: Value, deadline_in: Duration) -> Result<Value, String> {
     let mut context = Context::default();
     context.deadline = now_ms() + deadline_in.as_millis() as u64;
-    handle(state, LambdaEvent::new(payload, context))
+    warm_event(&state.state, LambdaEvent::new(payload, context))
         .await
         .map_err(|e| e.to_string())
 }
@@ -74,14 +87,14 @@ async fn run_rows(pool: &PgPool) -> Vec<(String, i32, i32, i32, i32, bool)> {
     .unwrap()
 }
 
-async fn cleanup(state: WarmState) {
-    testing::cleanup_prefix(&state.app.config.cache_key_prefix).await;
+async fn cleanup(state: Warm) {
+    testing::cleanup_prefix(&state.env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool: PgPool) {
     let active = tenants(&pool, 55).await;
-    let s = state(pool.clone(), warm_config(), None);
+    let s = state(pool.clone(), warm_env(), None);
     let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
@@ -91,12 +104,12 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
     assert_eq!(summary["bundles_warmed"], 55 * 2 + 2);
     assert_eq!(summary["failures"], 0);
     assert_eq!(summary["global_warmed"], true);
-    let keys = s.app.dashboard.keys();
-    let cache = s.app.dashboard.cache();
+    let keys = s.bundles.keys();
+    let cache = s.bundles.redis();
     for id in &active {
         for include in [true, false] {
             let ttl = cache
-                .ttl(&keys.bundle(Scope::Tenant(*id), include))
+                .expires_in(&keys.bundle(BundleId::new(Scope::Tenant(*id), include)))
                 .await
                 .unwrap()
                 .expect("warmed key");
@@ -107,7 +120,7 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
         }
     }
     assert!(cache
-        .ttl(&keys.bundle(Scope::Global, false))
+        .expires_in(&keys.bundle(BundleId::new(Scope::Global, false)))
         .await
         .unwrap()
         .is_some());
@@ -117,7 +130,10 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
         .unwrap();
     for id in inactive {
         assert_eq!(
-            cache.ttl(&keys.bundle(Scope::Tenant(id), true)).await.unwrap(),
+            cache
+                .expires_in(&keys.bundle(BundleId::new(Scope::Tenant(id), true)))
+                .await
+                .unwrap(),
             None
         );
     }
@@ -131,15 +147,22 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
 #[sqlx::test(migrations = "../../migrations")]
 async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPool) {
     let active = tenants(&pool, 3).await;
-    let s = state(pool, warm_config(), None);
+    let s = state(pool, warm_env(), None);
     invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
 
     let token = testing::token(Role::Admin, Some(active[0]));
+    let dash = dashboard_bundle::State::with_database(
+        // A bust recomputes even unchanged data only past BUST_INTERVAL_MS: make it always.
+        dashboard_bundle::config::Config::from_lookup(s.env.clone().set("BUST_INTERVAL_MS", "0").lookup()).unwrap(),
+        s.db.clone(),
+        Default::default(),
+    )
+    .unwrap();
     let get = |query: &'static str| {
         let ev = with_query(with_token(event("dashboard-bundle.json"), Some(&token)), query);
-        dashboard_bundle::handle(&s.app, request(&ev))
+        dashboard_bundle::route(&dash, request(&ev))
     };
     let warmed = get("include_test_data=false").await.unwrap();
     assert_eq!(warmed.headers()["x-cache"], "HIT");
@@ -157,7 +180,7 @@ async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPo
 #[sqlx::test(migrations = "../../migrations")]
 async fn running_twice_is_harmless(pool: PgPool) {
     tenants(&pool, 5).await;
-    let s = state(pool.clone(), warm_config(), None);
+    let s = state(pool.clone(), warm_env(), None);
     let first = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
@@ -173,7 +196,7 @@ async fn running_twice_is_harmless(pool: PgPool) {
 async fn one_failing_tenant_is_counted_and_the_others_are_warmed(pool: PgPool) {
     let active = tenants(&pool, 4).await;
     let missing = Uuid::new_v4();
-    let s = state(pool.clone(), warm_config(), None);
+    let s = state(pool.clone(), warm_env(), None);
     let mut ids: Vec<Value> = active.iter().map(|id| id.to_string().into()).collect();
     ids.insert(2, missing.to_string().into());
     let summary = invoke(
@@ -202,7 +225,7 @@ async fn one_failing_tenant_is_counted_and_the_others_are_warmed(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn tiny_deadline_stops_early_and_reports_tenants_left(pool: PgPool) {
     tenants(&pool, 20).await;
-    let s = state(pool.clone(), warm_config(), None);
+    let s = state(pool.clone(), warm_env(), None);
     let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::ZERO)
         .await
         .unwrap();
@@ -226,33 +249,39 @@ async fn tenant_ids_event_warms_only_the_listed_tenant(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let s = state(pool, warm_config(), None);
+    let s = state(pool, warm_env(), None);
     let summary = invoke(&s, event("warm-cache-tenants.json"), Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(summary["bundles_warmed"], 2);
     assert_eq!(summary["global_warmed"], Value::Null);
-    let (keys, cache) = (s.app.dashboard.keys(), s.app.dashboard.cache());
+    let (keys, cache) = (s.bundles.keys(), s.bundles.redis());
     assert!(cache
-        .ttl(&keys.bundle(Scope::Tenant(listed), true))
+        .expires_in(&keys.bundle(BundleId::new(Scope::Tenant(listed), true)))
         .await
         .unwrap()
         .is_some());
     assert_eq!(
         cache
-            .ttl(&keys.bundle(Scope::Tenant(others[0]), true))
+            .expires_in(&keys.bundle(BundleId::new(Scope::Tenant(others[0]), true)))
             .await
             .unwrap(),
         None
     );
-    assert_eq!(cache.ttl(&keys.bundle(Scope::Global, true)).await.unwrap(), None);
+    assert_eq!(
+        cache
+            .expires_in(&keys.bundle(BundleId::new(Scope::Global, true)))
+            .await
+            .unwrap(),
+        None
+    );
     cleanup(s).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn unknown_event_is_an_error_and_warms_nothing(pool: PgPool) {
     tenants(&pool, 2).await;
-    let s = state(pool.clone(), warm_config(), None);
+    let s = state(pool.clone(), warm_env(), None);
     let err = invoke(
         &s,
         serde_json::json!({"hello": "world"}),
@@ -267,11 +296,7 @@ async fn unknown_event_is_an_error_and_warms_nothing(pool: PgPool) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn postgres_down_is_an_error_so_eventbridge_retries(_pool: PgPool) {
-    let s = WarmState {
-        app: testing::state(testing::config(), testing::dead_pool()),
-        warm: warm_config(),
-        fanout: None,
-    };
+    let s = state_in(warm_env(), testing::dead_database(), None);
     assert!(
         invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
             .await
@@ -282,13 +307,11 @@ async fn postgres_down_is_an_error_so_eventbridge_retries(_pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn redis_down_warms_nothing_and_is_an_error(pool: PgPool) {
     tenants(&pool, 2).await;
-    let mut config = testing::config();
-    config.redis.url = testing::DEAD_REDIS_URL.to_owned();
-    let s = WarmState {
-        app: testing::state(config, pool.clone()),
-        warm: warm_config(),
-        fanout: None,
-    };
+    let s = state(
+        pool.clone(),
+        warm_env().set("REDIS_URL", testing::DEAD_REDIS_URL),
+        None,
+    );
     let err = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap_err();
@@ -398,12 +421,10 @@ mod fan_out {
         let active = tenants(&pool, 50).await;
         let aws = aws().await;
         let (bus, queue) = bus_with_capture(&aws).await;
-        let warm = WarmConfig {
-            fanout_threshold: 10,
-            chunk_size: 7,
-            event_bus_name: Some(bus.clone()),
-            ..warm_config()
-        };
+        let warm = warm_env()
+            .set("WARM_FANOUT_THRESHOLD", "10")
+            .set("WARM_CHUNK_SIZE", "7")
+            .set("WARM_EVENT_BUS_NAME", bus.clone());
         let fanout = Fanout::new(aws_sdk_eventbridge::Client::new(&aws), bus);
         let s = state(pool.clone(), warm, Some(fanout));
 
@@ -456,7 +477,7 @@ mod fan_out {
 #[sqlx::test(migrations = "../../migrations")]
 async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_records_the_run(pool: PgPool) {
     let active = tenants(&pool, 150).await;
-    let s = state(pool.clone(), warm_config(), None);
+    let s = state(pool.clone(), warm_env(), None);
     // Bundle computations queue behind a lock on opportunities (the run's bookkeeping never touches
     // it); three of the waiting connections are terminated, then the lock is released. The watching
     // happens outside the lock's transaction, whose view of pg_stat_activity would never change.
@@ -502,6 +523,27 @@ async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_reco
     let rows = run_rows(&pool).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].3 as u64, failed);
+    assert!(rows[0].5, "the run row was completed");
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_tenant_with_hostile_data_is_warmed_like_any_other_and_the_run_finishes(pool: PgPool) {
+    let active = tenants(&pool, 6).await;
+    for hostile in [
+        "INSERT INTO leads (tenant_id, created_date) VALUES ($1, 'infinity')",
+        "INSERT INTO opportunities (tenant_id, name, amount) VALUES ($1, 'x', 'NaN')",
+    ] {
+        sqlx::query(hostile).bind(active[2]).execute(&pool).await.unwrap();
+    }
+    let s = state(pool.clone(), warm_env(), None);
+    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(summary["failures"], 0, "{summary}");
+    assert_eq!(summary["bundles_warmed"], 6 * 2 + 2);
+    assert_eq!(summary["global_warmed"], true);
+    let rows = run_rows(&pool).await;
     assert!(rows[0].5, "the run row was completed");
     cleanup(s).await;
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use shared::bundle;
-use shared::keys::Scope;
+use shared::bundle_query as bundle;
+use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -17,6 +17,7 @@ const DICTIONARY_BYTES: usize = 16 * 1024;
 const SAMPLED_TENANTS: i64 = 2_000;
 
 pub async fn train(pool: &PgPool) -> Result<()> {
+    let db = test_support::TestEnv::new().database(pool);
     let tenants: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM bench_tenant WHERE n % 5 = 0 ORDER BY n LIMIT $1")
             .bind(SAMPLED_TENANTS)
@@ -25,7 +26,8 @@ pub async fn train(pool: &PgPool) -> Result<()> {
     let mut samples = Vec::with_capacity(tenants.len() * 2);
     for id in tenants {
         for include in [true, false] {
-            let computed = bundle::compute(pool, Scope::Tenant(id), include, Utc::now(), 300).await?;
+            let computed =
+                bundle::compute(&db, BundleId::new(Scope::Tenant(id), include), Utc::now(), 300).await?;
             samples.push(serde_json::to_vec(&computed.bundle)?);
         }
     }

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use chrono::{TimeDelta, Utc};
 use shared::auth::Role;
-use shared::bundle::{self, Sql};
+use shared::bundle_cache::Read;
+use shared::bundle_query::{self as bundle, Sql};
 use shared::cache::Entry;
 use shared::clock::Clock;
-use shared::config::{Config, DatabaseConfig, RedisConfig, WarmConfig};
-use shared::keys::Scope;
-use shared::state::AppState;
-use shared::testing::{self, event, request, with_token};
+use shared::db::Database;
+use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
+use test_support::{self as testing, event, request, with_token, TestEnv};
 use uuid::Uuid;
 use warm_cache::deadline::Deadline;
 use warm_cache::input::Input;
@@ -56,35 +56,37 @@ impl Context {
         })
     }
 
-    fn config(&self) -> Config {
-        Config {
-            database: DatabaseConfig {
-                url: self.database_url.clone(),
-                max_connections: 8,
-                acquire_timeout: Duration::from_secs(30),
-                statement_timeout: Duration::from_secs(120),
-            },
-            redis: RedisConfig {
-                url: format!("redis://127.0.0.1:{}", self.redis_port),
-                cluster: false,
-                ca_file: None,
-                connect_timeout: Duration::from_secs(1),
-                response_timeout: Duration::from_secs(2),
-            },
-            jwt_secret: testing::TEST_JWT_SECRET.to_owned(),
-            bundle_ttl: Duration::from_secs(300),
-            bundle_max_age: Duration::from_secs(90_000),
-            recompute_lease: Duration::from_secs(30),
-            cache_key_prefix: self.prefix.clone(),
-        }
+    /// The functions' environment in the benchmark: long timeouts, a prefix of this run's own.
+    fn env(&self) -> TestEnv {
+        TestEnv::new()
+            .set("DATABASE_URL", self.database_url.clone())
+            .set("REDIS_URL", format!("redis://127.0.0.1:{}", self.redis_port))
+            .set("CACHE_KEY_PREFIX", self.prefix.clone())
+            .set("DB_POOL_SIZE", "8")
+            .set("DB_ACQUIRE_TIMEOUT_MS", "30000")
+            .set("DB_STATEMENT_TIMEOUT_MS", "120000")
+            .set("REQUEST_DEADLINE_MS", "120000")
+            .set("REDIS_CONNECT_TIMEOUT_MS", "1000")
+            .set("REDIS_RESPONSE_TIMEOUT_MS", "2000")
+            .set("BUNDLE_MAX_AGE_SECONDS", "90000")
+            .set("BUNDLE_LEASE_MS", "30000")
     }
 
-    fn state(&self, clock: &Clock) -> AppState {
-        AppState::with_pool(self.config(), self.pool.clone(), clock.clone()).expect("bench state")
+    fn db(&self) -> Database {
+        self.env().database(&self.pool)
+    }
+
+    fn dashboard_config(&self) -> dashboard_bundle::config::Config {
+        dashboard_bundle::config::Config::from_lookup(self.env().lookup()).expect("bench config")
+    }
+
+    fn state(&self, clock: &Clock) -> dashboard_bundle::State {
+        dashboard_bundle::State::with_database(self.dashboard_config(), self.db(), clock.clone())
+            .expect("bench state")
     }
 
     pub async fn cleanup(&self) {
-        let cache = shared::cache::Cache::new(&self.config().redis).expect("redis config");
+        let cache = shared::cache::RedisCache::new(&self.env().redis()).expect("redis config");
         let _ = cache.unlink_matching(&format!("{}*", self.prefix)).await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -126,6 +128,11 @@ impl Context {
     }
 }
 
+/// A request deadline no benchmark reaches.
+fn far_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(600)
+}
+
 /// pgbench reads one statement per line.
 fn one_line(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -143,16 +150,16 @@ fn ratio(ours: f64, floor: f64) -> String {
 /// Figure 1: A cache hit through the real handler vs redis-benchmark GET of a value of the same size.
 /// The requests run on a single-threaded runtime, as the HTTP functions' `main` sets up.
 pub async fn hit(ctx: &Context) -> Result<Vec<Row>> {
-    let scope = Scope::Tenant(ctx.huge);
+    let id = BundleId::new(Scope::Tenant(ctx.huge), true);
     let state = ctx.state(&Clock::default());
-    state.dashboard.serve(scope, true, true).await?;
+    state.bundles.get_bundle(id, Read::Bust, far_deadline()).await?;
     let stored = state
-        .dashboard
-        .cache()
-        .get(&state.dashboard.keys().bundle(scope, true))
+        .bundles
+        .redis()
+        .get(&state.bundles.keys().bundle(id))
         .await?
         .context("stored")?;
-    let config = ctx.config();
+    let config = ctx.dashboard_config();
     let huge = ctx.huge;
     let n = 5_000;
     let mut latencies = std::thread::spawn(move || -> Result<Vec<Duration>> {
@@ -161,8 +168,8 @@ pub async fn hit(ctx: &Context) -> Result<Vec<Row>> {
             .build()?;
         runtime.block_on(async move {
             // A pool of this runtime's own; hits never use it.
-            let pool = shared::db::lazy_pool(&config.database)?;
-            let state = AppState::with_pool(config, pool, Clock::default())?;
+            let db = Database::connect_lazy(&config.database)?;
+            let state = dashboard_bundle::State::with_database(config, db, Clock::default())?;
             let ev = with_token(
                 event("dashboard-bundle.json"),
                 Some(&testing::token(Role::Employee, Some(huge))),
@@ -171,7 +178,7 @@ pub async fn hit(ctx: &Context) -> Result<Vec<Row>> {
             for i in 0..n + 500 {
                 let req = request(&ev);
                 let started = Instant::now();
-                let response = dashboard_bundle::handle(&state, req).await.expect("handler");
+                let response = dashboard_bundle::route(&state, req).await.expect("handler");
                 let took = started.elapsed();
                 assert_eq!(response.headers()["x-cache"], "HIT");
                 if i >= 500 {
@@ -193,7 +200,7 @@ pub async fn hit(ctx: &Context) -> Result<Vec<Row>> {
         ratio: format!("p50 {}, p99 {}", ratio(p50, floor50), ratio(p99, floor99)),
         goal: "p50 ≤ 1.3×".into(),
         how: format!(
-            "{n} sequential requests (after 500 warm-up) through dashboard_bundle::handle on a current-thread runtime: \
+            "{n} sequential requests (after 500 warm-up) through dashboard_bundle::route on a current-thread runtime: \
              JWT check, query parse, GET, decode, response, INFO log line (formatted, written to a sink); floor: one client, same Redis"
         ),
     }])
@@ -206,7 +213,7 @@ pub async fn miss(ctx: &Context) -> Result<Vec<Row>> {
     let mut times = Vec::new();
     for i in 0..runs + 3 {
         let started = Instant::now();
-        let computed = bundle::compute(&ctx.pool, scope, true, Utc::now(), 300).await?;
+        let computed = bundle::compute(&ctx.db(), BundleId::new(scope, true), Utc::now(), 300).await?;
         let _json = serde_json::to_vec(&computed.bundle)?;
         if i >= 3 {
             times.push(started.elapsed());
@@ -265,8 +272,14 @@ pub async fn miss(ctx: &Context) -> Result<Vec<Row>> {
 pub async fn bytes(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (name, tenant) in [("large tenant", ctx.huge), ("median tenant", ctx.typical)] {
-        let computed = bundle::compute(&ctx.pool, Scope::Tenant(tenant), true, Utc::now(), 300).await?;
-        let json = serde_json::to_vec(&computed.bundle)?;
+        let computed = bundle::compute(
+            &ctx.db(),
+            BundleId::new(Scope::Tenant(tenant), true),
+            Utc::now(),
+            300,
+        )
+        .await?;
+        let json = serde_json::to_string(&computed.bundle)?;
         let raw = json.len();
         let stored = Entry {
             generated_at_ms: 0,
@@ -282,7 +295,7 @@ pub async fn bytes(ctx: &Context) -> Result<Vec<Row>> {
             floor: format!("{raw} B raw JSON"),
             ratio: format!("{:.2}", stored as f64 / raw as f64),
             goal: "≤ 0.33".into(),
-            how: "Entry::encode (21-byte header + zstd level 3 when smaller) of the bundle's JSON".into(),
+            how: "Entry::encode (29-byte header + zstd level 3 when smaller) of the bundle's JSON".into(),
         });
     }
     Ok(rows)
@@ -294,10 +307,10 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
     for expired in [true, false] {
         let clock = Clock::default();
         let first = ctx.state(&clock);
-        let scope = Scope::Tenant(ctx.huge);
-        let key = first.dashboard.keys().bundle(scope, true);
+        let id = BundleId::new(Scope::Tenant(ctx.huge), true);
+        let key = first.bundles.keys().bundle(id);
         if expired {
-            first.dashboard.serve(scope, true, true).await?;
+            first.bundles.get_bundle(id, Read::Bust, far_deadline()).await?;
             // A write moves the tenant's version (the data itself is left as generated).
             sqlx::query("UPDATE tenant_data_version SET version = version + 1 WHERE tenant_id = $1")
                 .bind(ctx.huge)
@@ -305,9 +318,10 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
                 .await?;
             clock.advance(TimeDelta::minutes(10));
         } else {
-            first.dashboard.cache().unlink(&[key]).await?;
+            first.bundles.redis().unlink(&[key]).await?;
         }
-        let instances: Vec<Arc<AppState>> = (0..200).map(|_| Arc::new(ctx.state(&clock))).collect();
+        let instances: Vec<Arc<dashboard_bundle::State>> =
+            (0..200).map(|_| Arc::new(ctx.state(&clock))).collect();
         let ev = with_token(
             event("dashboard-bundle.json"),
             Some(&testing::token(Role::Employee, Some(ctx.huge))),
@@ -317,7 +331,7 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
             let (state, req) = (state.clone(), request(&ev));
             tasks.push(tokio::spawn(async move {
                 let started = Instant::now();
-                let response = dashboard_bundle::handle(&state, req).await.expect("handler");
+                let response = dashboard_bundle::route(&state, req).await.expect("handler");
                 (
                     started.elapsed(),
                     response.headers()["x-cache"].to_str().unwrap_or("").to_owned(),
@@ -334,7 +348,7 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
             *statuses.entry(x_cache).or_default() += 1;
         }
         latencies.sort();
-        let recomputes: u64 = instances.iter().map(|s| s.dashboard.recomputes()).sum();
+        let recomputes: u64 = instances.iter().map(|s| s.bundles.recomputes()).sum();
         let mix = statuses
             .iter()
             .map(|(k, v)| format!("{v} {k}"))
@@ -346,7 +360,7 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
             floor: "1 recompute".into(),
             ratio: format!("{recomputes}×"),
             goal: "1 recompute".into(),
-            how: format!("200 AppStates (own Redis connection each, as 200 Lambda environments) via tokio::spawn; responses: {mix}"),
+            how: format!("200 function states (own Redis connection each, as 200 Lambda environments) via tokio::spawn; responses: {mix}"),
         });
     }
     Ok(rows)
@@ -355,19 +369,15 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
 /// Figure 3: Warming every active tenant vs pgbench running the same queries at the same concurrency.
 pub async fn warm(ctx: &Context) -> Result<Vec<Row>> {
     let concurrency = 8u32;
-    let state = warm_cache::WarmState {
-        app: ctx.state(&Clock::default()),
-        warm: WarmConfig {
-            concurrency: concurrency as usize,
-            ttl: Duration::from_secs(90_000),
-            fanout_threshold: u64::MAX,
-            chunk_size: 250,
-            event_bus_name: None,
-            deadline_margin: Duration::ZERO,
-            tenant_timeout: Duration::from_secs(120),
-        },
-        fanout: None,
-    };
+    let env = ctx
+        .env()
+        .set("WARM_CONCURRENCY", concurrency.to_string())
+        .set("WARM_TTL_SECONDS", "90000")
+        .set("WARM_FANOUT_THRESHOLD", u64::MAX.to_string())
+        .set("WARM_TENANT_TIMEOUT_MS", "120000")
+        .set("WARM_DEADLINE_MARGIN_MS", "120000");
+    let config = warm_cache::config::Config::from_lookup(env.lookup()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = warm_cache::WarmState::with_database(config, ctx.db(), None)?;
     let active: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenant WHERE status = 'active' ORDER BY id")
         .fetch_all(&ctx.pool)
         .await?;
@@ -388,9 +398,8 @@ pub async fn warm(ctx: &Context) -> Result<Vec<Row>> {
     let global_started = Instant::now();
     for include in [true, false] {
         state
-            .app
-            .dashboard
-            .refresh(Scope::Global, include, Duration::from_secs(90_000))
+            .bundles
+            .refresh(BundleId::new(Scope::Global, include), Duration::from_secs(90_000))
             .await?;
     }
     let global_wall = global_started.elapsed().as_secs_f64();
@@ -470,7 +479,7 @@ pub async fn artefacts(ctx: &Context) -> Result<Vec<Row>> {
 async fn time_to_ready(binary: &std::path::Path, ctx: &Context) -> Result<Duration> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = listener.local_addr()?.to_string();
-    let config = ctx.config();
+    let env = ctx.env();
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
         .env("AWS_LAMBDA_RUNTIME_API", &api)
@@ -479,9 +488,9 @@ async fn time_to_ready(binary: &std::path::Path, ctx: &Context) -> Result<Durati
         .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-        .env("DATABASE_URL", &config.database.url)
-        .env("REDIS_URL", &config.redis.url)
-        .env("JWT_SECRET", &config.jwt_secret)
+        .env("DATABASE_URL", env.get("DATABASE_URL").unwrap_or_default())
+        .env("REDIS_URL", env.get("REDIS_URL").unwrap_or_default())
+        .env("JWT_SECRET", testing::TEST_JWT_SECRET)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

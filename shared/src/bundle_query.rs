@@ -3,17 +3,26 @@
 //! All queries of one bundle run in one read-only repeatable-read transaction, so the counts, sums and
 //! lists describe the same snapshot. Sums are computed by Postgres over every row and carried to JSON
 //! as exact decimal text, never through a float.
+//!
+//! Values Postgres accepts but JSON or the bundle cannot carry are defined here, in SQL, so that no
+//! row can fail or crash a computation:
+//! - a `NaN` or infinite `amount` counts in no sum and shows as `null` in the list;
+//! - a timestamp that is `±infinity` or outside years 1–9999 shows as `null`; for the 30-day counts
+//!   `+infinity` is in the future (counted, like any future date) and `-infinity` is not;
+//! - list text fields are cut to [`MAX_TEXT_CHARS`] characters, so no row can push a response past
+//!   Lambda's 6 MB; control characters are kept and JSON-escaped.
 
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Days, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::db::Database;
 use crate::error::BundleError;
-use crate::keys::Scope;
+use crate::keys::{BundleId, Scope};
 use crate::version;
 
 pub const RECENT_ACTIVITIES: i64 = 10;
@@ -21,6 +30,8 @@ pub const RECENT_LEADS: i64 = 5;
 pub const RECENT_OPPORTUNITIES: i64 = 5;
 /// `newLeadsLast30Days` and `activitiesLast30Days` count from the start of the UTC day this many days ago.
 pub const RECENT_DAYS: u64 = 30;
+/// Text fields of the recent lists are cut to this many characters.
+pub const MAX_TEXT_CHARS: i32 = 500;
 
 #[derive(Debug, Serialize)]
 pub struct Bundle {
@@ -62,8 +73,8 @@ pub struct RecentActivity {
     pub kind: String,
     pub subject: Option<String>,
     pub status: Option<String>,
-    #[serde(serialize_with = "rfc3339")]
-    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub created_at: Option<DateTime<Utc>>,
     #[serde(serialize_with = "rfc3339_opt")]
     pub created_date: Option<DateTime<Utc>>,
     pub assigned_to: Option<Uuid>,
@@ -83,12 +94,12 @@ pub struct RecentLead {
 #[derive(Debug, Serialize, FromRow)]
 pub struct RecentOpportunity {
     pub id: Uuid,
-    pub name: String,
+    pub name: Option<String>,
     #[serde(serialize_with = "decimal_opt")]
     pub amount: Option<String>,
     pub stage: Option<String>,
-    #[serde(serialize_with = "rfc3339")]
-    pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,58 +125,65 @@ pub struct Computed {
     pub data_version: i64,
 }
 
-/// Computes the bundle of `scope` as of `now`.
+/// Computes bundle `id` as of `now`.
 pub async fn compute(
-    pool: &PgPool,
-    scope: Scope,
-    include_test_data: bool,
+    db: &Database,
+    id: BundleId,
     now: DateTime<Utc>,
     ttl_seconds: u64,
 ) -> Result<Computed, BundleError> {
-    let mut tx = pool
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .await?;
-    let data_version = match scope {
-        Scope::Tenant(id) => version::of_existing_tenant(&mut *tx, id)
+    let begin = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}",
+        db.statement_timeout_sql()
+    );
+    let mut tx = db.pool().begin_with(sqlx::AssertSqlSafe(begin)).await?;
+    let persistent = db.persistent();
+    let data_version = match id.scope {
+        Scope::Tenant(tenant) => version::of_existing_tenant(&mut *tx, tenant, persistent)
             .await?
-            .ok_or(BundleError::TenantNotFound(id))?,
-        Scope::Global => version::current(&mut *tx, scope).await?,
+            .ok_or(BundleError::TenantNotFound(tenant))?,
+        Scope::Global => version::current(&mut *tx, id.scope, persistent).await?,
     };
-    let bundle = query_bundle(&mut tx, scope, include_test_data, now, ttl_seconds).await?;
+    let bundle = query_bundle(&mut tx, id, now, ttl_seconds, persistent).await?;
     tx.commit().await?;
     Ok(Computed { bundle, data_version })
 }
 
 async fn query_bundle(
     conn: &mut PgConnection,
-    scope: Scope,
-    include_test_data: bool,
+    id: BundleId,
     now: DateTime<Utc>,
     ttl_seconds: u64,
+    persistent: bool,
 ) -> Result<Bundle, sqlx::Error> {
-    let sql = Sql::for_scope(scope);
-    let tenant = scope.tenant_id();
+    let sql = Sql::for_scope(id.scope);
+    let tenant = id.scope.tenant_id();
+    let include_test_data = id.include_test_data;
     let since = recent_window_start(now);
 
     let stats: Stats = sqlx::query_as(sql.stats.as_str())
+        .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
         .bind(since)
         .fetch_one(&mut *conn)
         .await?;
     let recent_activities = sqlx::query_as(sql.recent_activities.as_str())
+        .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
         .bind(RECENT_ACTIVITIES)
         .fetch_all(&mut *conn)
         .await?;
     let recent_leads = sqlx::query_as(sql.recent_leads.as_str())
+        .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
         .bind(RECENT_LEADS)
         .fetch_all(&mut *conn)
         .await?;
     let recent_opportunities = sqlx::query_as(sql.recent_opportunities.as_str())
+        .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
         .bind(RECENT_OPPORTUNITIES)
@@ -214,6 +232,7 @@ impl Sql {
     }
 
     fn build(rows: &str) -> Self {
+        let finite_amount = FINITE_AMOUNT;
         Self {
             stats: format!(
                 "SELECT
@@ -238,32 +257,67 @@ impl Sql {
                    (SELECT count(*) AS total,
                            count(*) FILTER (WHERE stage IN ('won', 'closed_won')) AS won,
                            count(*) FILTER (WHERE {open_stage}) AS open,
-                           round(coalesce(sum(amount) FILTER (WHERE {open_stage}), 0), 2) AS pipeline,
-                           round(coalesce(sum(amount) FILTER (WHERE stage IN ('won', 'closed_won')), 0), 2)
+                           round(coalesce(sum(amount) FILTER (WHERE ({open_stage}) AND {finite_amount}), 0), 2)
+                             AS pipeline,
+                           round(coalesce(sum(amount)
+                             FILTER (WHERE stage IN ('won', 'closed_won') AND {finite_amount}), 0), 2)
                              AS won_value
                       FROM opportunities WHERE {rows}) AS o",
                 open_stage = "stage IS NULL OR stage NOT IN ('won', 'closed_won', 'lost', 'closed_lost')",
             ),
             recent_activities: format!(
-                "SELECT id, type AS kind, subject, status, created_at, created_date, assigned_to
+                "SELECT id, {kind} AS kind, {subject} AS subject, {status} AS status,
+                        {created_at} AS created_at, {created_date} AS created_date, assigned_to
                    FROM activities WHERE {rows}
                   ORDER BY created_at DESC NULLS LAST, id ASC
-                  LIMIT $3::int8"
+                  LIMIT $3::int8",
+                kind = text("type"),
+                subject = text("subject"),
+                status = text("status"),
+                created_at = timestamp("created_at"),
+                created_date = timestamp("created_date"),
             ),
             recent_leads: format!(
-                "SELECT id, first_name, last_name, company, created_date, status
+                "SELECT id, {first_name} AS first_name, {last_name} AS last_name, {company} AS company,
+                        {created_date} AS created_date, {status} AS status
                    FROM leads WHERE {rows}
                   ORDER BY coalesce(created_date, created_at) DESC NULLS LAST, id ASC
-                  LIMIT $3::int8"
+                  LIMIT $3::int8",
+                first_name = text("first_name"),
+                last_name = text("last_name"),
+                company = text("company"),
+                created_date = timestamp("created_date"),
+                status = text("status"),
             ),
             recent_opportunities: format!(
-                "SELECT id, name, amount::text AS amount, stage, updated_at
+                "SELECT id, {name} AS name, CASE WHEN {finite_amount} THEN amount::text END AS amount,
+                        {stage} AS stage, {updated_at} AS updated_at
                    FROM opportunities WHERE {rows}
                   ORDER BY updated_at DESC NULLS LAST, id ASC
-                  LIMIT $3::int8"
+                  LIMIT $3::int8",
+                name = text("name"),
+                stage = text("stage"),
+                updated_at = timestamp("updated_at"),
             ),
         }
     }
+}
+
+/// `amount` is a number JSON can carry (numeric also holds `NaN` and `±Infinity`).
+const FINITE_AMOUNT: &str =
+    "(amount <> 'NaN'::numeric AND amount > '-Infinity'::numeric AND amount < 'Infinity'::numeric)";
+
+/// A list text column, cut to [`MAX_TEXT_CHARS`].
+fn text(column: &str) -> String {
+    format!("left({column}, {MAX_TEXT_CHARS})")
+}
+
+/// A timestamp column, `NULL` when infinite or outside what the JSON's RFC 3339 (and chrono) can hold.
+fn timestamp(column: &str) -> String {
+    format!(
+        "CASE WHEN {column} >= '0001-01-01T00:00:00Z'::timestamptz
+               AND {column} < '10000-01-01T00:00:00Z'::timestamptz THEN {column} END"
+    )
 }
 
 fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

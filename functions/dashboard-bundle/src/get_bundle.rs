@@ -4,12 +4,14 @@ use std::time::Instant;
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::dashboard::Served;
+use shared::auth::{Claims, Forbidden, Role};
+use shared::bundle_cache::{Read, Served};
 use shared::error::{chain, BundleError};
 use shared::http::{bad_request, error_response, forbidden, json_response, unauthorized};
-use shared::keys::parse_tenant_id;
-use shared::state::AppState;
+use shared::keys::{parse_tenant_id, BundleId};
 use uuid::Uuid;
+
+use crate::State;
 
 /// The validated query string.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,42 +21,54 @@ struct Query {
     bust_cache: bool,
 }
 
-pub async fn handle(state: &AppState, req: &Request) -> Response<Body> {
+pub(crate) async fn get_bundle(state: &State, req: &Request) -> Response<Body> {
+    respond(state, req).await.unwrap_or_else(|refusal| refusal)
+}
+
+async fn respond(state: &State, req: &Request) -> Result<Response<Body>, Response<Body>> {
     let started = Instant::now();
-    let claims = match state.auth.authenticate(req.headers()) {
-        Ok(claims) => claims,
-        Err(e) => return unauthorized(&e),
-    };
-    let query = match parse_query(req) {
-        Ok(query) => query,
-        Err(message) => return bad_request(message),
-    };
-    let scope = match claims.read_scope(query.tenant_id) {
-        Ok(scope) => scope,
-        Err(e) => return forbidden(e),
-    };
-    match state
-        .dashboard
-        .serve(scope, query.include_test_data, query.bust_cache)
+    let deadline = tokio::time::Instant::now() + state.config.request_deadline;
+    let claims = state
+        .auth
+        .authenticate(req.headers())
+        .map_err(|e| unauthorized(&e))?;
+    let query = parse_query(req).map_err(bad_request)?;
+    let scope = claims.read_scope(query.tenant_id).map_err(forbidden)?;
+    let read = read_mode(&claims, query.bust_cache).map_err(forbidden)?;
+    let id = BundleId::new(scope, query.include_test_data);
+    let served = state
+        .bundles
+        .get_bundle(id, read, deadline)
         .await
-    {
-        Ok(served) => {
-            tracing::info!(
-                cache = served.status.as_str(),
-                key = %served.key,
-                duration_ms = started.elapsed().as_millis() as u64,
-                sub = %claims.sub,
-                "dashboard bundle"
-            );
-            success(served)
-        }
-        Err(BundleError::TenantNotFound(id)) => error_response(
+        .map_err(|e| failure(id, e))?;
+    tracing::info!(
+        cache = served.status.as_str(),
+        key = %served.key,
+        duration_ms = started.elapsed().as_millis() as u64,
+        sub = %claims.sub,
+        "dashboard bundle"
+    );
+    Ok(success(served))
+}
+
+/// `bust_cache=true` costs a recomputation: only those who may clear the cache may ask for it.
+fn read_mode(claims: &Claims, bust_cache: bool) -> Result<Read, Forbidden> {
+    match (bust_cache, claims.role) {
+        (false, _) => Ok(Read::Cached),
+        (true, Role::Superadmin | Role::Admin) => Ok(Read::Bust),
+        (true, _) => Err(Forbidden::RoleCannotBust),
+    }
+}
+
+fn failure(id: BundleId, e: BundleError) -> Response<Body> {
+    match e {
+        BundleError::TenantNotFound(tenant) => error_response(
             StatusCode::NOT_FOUND,
             "tenant_not_found",
-            format!("tenant {id} does not exist"),
+            format!("tenant {tenant} does not exist"),
         ),
-        Err(e @ BundleError::Database(_)) => {
-            tracing::error!(%scope, error = %chain(&e), "bundle computation failed");
+        e @ (BundleError::Database(_) | BundleError::DeadlineExceeded | BundleError::Serialize(_)) => {
+            tracing::error!(bundle = %id, error = %chain(&e), "bundle computation failed");
             error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
@@ -64,14 +78,13 @@ pub async fn handle(state: &AppState, req: &Request) -> Response<Body> {
     }
 }
 
-/// `{"status":"success","data":<bundle>,"cached":<bool>}`, written around the stored bytes so a hit
+/// `{"status":"success","data":<bundle>,"cached":<bool>}`, written around the stored JSON so a hit
 /// never parses the bundle.
 fn success(served: Served) -> Response<Body> {
     let cached = served.status.cached();
-    let data = String::from_utf8(served.json).expect("bundles are serialized as UTF-8 JSON");
-    let mut body = String::with_capacity(data.len() + 48);
+    let mut body = String::with_capacity(served.json.len() + 48);
     body.push_str(r#"{"status":"success","data":"#);
-    body.push_str(&data);
+    body.push_str(&served.json);
     body.push_str(if cached {
         r#","cached":true}"#
     } else {

@@ -1,0 +1,71 @@
+//! What the dashboard-bundle function reads from the environment, once per cold start.
+
+use std::time::Duration;
+
+use shared::bundle_cache::Freshness;
+use shared::config::{self, DatabaseConfig, Env, RedisConfig};
+use shared::error::ConfigError;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub key_prefix: String,
+    pub freshness: Freshness,
+    pub jwt_secret: JwtSecret,
+    /// Every request is answered within this (`REQUEST_DEADLINE_MS`), well before the function's own
+    /// timeout: with the cached entry (`STALE`) if there is one, otherwise a JSON 503.
+    pub request_deadline: Duration,
+}
+
+/// The HS256 secret, kept out of `Debug`.
+#[derive(Clone)]
+pub struct JwtSecret(pub String);
+
+impl std::fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env::new(&lookup);
+        Ok(Self {
+            database: DatabaseConfig::from_env(&env)?,
+            redis: RedisConfig::from_env(&env)?,
+            key_prefix: config::cache_key_prefix(&env),
+            freshness: Freshness::from_env(&env)?,
+            jwt_secret: JwtSecret(config::jwt_secret(&env)?),
+            request_deadline: env.millis("REQUEST_DEADLINE_MS", 8_000)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_required_variable_is_named_and_secrets_stay_out_of_debug() {
+        let err = Config::from_lookup(|_| None).unwrap_err();
+        assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+        let vars = |name: &str| match name {
+            "DATABASE_URL" => Some("postgres://u:hunter2@db/crm".to_owned()),
+            "REDIS_URL" => Some("redis://r".to_owned()),
+            "JWT_SECRET" => Some("s".repeat(40)),
+            _ => None,
+        };
+        let config = Config::from_lookup(vars).unwrap();
+        assert_eq!(config.request_deadline, Duration::from_secs(8));
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains(&"s".repeat(40)),
+            "{debug}"
+        );
+    }
+}

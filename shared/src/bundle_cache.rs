@@ -1,0 +1,359 @@
+//! Serving a bundle through Redis: the one code path of the dashboard function and the warmer, so a
+//! warmed entry has the same key and bytes as one computed on request.
+//!
+//! Freshness: an entry is served as is for `fresh_for` after it was computed or last revalidated, on
+//! the UTC day it was computed (the 30-day figures move at midnight). After that, one primary-key read
+//! compares the data version it was computed from with the current one; unchanged, it is served again
+//! and marked revalidated. Otherwise one caller, holding a short Redis lease, recomputes while the
+//! others serve the previous entry (`STALE`) or, for a key with no entry, wait for the holder's value
+//! (taking the lease themselves if the holder disappears). Postgres failing, or the request's deadline
+//! passing, while an entry exists serves that entry (`STALE`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use crate::bundle_query;
+use crate::cache::{Entry, RedisCache};
+use crate::clock::Clock;
+use crate::db::Database;
+use crate::error::{chain, BundleError};
+use crate::keys::{BundleId, Keys};
+use crate::version;
+
+/// How often a caller waiting for another's recompute looks for the value (plus up to as much jitter,
+/// so that waiters do not retake an abandoned lease in lockstep).
+const WAIT_POLL: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Served from Redis, fresh or revalidated.
+    Hit,
+    /// Computed from Postgres and stored.
+    Miss,
+    /// Computed from Postgres; Redis was unavailable, so nothing was read or stored.
+    Bypass,
+    /// An older entry, served while another caller recomputes, while Postgres is unavailable, or
+    /// because the request's deadline passed before a newer one was ready.
+    Stale,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Bypass => "BYPASS",
+            CacheStatus::Stale => "STALE",
+        }
+    }
+
+    /// Whether the bytes came from the cache rather than this request's own computation.
+    pub fn cached(self) -> bool {
+        matches!(self, CacheStatus::Hit | CacheStatus::Stale)
+    }
+}
+
+/// How a request reads its bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Within the freshness window, whatever is cached.
+    Cached,
+    /// `bust_cache=true`: check the data version now, whatever the window says, and recompute through
+    /// the lease (so concurrent busts coalesce), at most once per `bust_interval` for unchanged data.
+    Bust,
+}
+
+/// Whether a computed bundle is written to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Yes,
+    /// Redis is unavailable: compute, serve, keep nothing.
+    No,
+}
+
+/// A bundle as served: its JSON and where it came from.
+#[derive(Debug)]
+pub struct Served {
+    pub json: String,
+    pub status: CacheStatus,
+    pub key: String,
+}
+
+/// Freshness and lifetime settings of cached entries.
+#[derive(Debug, Clone, Copy)]
+pub struct Freshness {
+    /// Served without any check for this long after computation or revalidation.
+    pub fresh_for: Duration,
+    /// Redis expiry of an entry computed on request.
+    pub max_age: Duration,
+    /// Lifetime of the recompute lease.
+    pub lease: Duration,
+    /// A bust of unchanged data recomputes only when the entry is older than this.
+    pub bust_interval: Duration,
+}
+
+pub struct BundleCache {
+    db: Database,
+    redis: RedisCache,
+    keys: Keys,
+    freshness: Freshness,
+    clock: Clock,
+    recomputes: AtomicU64,
+}
+
+impl BundleCache {
+    pub fn new(db: Database, redis: RedisCache, keys: Keys, freshness: Freshness, clock: Clock) -> Self {
+        Self {
+            db,
+            redis,
+            keys,
+            freshness,
+            clock,
+            recomputes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn redis(&self) -> &RedisCache {
+        &self.redis
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// How many bundles this instance has computed from Postgres.
+    pub fn recomputes(&self) -> u64 {
+        self.recomputes.load(Ordering::Relaxed)
+    }
+
+    /// The bundle `id`, as fresh as the configured window allows, answered by `deadline`. Fails only
+    /// when Postgres must be asked and cannot answer in time, and no older entry exists.
+    pub async fn get_bundle(
+        &self,
+        id: BundleId,
+        read: Read,
+        deadline: Instant,
+    ) -> Result<Served, BundleError> {
+        let key = self.keys.bundle(id);
+        let entry = match self.redis.get(&key).await {
+            Ok(bytes) => bytes.and_then(|b| {
+                let entry = Entry::decode(&b);
+                if entry.is_none() {
+                    tracing::warn!(%key, "unreadable cache entry, recomputing");
+                }
+                entry
+            }),
+            Err(e) => {
+                tracing::warn!(%key, error = %chain(&e), "cache read failed, bypassing cache");
+                let computed = tokio::time::timeout_at(deadline, self.compute_and_store(id, key, Store::No));
+                return computed.await.unwrap_or(Err(BundleError::DeadlineExceeded));
+            }
+        };
+        let now = self.clock.now();
+        match entry {
+            Some(entry) if read == Read::Cached && self.is_fresh(&entry, now) => {
+                Ok(served(entry, CacheStatus::Hit, key))
+            }
+            entry => {
+                let checked =
+                    tokio::time::timeout_at(deadline, self.check(id, &key, entry.as_ref(), read, now));
+                match (checked.await, entry) {
+                    (Ok(result), _) => result,
+                    (Err(_), Some(entry)) => {
+                        tracing::warn!(%key, "request deadline passed, serving the cached entry");
+                        Ok(served(entry, CacheStatus::Stale, key))
+                    }
+                    (Err(_), None) => Err(BundleError::DeadlineExceeded),
+                }
+            }
+        }
+    }
+
+    /// Within the freshness window and on the UTC day it was computed.
+    fn is_fresh(&self, entry: &Entry, now: DateTime<Utc>) -> bool {
+        let age_ms = now.timestamp_millis() - entry.validated_at_ms;
+        age_ms < self.freshness.fresh_for.as_millis() as i64 && same_utc_day(entry.generated_at_ms, now)
+    }
+
+    /// An entry past its window (or a bust, or no entry): compare versions, then serve or recompute.
+    async fn check(
+        &self,
+        id: BundleId,
+        key: &str,
+        entry: Option<&Entry>,
+        read: Read,
+        now: DateTime<Utc>,
+    ) -> Result<Served, BundleError> {
+        let Some(entry) = entry else {
+            return self.recompute_once(id, key, None).await;
+        };
+        if !same_utc_day(entry.generated_at_ms, now) {
+            return self.recompute_once(id, key, Some(entry)).await;
+        }
+        match version::current(self.db.pool(), id.scope, self.db.persistent()).await {
+            Ok(current) if current == entry.data_version => {
+                let age_ms = now.timestamp_millis() - entry.generated_at_ms;
+                if read == Read::Bust && age_ms >= self.freshness.bust_interval.as_millis() as i64 {
+                    return self.recompute_once(id, key, Some(entry)).await;
+                }
+                let stamp = now.timestamp_millis();
+                if let Err(e) = self.redis.mark_validated(key, current, stamp).await {
+                    tracing::warn!(%key, error = %chain(&e), "could not mark entry revalidated");
+                }
+                Ok(served(entry.clone(), CacheStatus::Hit, key.to_owned()))
+            }
+            Ok(_) => self.recompute_once(id, key, Some(entry)).await,
+            Err(e) => {
+                tracing::warn!(%key, error = %chain(&e), "version check failed, serving stale entry");
+                Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()))
+            }
+        }
+    }
+
+    /// Recomputes `key` with at most one caller at a time across all instances: the lease holder
+    /// computes; the others serve `previous` as STALE or, with no previous entry, wait for the holder's
+    /// value, retaking the lease if the holder disappears without storing one.
+    async fn recompute_once(
+        &self,
+        id: BundleId,
+        key: &str,
+        previous: Option<&Entry>,
+    ) -> Result<Served, BundleError> {
+        let lease_key = self.keys.recompute_lease(id);
+        loop {
+            match self.redis.acquire_lease(&lease_key, self.freshness.lease).await {
+                Ok(Some(token)) => {
+                    return self
+                        .compute_as_holder(id, key, previous, &lease_key, &token)
+                        .await
+                }
+                Ok(None) => {
+                    if let Some(entry) = previous {
+                        return Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()));
+                    }
+                    tokio::time::sleep(WAIT_POLL + jitter(WAIT_POLL)).await;
+                    match self.redis.get(key).await {
+                        Ok(Some(bytes)) => {
+                            if let Some(entry) = Entry::decode(&bytes) {
+                                return Ok(served(entry, CacheStatus::Hit, key.to_owned()));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(_) => return self.compute_and_store(id, key.to_owned(), Store::No).await,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%key, error = %chain(&e), "lease unavailable, recomputing without it");
+                    return self.compute_and_store(id, key.to_owned(), Store::Yes).await;
+                }
+            }
+        }
+    }
+
+    /// The lease holder's part: compute and store, unless the previous holder stored a newer entry
+    /// between our read and our lease; serve `previous` if Postgres fails.
+    async fn compute_as_holder(
+        &self,
+        id: BundleId,
+        key: &str,
+        previous: Option<&Entry>,
+        lease_key: &str,
+        token: &str,
+    ) -> Result<Served, BundleError> {
+        let result = match self.newer_than(key, previous).await {
+            Some(newer) => Ok(served(newer, CacheStatus::Hit, key.to_owned())),
+            None => self.compute_and_store(id, key.to_owned(), Store::Yes).await,
+        };
+        if let Err(e) = self.redis.release_lease(lease_key, token).await {
+            tracing::warn!(%lease_key, error = %chain(&e), "lease release failed; it will expire");
+        }
+        match (result, previous) {
+            (Err(BundleError::Database(e)), Some(entry)) => {
+                tracing::warn!(%key, error = %chain(&e), "recompute failed, serving stale entry");
+                Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()))
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// The entry now under `key` if it was stored after `previous` (or `previous` is `None`).
+    async fn newer_than(&self, key: &str, previous: Option<&Entry>) -> Option<Entry> {
+        let entry = Entry::decode(&self.redis.get(key).await.ok()??)?;
+        match previous {
+            Some(p) if entry.generated_at_ms <= p.generated_at_ms => None,
+            _ => Some(entry),
+        }
+    }
+
+    async fn compute_and_store(
+        &self,
+        id: BundleId,
+        key: String,
+        store: Store,
+    ) -> Result<Served, BundleError> {
+        let entry = self.compute(id).await?;
+        let stored = store == Store::Yes && self.store(&key, &entry, self.freshness.max_age).await;
+        let status = if stored {
+            CacheStatus::Miss
+        } else {
+            CacheStatus::Bypass
+        };
+        Ok(served(entry, status, key))
+    }
+
+    /// Computes bundle `id` and stores it to expire after `expire_after`, whatever is cached: what the
+    /// warmer does. Returns whether the store succeeded.
+    pub async fn refresh(&self, id: BundleId, expire_after: Duration) -> Result<bool, BundleError> {
+        let entry = self.compute(id).await?;
+        Ok(self.store(&self.keys.bundle(id), &entry, expire_after).await)
+    }
+
+    async fn compute(&self, id: BundleId) -> Result<Entry, BundleError> {
+        let started = std::time::Instant::now();
+        let now = self.clock.now();
+        self.recomputes.fetch_add(1, Ordering::Relaxed);
+        let computed = bundle_query::compute(&self.db, id, now, self.freshness.fresh_for.as_secs()).await?;
+        let json = serde_json::to_string(&computed.bundle).map_err(BundleError::Serialize)?;
+        tracing::debug!(bundle = %id, elapsed_ms = started.elapsed().as_millis() as u64, "bundle computed");
+        Ok(Entry {
+            generated_at_ms: now.timestamp_millis(),
+            validated_at_ms: now.timestamp_millis(),
+            data_version: computed.data_version,
+            json,
+        })
+    }
+
+    async fn store(&self, key: &str, entry: &Entry, expire_after: Duration) -> bool {
+        match self.redis.set(key, &entry.encode(), expire_after).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%key, error = %chain(&e), "cache write failed");
+                false
+            }
+        }
+    }
+}
+
+fn served(entry: Entry, status: CacheStatus, key: String) -> Served {
+    Served {
+        json: entry.json,
+        status,
+        key,
+    }
+}
+
+fn same_utc_day(at_ms: i64, now: DateTime<Utc>) -> bool {
+    DateTime::<Utc>::from_timestamp_millis(at_ms).is_some_and(|at| at.date_naive() == now.date_naive())
+}
+
+/// Up to `max`, from the clock's sub-millisecond noise: enough to spread waiters apart.
+fn jitter(max: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    Duration::from_nanos(u64::from(nanos) % max.as_nanos().max(1) as u64)
+}

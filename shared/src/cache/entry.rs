@@ -1,0 +1,203 @@
+//! The byte format of a cached bundle: when and from which data version it was computed, when it was
+//! last found current, and the bundle's JSON, zstd-compressed with a dictionary of bundle JSON when
+//! that makes it smaller.
+//!
+//! Layout (29-byte header, then the payload):
+//!
+//! | offset | bytes | field |
+//! |---|---|---|
+//! | 0 | 4 | [`MAGIC`] |
+//! | 4 | 1 | payload encoding (`FLAG_*`) |
+//! | 5 | 8 | `generated_at`, unix ms, i64 big-endian |
+//! | 13 | 8 | `validated_at`, unix ms, i64 big-endian |
+//! | 21 | 8 | data version, i64 big-endian |
+//! | 29 | … | payload |
+//!
+//! `validated_at` sits at a fixed offset so that a revalidation rewrites it in place, and the data
+//! version at another so that the rewrite can check it is marking the entry it compared.
+//!
+//! **When [`MAGIC`] must change:** whenever the header layout changes *or the bundle's JSON shape
+//! changes* (a field added, renamed or given another meaning). Entries with another magic decode as
+//! nothing, which is a miss: a new deployment then never serves bytes of the old shape. A retrained
+//! compression dictionary needs a new `FLAG_*` value instead (old entries become misses the same way).
+
+use std::cell::RefCell;
+use std::sync::LazyLock;
+
+use zstd::bulk::{Compressor, Decompressor};
+use zstd::dict::{DecoderDictionary, EncoderDictionary};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub generated_at_ms: i64,
+    pub validated_at_ms: i64,
+    pub data_version: i64,
+    /// The bundle's JSON, uncompressed.
+    pub json: String,
+}
+
+/// Format and bundle-shape version; see the module documentation for when it changes.
+pub const MAGIC: &[u8; 4] = b"DBC1";
+const FLAGS_OFFSET: usize = 4;
+const GENERATED_AT_OFFSET: usize = 5;
+/// Where `validated_at` is, for the in-place revalidation.
+pub const VALIDATED_AT_OFFSET: usize = 13;
+/// Where the data version is, for the in-place revalidation's check.
+pub const DATA_VERSION_OFFSET: usize = 21;
+pub const HEADER_LEN: usize = 29;
+
+const FLAG_PLAIN: u8 = 0;
+/// zstd without a dictionary (written by earlier versions; still read).
+const FLAG_ZSTD: u8 = 1;
+/// zstd with [`DICTIONARY`].
+const FLAG_ZSTD_DICTIONARY_1: u8 = 2;
+/// Below this, compression's frame overhead outweighs what it saves.
+const COMPRESS_MIN_BYTES: usize = 256;
+const ZSTD_LEVEL: i32 = 3;
+/// Lambda answers at most 6 MB; no bundle may come near it, and a larger declared size is corruption.
+pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
+
+/// Trained on bundles of the benchmark dataset (`cargo run --release -p bench -- train-dictionary`):
+/// keys, number and timestamp formats recur in every bundle, and one bundle alone is too small for the
+/// compressor to learn them.
+static DICTIONARY: &[u8] = include_bytes!("../bundle.dict");
+static ENCODER_DICTIONARY: LazyLock<EncoderDictionary<'static>> =
+    LazyLock::new(|| EncoderDictionary::copy(DICTIONARY, ZSTD_LEVEL));
+static DECODER_DICTIONARY: LazyLock<DecoderDictionary<'static>> =
+    LazyLock::new(|| DecoderDictionary::copy(DICTIONARY));
+
+thread_local! {
+    // One (de)compression context per thread, reused: allocating one per entry costs more than the
+    // decompression itself.
+    static COMPRESSOR: RefCell<Option<Compressor<'static>>> =
+        RefCell::new(Compressor::with_prepared_dictionary(&ENCODER_DICTIONARY).ok());
+    static DECOMPRESSOR: RefCell<Option<Decompressor<'static>>> =
+        RefCell::new(Decompressor::with_prepared_dictionary(&DECODER_DICTIONARY).ok());
+}
+
+impl Entry {
+    pub fn encode(&self) -> Vec<u8> {
+        let json = self.json.as_bytes();
+        let compressed = (json.len() >= COMPRESS_MIN_BYTES)
+            .then(|| COMPRESSOR.with(|c| c.borrow_mut().as_mut()?.compress(json).ok()))
+            .flatten()
+            .filter(|c| c.len() < json.len());
+        let (flags, payload) = match &compressed {
+            Some(c) => (FLAG_ZSTD_DICTIONARY_1, c.as_slice()),
+            None => (FLAG_PLAIN, json),
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.push(flags);
+        out.extend_from_slice(&self.generated_at_ms.to_be_bytes());
+        out.extend_from_slice(&self.validated_at_ms.to_be_bytes());
+        out.extend_from_slice(&self.data_version.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// `None` for bytes this version cannot read (another format, corruption, a payload that would
+    /// decompress past [`MAX_BUNDLE_BYTES`] or is not UTF-8): the caller treats it as a miss.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() < HEADER_LEN || &bytes[..FLAGS_OFFSET] != MAGIC {
+            return None;
+        }
+        let payload = &bytes[HEADER_LEN..];
+        let json = match bytes[FLAGS_OFFSET] {
+            FLAG_PLAIN => payload.to_vec(),
+            FLAG_ZSTD => zstd::bulk::decompress(payload, MAX_BUNDLE_BYTES).ok()?,
+            FLAG_ZSTD_DICTIONARY_1 => {
+                let size = zstd::zstd_safe::get_frame_content_size(payload).ok()??;
+                if size > MAX_BUNDLE_BYTES as u64 {
+                    return None;
+                }
+                DECOMPRESSOR.with(|d| d.borrow_mut().as_mut()?.decompress(payload, size as usize).ok())?
+            }
+            _ => return None,
+        };
+        Some(Self {
+            generated_at_ms: field(bytes, GENERATED_AT_OFFSET)?,
+            validated_at_ms: field(bytes, VALIDATED_AT_OFFSET)?,
+            data_version: field(bytes, DATA_VERSION_OFFSET)?,
+            json: String::from_utf8(json).ok()?,
+        })
+    }
+
+    /// The big-endian bytes of `data_version` as they sit in the header, for the revalidation check.
+    pub fn data_version_bytes(data_version: i64) -> [u8; 8] {
+        data_version.to_be_bytes()
+    }
+}
+
+fn field(bytes: &[u8], at: usize) -> Option<i64> {
+    bytes.get(at..at + 8)?.try_into().ok().map(i64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(json: String) -> Entry {
+        Entry {
+            generated_at_ms: 1_700_000_000_123,
+            validated_at_ms: 1_700_000_000_456,
+            data_version: 42,
+            json,
+        }
+    }
+
+    #[test]
+    fn entry_round_trips_small_and_large_payloads() {
+        for json in ["{}".to_owned(), format!("[{}]", "\"abc\",".repeat(400) + "1")] {
+            let e = entry(json);
+            assert_eq!(Entry::decode(&e.encode()), Some(e));
+        }
+    }
+
+    #[test]
+    fn large_payload_is_stored_compressed() {
+        let e = entry(format!("[{}]", "{\"status\":\"pending\"},".repeat(200) + "1"));
+        assert!(e.encode().len() * 3 < e.json.len());
+    }
+
+    #[test]
+    fn header_fields_sit_at_their_named_offsets() {
+        let bytes = entry("{}".into()).encode();
+        assert_eq!(field(&bytes, GENERATED_AT_OFFSET), Some(1_700_000_000_123));
+        assert_eq!(field(&bytes, VALIDATED_AT_OFFSET), Some(1_700_000_000_456));
+        assert_eq!(
+            bytes[DATA_VERSION_OFFSET..HEADER_LEN],
+            Entry::data_version_bytes(42)
+        );
+        assert_eq!(&bytes[HEADER_LEN..], b"{}");
+    }
+
+    #[test]
+    fn entries_without_a_dictionary_are_still_read() {
+        let json = format!("[{}]", "{\"status\":\"pending\"},".repeat(50) + "1");
+        let mut bytes = entry(String::new()).encode();
+        bytes[FLAGS_OFFSET] = FLAG_ZSTD;
+        bytes.extend(zstd::bulk::compress(json.as_bytes(), 3).unwrap());
+        assert_eq!(Entry::decode(&bytes).unwrap().json, json);
+    }
+
+    #[test]
+    fn a_payload_that_would_decompress_past_the_bound_is_unreadable() {
+        let huge = vec![b' '; MAX_BUNDLE_BYTES + 1];
+        for flag in [FLAG_ZSTD, FLAG_ZSTD_DICTIONARY_1] {
+            let mut bytes = entry(String::new()).encode();
+            bytes[FLAGS_OFFSET] = flag;
+            bytes.extend(zstd::bulk::compress(&huge, 3).unwrap());
+            assert_eq!(Entry::decode(&bytes), None, "flag {flag}");
+        }
+    }
+
+    #[test]
+    fn foreign_or_non_utf8_bytes_decode_as_nothing() {
+        assert_eq!(Entry::decode(b"{\"stats\":{}}"), None);
+        assert_eq!(Entry::decode(b"DBC1\x07aaaaaaaabbbbbbbbcccccccc"), None);
+        let mut bytes = entry(String::new()).encode();
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        assert_eq!(Entry::decode(&bytes), None);
+    }
+}

@@ -1,0 +1,157 @@
+//! A loopback TCP proxy that fails the way networks do: flows that go silent without a FIN or RST
+//! (a NAT or load balancer forgetting them, a thawed Lambda environment whose peer is gone), and a
+//! server that accepts connections and never answers. Closing sockets is the easy failure; this is
+//! the other one.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything is forwarded (flows silenced earlier stay silent, as a forgotten flow does).
+    Healed,
+    /// Every flow open now stops forwarding in both directions, sockets kept open; new flows pass.
+    DropExisting,
+    /// Connections are accepted and nothing is ever forwarded: a wedged server.
+    Wedged,
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    /// Flows numbered below this are silenced for good.
+    silenced_below: AtomicU64,
+    next_flow: AtomicU64,
+    wedged: AtomicBool,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl Shared {
+    fn silenced(&self, flow: u64) -> bool {
+        flow < self.silenced_below.load(Ordering::SeqCst) || self.wedged.load(Ordering::SeqCst)
+    }
+
+    fn track(&self, handle: AbortHandle) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(handle);
+        }
+    }
+}
+
+/// Stops (and closes every socket) when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let shared = Arc::new(Shared {
+            upstream,
+            silenced_below: AtomicU64::new(0),
+            next_flow: AtomicU64::new(0),
+            wedged: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        shared.track(accept.abort_handle());
+        Self { addr, shared }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn set(&self, mode: Mode) {
+        match mode {
+            Mode::Healed => self.shared.wedged.store(false, Ordering::SeqCst),
+            Mode::DropExisting => {
+                let next = self.shared.next_flow.load(Ordering::SeqCst);
+                self.shared.silenced_below.store(next, Ordering::SeqCst);
+            }
+            Mode::Wedged => self.shared.wedged.store(true, Ordering::SeqCst),
+        }
+    }
+
+    /// Flows accepted so far.
+    pub fn flows(&self) -> u64 {
+        self.shared.next_flow.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.shared.tasks.lock() {
+            tasks.iter().for_each(AbortHandle::abort);
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    while let Ok((client, _)) = listener.accept().await {
+        let flow = shared.next_flow.fetch_add(1, Ordering::SeqCst);
+        let task = tokio::spawn(serve_flow(client, flow, shared.clone()));
+        shared.track(task.abort_handle());
+    }
+}
+
+async fn serve_flow(client: TcpStream, flow: u64, shared: Arc<Shared>) {
+    if shared.wedged.load(Ordering::SeqCst) {
+        // Accepted, never answered: hold the socket until the proxy stops.
+        return hold(client).await;
+    }
+    let Ok(server) = TcpStream::connect(shared.upstream).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up = pump(&mut client_read, &mut server_write, flow, &shared);
+    let down = pump(&mut server_read, &mut client_write, flow, &shared);
+    tokio::join!(up, down);
+    // A silenced flow keeps both sockets open: the peer sees silence, not a close.
+    if shared.silenced(flow) {
+        hold((client_read, client_write, server_read, server_write)).await;
+    }
+}
+
+/// Keeps `sockets` open until the proxy stops (which aborts this task).
+async fn hold<T>(sockets: T) {
+    std::future::pending::<()>().await;
+    drop(sockets);
+}
+
+/// Copies `from` to `to` until either closes or the flow is silenced; data read after the flow was
+/// silenced is dropped, as the network would.
+async fn pump<R, W>(from: &mut R, to: &mut W, flow: u64, shared: &Shared)
+where
+    R: AsyncReadExt + Unpin,
+    W: AsyncWriteExt + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                // Pass the close on, so the other side ends its half too.
+                let _ = to.shutdown().await;
+                return;
+            }
+            Ok(n) => n,
+        };
+        if shared.silenced(flow) {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
