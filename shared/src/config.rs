@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cors::CorsConfig;
 use crate::error::ConfigError;
 
 /// Everything the functions read from the environment. Secrets are redacted from `Debug`.
@@ -23,6 +24,8 @@ pub struct Config {
     pub recompute_lease: Duration,
     /// Prepended to every Redis key (`CACHE_KEY_PREFIX`), empty in production.
     pub cache_key_prefix: String,
+    /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`), none in production.
+    pub cors: CorsConfig,
 }
 
 #[derive(Clone)]
@@ -82,6 +85,7 @@ impl Config {
             bundle_max_age: Duration::from_secs(env.parsed("BUNDLE_MAX_AGE_SECONDS", 25 * 3600)?),
             recompute_lease: env.millis("BUNDLE_LEASE_MS", 5_000)?,
             cache_key_prefix: env.optional("CACHE_KEY_PREFIX").unwrap_or_default(),
+            cors: CorsConfig::from_lookup(&lookup)?,
         })
     }
 }
@@ -181,6 +185,7 @@ impl fmt::Debug for Config {
             .field("bundle_max_age", &self.bundle_max_age)
             .field("recompute_lease", &self.recompute_lease)
             .field("cache_key_prefix", &self.cache_key_prefix)
+            .field("cors", &self.cors)
             .finish()
     }
 }

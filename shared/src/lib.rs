@@ -6,6 +6,7 @@ pub mod bundle;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod cors;
 pub mod dashboard;
 pub mod db;
 pub mod error;

@@ -47,6 +47,7 @@ pub fn config() -> Config {
         bundle_max_age: Duration::from_secs(25 * 3600),
         recompute_lease: Duration::from_secs(5),
         cache_key_prefix: format!("test:{}:", Uuid::new_v4().simple()),
+        cors: Default::default(),
     }
 }
 
@@ -100,6 +101,18 @@ pub fn with_query(mut event: Value, raw_query: &str) -> Value {
         .as_object_mut()
         .expect("event object")
         .remove("queryStringParameters");
+    event
+}
+
+/// Sets a header of an HTTP API event (names in lower case, as API Gateway sends them).
+pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = value.into();
+    event
+}
+
+/// Replaces the HTTP method of an HTTP API event.
+pub fn with_method(mut event: Value, method: &str) -> Value {
+    event["requestContext"]["http"]["method"] = method.into();
     event
 }
 

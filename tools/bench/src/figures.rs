@@ -76,6 +76,7 @@ impl Context {
             bundle_max_age: Duration::from_secs(90_000),
             recompute_lease: Duration::from_secs(30),
             cache_key_prefix: self.prefix.clone(),
+            cors: Default::default(),
         }
     }
 
