@@ -19,7 +19,11 @@ use uuid::Uuid;
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
 pub async fn handle(state: &AppState, req: Request) -> Result<Response<Body>, Error> {
-    Ok(clear(state, &req).await)
+    let cors = state.config.cors.check(req.method(), req.headers());
+    match cors.preflight() {
+        Some(preflight) => Ok(preflight),
+        None => Ok(cors.apply(clear(state, &req).await)),
+    }
 }
 
 async fn clear(state: &AppState, req: &Request) -> Response<Body> {

@@ -1,0 +1,94 @@
+//! CORS through the dashboard function's router: the dev dashboard page on another origin.
+
+use dashboard_bundle::handle;
+use lambda_http::{Body, Response};
+use shared::auth::{issue_token, Claims, Role};
+use shared::cors::CorsConfig;
+use shared::state::AppState;
+use shared::testing::{self, event, request, with_header, with_method, with_token};
+use sqlx::PgPool;
+
+const PAGE: &str = "http://localhost:4000";
+
+fn state(pool: PgPool) -> AppState {
+    let mut config = testing::config();
+    config.cors = CorsConfig::from_lookup(|name| (name == "CORS_ALLOWED_ORIGINS").then(|| PAGE.to_owned()))
+        .expect("valid origins");
+    testing::state(config, pool)
+}
+
+fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn preflight_from_the_dashboard_page_is_answered_without_a_token(pool: PgPool) {
+    let state = state(pool);
+    let ev = with_token(event("dashboard-bundle.json"), None);
+    let ev = with_header(with_method(ev, "OPTIONS"), "origin", PAGE);
+    let ev = with_header(ev, "access-control-request-method", "GET");
+    let ev = with_header(ev, "access-control-request-headers", "authorization");
+
+    let response = handle(&state, request(&ev)).await.unwrap();
+
+    assert_eq!(response.status(), 204);
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(
+        header(&response, "access-control-allow-methods"),
+        Some("GET, POST, OPTIONS")
+    );
+    assert_eq!(
+        header(&response, "access-control-allow-headers"),
+        Some("authorization, content-type")
+    );
+    assert_eq!(header(&response, "access-control-max-age"), Some("600"));
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn get_from_the_dashboard_page_exposes_x_cache_and_errors_stay_readable(pool: PgPool) {
+    let tenant = testing::insert_tenant(&pool, "acme").await;
+    let state = state(pool);
+    let token = testing::token(Role::Admin, Some(tenant));
+    let ev = with_header(
+        with_token(event("dashboard-bundle.json"), Some(&token)),
+        "origin",
+        PAGE,
+    );
+
+    let response = handle(&state, request(&ev)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-cache"), Some("MISS"));
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
+    assert_eq!(
+        header(&response, "access-control-expose-headers"),
+        Some("X-Cache")
+    );
+    assert_eq!(header(&response, "vary"), Some("Origin"));
+
+    // The page shows a 401's message, so the error must be readable cross-origin too.
+    let expired = Claims {
+        sub: "admin-user".into(),
+        role: Role::Admin,
+        tenant_id: Some(tenant),
+        exp: chrono::Utc::now().timestamp() - 3600,
+    };
+    let expired = issue_token(testing::TEST_JWT_SECRET, &expired);
+    let ev = with_header(
+        with_token(event("dashboard-bundle.json"), Some(&expired)),
+        "origin",
+        PAGE,
+    );
+    let response = handle(&state, request(&ev)).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
+
+    let ev = with_header(
+        with_token(event("dashboard-bundle.json"), Some(&token)),
+        "origin",
+        "http://evil.test",
+    );
+    let response = handle(&state, request(&ev)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "access-control-allow-origin"), None);
+    testing::cleanup_prefix(&state.config.cache_key_prefix).await;
+}
