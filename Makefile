@@ -1,4 +1,4 @@
-# Everyday commands: `make dev` (local API on :4001) and `make test` (everything CI checks).
+# Everyday commands: `make dev` (local API on :4001, dashboard page on :4000) and `make test` (everything CI checks).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -12,12 +12,18 @@ export DASHBOARD_SERVICES_DIR
 # Local AWS endpoint (moto) for the warmer's EventBridge fan-out tests.
 TEST_AWS_PORT ?= 5001
 DEV_PORT ?= 4001
+DEV_WEB_PORT ?= 4000
+DEV_REDIS_PORT ?= 6380
+# The browser test's own stack, away from `make dev` and dev-smoke.
+BROWSER_WEB_PORT ?= 4200
+BROWSER_API_PORT ?= 4201
+BROWSER_REDIS_PORT ?= 6580
 
-.PHONY: test unit-test check-template e2e dev-smoke build-lambdas bench lint fmt services dev warm
+.PHONY: test unit-test check-template e2e dev-smoke test-browser build-lambdas bench lint fmt services dev warm
 
 ## The whole suite: unit and integration tests, template lint, end-to-end, `make dev` with the
-## runbook's commands, release builds.
-test: unit-test check-template e2e dev-smoke build-lambdas
+## runbook's commands, the dashboard page in headless Chromium, release builds.
+test: unit-test check-template e2e dev-smoke test-browser build-lambdas
 
 ## cargo test against real Postgres, Redis and a local EventBridge (started when missing).
 unit-test: services
@@ -38,6 +44,11 @@ e2e:
 ## `make dev`, then the README's curl and redis-cli lines and `make warm` against it.
 dev-smoke:
 	scripts/dev-smoke.sh
+
+## The dashboard page in headless Chromium (installed when missing) against a dev stack on its own ports.
+test-browser:
+	BROWSER_WEB_PORT=$(BROWSER_WEB_PORT) BROWSER_API_PORT=$(BROWSER_API_PORT) \
+	  BROWSER_REDIS_PORT=$(BROWSER_REDIS_PORT) scripts/test-browser.sh
 
 ## `cargo lambda build --release --arm64` of the three functions, with their sizes.
 build-lambdas:
@@ -62,9 +73,9 @@ services:
 	  redis-tls $(TEST_REDIS_TLS_PORT)
 	scripts/moto.sh $(TEST_AWS_PORT)
 
-## Local API on http://localhost:4001 (see README).
+## Local API on http://localhost:4001 and the dashboard page on http://localhost:4000/dashboard (see README).
 dev:
-	scripts/dev.sh
+	DEV_PORT=$(DEV_PORT) DEV_WEB_PORT=$(DEV_WEB_PORT) DEV_REDIS_PORT=$(DEV_REDIS_PORT) scripts/dev.sh
 
 ## Runs the warmer once against `make dev` (in another terminal).
 warm:
