@@ -137,7 +137,7 @@ mod tests {
         map
     }
 
-    fn header_of<'a>(response: &'a Response<Body>, name: header::HeaderName) -> Option<&'a str> {
+    fn header_of(response: &Response<Body>, name: header::HeaderName) -> Option<&str> {
         response.headers().get(name).map(|v| v.to_str().unwrap())
     }
 
