@@ -67,5 +67,6 @@ Dev tokens (30 days) are in $state/token-admin (tenant $tenant) and $state/token
   redis-cli -p $redis_port KEYS "dashboard:bundle:*"
 
 MSG
-# Not exec: the trap above stops the web server when the API stops.
-cargo lambda watch --invoke-port "$port" --env-file "$state/dev.env"
+# Not exec: the trap above stops the web server when the API stops. --disable-cors: watch's own CORS
+# layer mirrors any origin; the page must meet the functions' CORS_ALLOWED_ORIGINS, as deployed.
+cargo lambda watch --invoke-port "$port" --env-file "$state/dev.env" --disable-cors
