@@ -1,4 +1,4 @@
-# Everyday commands: `make dev` (local API on :4001) and `make test` (everything CI checks).
+# Everyday commands: `make dev` (local API on :4001, dashboard page on :4000) and `make test` (everything CI checks).
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -14,12 +14,18 @@ TEST_AWS_PORT ?= 5001
 # PgBouncer (transaction mode) in front of the test Postgres, for the second pass of the Rust tests.
 TEST_PGBOUNCER_PORT ?= 6432
 DEV_PORT ?= 4001
+DEV_WEB_PORT ?= 4000
+DEV_REDIS_PORT ?= 6380
+# The browser test's own stack, away from `make dev` and the dev smoke test.
+BROWSER_WEB_PORT ?= 4200
+BROWSER_API_PORT ?= 4201
+BROWSER_REDIS_PORT ?= 6580
 
-.PHONY: test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke build-lambdas bench lint fmt services dev warm
+.PHONY: test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas bench lint fmt services dev warm
 
 ## Everything CI checks: the Rust tests (directly and through PgBouncer), the template, end-to-end,
-## `make dev` with the runbook's commands, release builds.
-test: test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke build-lambdas
+## `make dev` with the runbook's commands, the dashboard page in headless Chromium, release builds.
+test: test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas
 
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT) \
 	  TEST_REDIS_CLUSTER_URL=redis://127.0.0.1:$(TEST_REDIS_CLUSTER_PORT) \
@@ -36,7 +42,7 @@ test-rust: services
 test-rust-pgbouncer: services
 	scripts/services.sh pgbouncer $(TEST_PGBOUNCER_PORT)
 	$(TEST_ENV) TEST_PGBOUNCER_ADDR=127.0.0.1:$(TEST_PGBOUNCER_PORT) \
-	  cargo test --locked -p shared -p dashboard-bundle -p clear-cache -p warm-cache
+	  cargo test --workspace --locked
 
 ## cfn-lint and `sam validate --lint` on template.yaml, then `sam build`.
 test-template:
@@ -49,6 +55,11 @@ test-e2e:
 ## `make dev`, then the README's curl and redis-cli lines and `make warm` against it.
 test-dev-smoke:
 	scripts/dev-smoke.sh
+
+## The dashboard page in headless Chromium (installed when missing) against a dev stack on its own ports.
+test-browser:
+	BROWSER_WEB_PORT=$(BROWSER_WEB_PORT) BROWSER_API_PORT=$(BROWSER_API_PORT) \
+	  BROWSER_REDIS_PORT=$(BROWSER_REDIS_PORT) scripts/test-browser.sh
 
 ## `cargo lambda build --release --arm64` of the three functions, with their sizes.
 build-lambdas:
@@ -73,9 +84,9 @@ services:
 	  redis-tls $(TEST_REDIS_TLS_PORT)
 	scripts/moto.sh $(TEST_AWS_PORT)
 
-## Local API on http://localhost:4001 (see README).
+## Local API on http://localhost:4001 and the dashboard page on http://localhost:4000/dashboard (see README).
 dev:
-	scripts/dev.sh
+	DEV_PORT=$(DEV_PORT) DEV_WEB_PORT=$(DEV_WEB_PORT) DEV_REDIS_PORT=$(DEV_REDIS_PORT) scripts/dev.sh
 
 ## Runs the warmer once against `make dev` (in another terminal).
 warm:

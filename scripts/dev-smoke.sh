@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs `make dev` and then the operators' runbook commands exactly as the README shows them (port 4001,
-# Redis on 6380, a dev token from .dev/token-admin), plus `make warm`; stops `make dev` afterwards.
+# Redis on 6380, a dev token from .dev/token-admin, the dashboard page on 4000), plus `make warm`; stops
+# `make dev` afterwards.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -12,13 +13,17 @@ expect() {  # expect <name> <python condition on the JSON in `j`> <json text>
   echo "dev-smoke: $2: ok"
 }
 
-port_open 4001 && { echo "dev-smoke: port 4001 is in use (is make dev running?)"; exit 1; }
+for p in 4001 4000; do
+  port_open $p && { echo "dev-smoke: port $p is in use (is make dev running?)"; exit 1; }
+done
 mkdir -p .dev
 setsid make dev >.dev/dev-smoke.log 2>&1 </dev/null &
 dev=$!
 trap 'kill -- -$dev 2>/dev/null; wait $dev 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do port_open 4001 && break; kill -0 $dev 2>/dev/null || fail "make dev exited"; sleep 0.5; done
+for _ in $(seq 1 600); do port_open 4001 && port_open 4000 && break; kill -0 $dev 2>/dev/null || fail "make dev exited"; sleep 0.5; done
 port_open 4001 || fail "nothing listens on 4001"
+curl -sf http://localhost:4000/dashboard | grep -q '<title>Dashboard bundle' || fail "no dashboard page on 4000"
+echo "dev-smoke: dashboard page on 4000: ok"
 
 JWT=$(cat .dev/token-admin)
 tenant=a11dfb63-4b18-4eb8-872e-747af2e37c46

@@ -1,25 +1,40 @@
 #!/usr/bin/env bash
 # `make dev`: a local API on http://localhost:4001 over its own Redis (6380) and a migrated, seeded
-# Postgres database, served by `cargo lambda watch`. Prints dev tokens and curl lines to paste.
+# Postgres database, served by `cargo lambda watch`, and the dashboard page on
+# http://localhost:4000/dashboard (scripts/dev_web.py). Prints dev tokens and curl lines to paste.
+#
+# Ports, database and state directory can be moved (the browser test runs a second stack this way):
+# DEV_PORT (4001), DEV_WEB_PORT (4000), DEV_REDIS_PORT (6380), DEV_DATABASE_URL, DEV_STATE_DIR (.dev).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 port=${DEV_PORT:-4001}
+web_port=${DEV_WEB_PORT:-4000}
 redis_port=${DEV_REDIS_PORT:-6380}
+state=${DEV_STATE_DIR:-.dev}
 database_url=${DEV_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/dashboard_dev}
 # A development-only secret: tokens signed with it are worthless anywhere else.
 jwt_secret=${DEV_JWT_SECRET:-dev-only-secret-not-for-production-0123456789}
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$port" "$web_port"; do
+  if port_open "$p"; then
+    echo "make dev: port $p is in use (another make dev?); move it with DEV_PORT / DEV_WEB_PORT" >&2
+    exit 1
+  fi
+done
+
 scripts/services.sh postgres redis "$redis_port"
 PATH="$(scripts/tools.sh cargo-lambda):$PATH"
 
-mkdir -p .dev
-cat > .dev/dev.env <<ENV
+mkdir -p "$state"
+cat > "$state/dev.env" <<ENV
 DATABASE_URL=$database_url
 REDIS_URL=redis://127.0.0.1:$redis_port
 JWT_SECRET=$jwt_secret
 BUNDLE_TTL_SECONDS=300
+CORS_ALLOWED_ORIGINS=http://localhost:$web_port,http://127.0.0.1:$web_port
 RUST_LOG=info
 ENV
 
@@ -29,19 +44,29 @@ cargo run -q -p devtools -- seed-demo
 tenant=a11dfb63-4b18-4eb8-872e-747af2e37c46
 admin=$(cargo run -q -p devtools -- token admin "$tenant")
 root_token=$(cargo run -q -p devtools -- token superadmin)
-printf '%s\n' "$admin" > .dev/token-admin
-printf '%s\n' "$root_token" > .dev/token-superadmin
+printf '%s\n' "$admin" > "$state/token-admin"
+printf '%s\n' "$root_token" > "$state/token-superadmin"
+
+# The page's dev routes read the database through devtools (built by the commands above).
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+python3 scripts/dev_web.py --port "$web_port" --api-port "$port" --state-dir "$state" \
+  --devtools "$target_dir/debug/devtools" &
+web=$!
+trap 'kill $web 2>/dev/null; wait $web 2>/dev/null || true' EXIT
 
 cat <<MSG
 
 Local API on http://localhost:$port (Redis on $redis_port, database $database_url)
-Dev tokens (30 days) are in .dev/token-admin (tenant $tenant) and .dev/token-superadmin.
+Dashboard page on http://localhost:$web_port/dashboard
+Dev tokens (30 days) are in $state/token-admin (tenant $tenant) and $state/token-superadmin.
 
-  JWT=\$(cat .dev/token-admin)
+  JWT=\$(cat $state/token-admin)
   curl http://localhost:$port/api/system/health
   curl 'http://localhost:$port/api/reports/dashboard-bundle?bust_cache=true' -H "Authorization: Bearer \$JWT"
   curl -X POST http://localhost:$port/api/reports/clear-cache -H "Content-Type: application/json" -H "Authorization: Bearer \$JWT" -d '{}'
   redis-cli -p $redis_port KEYS "dashboard:bundle:*"
 
 MSG
-exec cargo lambda watch --invoke-port "$port" --env-file .dev/dev.env
+# Not exec: the trap above stops the web server when the API stops. --disable-cors: watch's own CORS
+# layer mirrors any origin; the page must meet the functions' CORS_ALLOWED_ORIGINS, as deployed.
+cargo lambda watch --invoke-port "$port" --env-file "$state/dev.env" --disable-cors

@@ -9,6 +9,7 @@ pub mod bundle_query;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod error;
 pub mod http;

@@ -2,6 +2,7 @@
 //! Postgres, so it needs no database settings.
 
 use shared::config::{self, Env, RedisConfig};
+use shared::cors::CorsConfig;
 use shared::error::ConfigError;
 
 #[derive(Clone)]
@@ -9,6 +10,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub key_prefix: String,
     pub jwt_secret: String,
+    /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`); `make dev`'s page.
+    pub cors: CorsConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -17,6 +20,7 @@ impl std::fmt::Debug for Config {
             .field("redis", &self.redis)
             .field("key_prefix", &self.key_prefix)
             .field("jwt_secret", &"<redacted>")
+            .field("cors", &self.cors)
             .finish()
     }
 }
@@ -32,6 +36,7 @@ impl Config {
             redis: RedisConfig::from_env(&env)?,
             key_prefix: config::cache_key_prefix(&env),
             jwt_secret: config::jwt_secret(&env)?,
+            cors: CorsConfig::from_lookup(&lookup)?,
         })
     }
 }

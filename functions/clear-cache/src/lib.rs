@@ -12,6 +12,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use shared::auth::{Authenticator, ClearTarget};
 use shared::cache::RedisCache;
+use shared::cors::CorsConfig;
 use shared::error::{chain, CacheError, StartupError};
 use shared::http::{bad_request, error_response, forbidden, json_response, method_not_allowed, unauthorized};
 use shared::keys::{parse_tenant_id, Keys, Scope};
@@ -25,6 +26,7 @@ const MAX_BODY_BYTES: usize = 4 * 1024;
 /// What the function builds once per cold start and shares across invocations.
 pub struct State {
     pub auth: Authenticator,
+    pub cors: CorsConfig,
     pub redis: RedisCache,
     pub keys: Keys,
 }
@@ -34,6 +36,7 @@ impl State {
     pub fn new(config: &Config) -> Result<Self, StartupError> {
         Ok(Self {
             auth: Authenticator::new(&config.jwt_secret),
+            cors: config.cors.clone(),
             redis: RedisCache::new(&config.redis)?,
             keys: Keys::new(config.key_prefix.clone()),
         })

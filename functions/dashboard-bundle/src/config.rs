@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use shared::bundle_cache::Freshness;
 use shared::config::{self, DatabaseConfig, Env, RedisConfig};
+use shared::cors::CorsConfig;
 use shared::error::ConfigError;
 
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub struct Config {
     /// Every request is answered within this (`REQUEST_DEADLINE_MS`), well before the function's own
     /// timeout: with the cached entry (`STALE`) if there is one, otherwise a JSON 503.
     pub request_deadline: Duration,
+    /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`); `make dev`'s page.
+    pub cors: CorsConfig,
 }
 
 /// The HS256 secret, kept out of `Debug`.
@@ -42,6 +45,7 @@ impl Config {
             freshness: Freshness::from_env(&env)?,
             jwt_secret: JwtSecret(config::jwt_secret(&env)?),
             request_deadline: env.millis("REQUEST_DEADLINE_MS", 8_000)?,
+            cors: CorsConfig::from_lookup(&lookup)?,
         })
     }
 }

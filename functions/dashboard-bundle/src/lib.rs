@@ -49,8 +49,13 @@ impl State {
     }
 }
 
-/// Routes one API Gateway request. Every expected failure is an `Ok` response with a JSON error body.
+/// Routes one API Gateway request, with CORS headers for an allowed browser origin. Every expected
+/// failure is an `Ok` response with a JSON error body.
 pub async fn route(state: &State, req: Request) -> Result<Response<Body>, Error> {
+    let cors = state.config.cors.check(req.method(), req.headers());
+    if let Some(preflight) = cors.preflight() {
+        return Ok(preflight);
+    }
     let path = req.raw_http_path().trim_end_matches('/');
     let health = path.ends_with("/system/health");
     // An empty path is a Lambda function URL or `cargo lambda invoke` with no path: this function
@@ -65,5 +70,5 @@ pub async fn route(state: &State, req: Request) -> Result<Response<Body>, Error>
     } else {
         get_bundle::get_bundle(state, &req).await
     };
-    Ok(response)
+    Ok(cors.apply(response))
 }

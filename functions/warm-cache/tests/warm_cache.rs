@@ -155,7 +155,8 @@ async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPo
     let token = testing::token(Role::Admin, Some(active[0]));
     let dash = dashboard_bundle::State::with_database(
         // A bust recomputes even unchanged data only past BUST_INTERVAL_MS: make it always.
-        dashboard_bundle::config::Config::from_lookup(s.env.clone().set("BUST_INTERVAL_MS", "0").lookup()).unwrap(),
+        dashboard_bundle::config::Config::from_lookup(s.env.clone().set("BUST_INTERVAL_MS", "0").lookup())
+            .unwrap(),
         s.db.clone(),
         Default::default(),
     )

@@ -4,6 +4,8 @@
 //!   drop it first) and apply `migrations/`.
 //! - `devtools seed-demo`: load a few demo tenants with realistic rows (idempotent).
 //! - `devtools token <role> [tenant-uuid]`: print a JWT signed with `JWT_SECRET`, valid for 30 days.
+//! - `devtools warm-runs` / `devtools tenants`: print the last warm runs / the tenants as a JSON array,
+//!   for the dev dashboard page's operations panel and tenant picker (`scripts/dev_web.py`).
 
 mod seed;
 
@@ -21,8 +23,11 @@ async fn main() -> Result<()> {
         ["migrate", "--fresh"] => migrate(true).await,
         ["seed-demo"] => seed::demo(&connect().await?).await,
         ["token", role, rest @ ..] => token(role, rest.first().copied()),
+        ["warm-runs"] => print_json(WARM_RUNS).await,
+        ["tenants"] => print_json(TENANTS).await,
         _ => bail!(
-            "usage: devtools migrate | seed-demo | token <superadmin|admin|manager|employee> [tenant-uuid]"
+            "usage: devtools migrate | seed-demo | token <superadmin|admin|manager|employee> [tenant-uuid] \
+             | warm-runs | tenants"
         ),
     }
 }
@@ -73,5 +78,24 @@ fn token(role: &str, tenant: Option<&str>) -> Result<()> {
         exp: chrono::Utc::now().timestamp() + 30 * 24 * 3600,
     };
     println!("{}", issue_token(&env("JWT_SECRET")?, &claims));
+    Ok(())
+}
+
+/// The ten most recent rows of `cache_warm_run`, newest first (the README's monitoring query).
+const WARM_RUNS: &str = "SELECT coalesce(json_agg(r ORDER BY r.started_at DESC), '[]')::text FROM (
+       SELECT id, trigger, started_at, finished_at, tenants_total, bundles_warmed, failures,
+              skipped_deadline, chunks_published, error_summary
+         FROM cache_warm_run ORDER BY started_at DESC LIMIT 10) r";
+
+const TENANTS: &str = "SELECT coalesce(json_agg(t ORDER BY t.name, t.id), '[]')::text
+       FROM (SELECT id, slug, name, status FROM tenant) t";
+
+/// Runs a query that returns one JSON text and prints it.
+async fn print_json(sql: &'static str) -> Result<()> {
+    let json: String = sqlx::query_scalar(sql)
+        .fetch_one(&connect().await?)
+        .await
+        .context("querying the database")?;
+    println!("{json}");
     Ok(())
 }

@@ -176,6 +176,18 @@ pub fn with_query(mut event: Value, raw_query: &str) -> Value {
     event
 }
 
+/// Sets a header of an HTTP API event (names in lower case, as API Gateway sends them).
+pub fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = value.into();
+    event
+}
+
+/// Replaces the HTTP method of an HTTP API event.
+pub fn with_method(mut event: Value, method: &str) -> Value {
+    event["requestContext"]["http"]["method"] = method.into();
+    event
+}
+
 /// Replaces the body of an HTTP API event.
 pub fn with_body(mut event: Value, body: Option<&str>) -> Value {
     event["body"] = body.map_or(Value::Null, Value::from);

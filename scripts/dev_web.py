@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""The dev dashboard page's web server (`make dev`, http://localhost:4000/dashboard). Standard library only.
+
+Serves web/dashboard/ under /dashboard/, and three dev-only routes the page needs, none of which exists
+in the deployed stack:
+
+  GET /dev/config      {"api_port": ..., "tokens": {"admin": ..., "superadmin": ...}}, read from the
+                       token files `make dev` writes (dev tokens: worthless outside this machine)
+  GET /dev/warm-runs   the last rows of cache_warm_run  (`devtools warm-runs`)
+  GET /dev/tenants     the tenants, for the superadmin's picker  (`devtools tenants`)
+
+Listens on 127.0.0.1 only: it hands out tokens.
+
+  scripts/dev_web.py --port 4000 --api-port 4001 --state-dir .dev --devtools target/debug/devtools
+"""
+
+import argparse
+import json
+import mimetypes
+import subprocess
+import sys
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_DIR = ROOT / "web" / "dashboard"
+DEVTOOLS_TIMEOUT_SECONDS = 10
+
+
+def make_handler(args):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "dashboard-dev-web"
+
+        def do_GET(self):  # noqa: N802 (the stdlib's naming)
+            path = self.path.split("?", 1)[0]
+            if path == "/":
+                self.redirect("/dashboard")
+            elif path in ("/dashboard", "/dashboard/"):
+                self.static("index.html")
+            elif path == "/dev/config":
+                self.send_json(HTTPStatus.OK, self.dev_config())
+            elif path == "/dev/warm-runs":
+                self.devtools("warm-runs")
+            elif path == "/dev/tenants":
+                self.devtools("tenants")
+            elif path.startswith("/dashboard/"):
+                self.static(path[len("/dashboard/"):])
+            else:
+                self.send_json(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": f"no route {path}"})
+
+        def dev_config(self):
+            tokens = {}
+            for role in ("admin", "superadmin"):
+                token_file = Path(args.state_dir) / f"token-{role}"
+                tokens[role] = token_file.read_text().strip() if token_file.exists() else ""
+            return {"api_port": args.api_port, "tokens": tokens}
+
+        def devtools(self, command):
+            try:
+                done = subprocess.run(
+                    [args.devtools, command],
+                    capture_output=True,
+                    text=True,
+                    timeout=DEVTOOLS_TIMEOUT_SECONDS,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as e:
+                self.send_json(HTTPStatus.BAD_GATEWAY, {"error": "devtools_failed", "message": str(e)})
+                return
+            if done.returncode != 0:
+                message = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+                self.send_json(HTTPStatus.BAD_GATEWAY, {"error": "devtools_failed", "message": message[0]})
+                return
+            self.send_body(HTTPStatus.OK, "application/json", done.stdout.encode())
+
+        def static(self, name):
+            file = (PAGE_DIR / name).resolve()
+            if PAGE_DIR not in file.parents or not file.is_file():
+                self.send_json(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": f"no file {name}"})
+                return
+            kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            if kind.startswith("text/") or kind == "application/javascript":
+                kind += "; charset=utf-8"
+            self.send_body(HTTPStatus.OK, kind, file.read_bytes())
+
+        def redirect(self, location):
+            self.send_response(HTTPStatus.FOUND)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def send_json(self, status, value):
+            self.send_body(status, "application/json", json.dumps(value).encode())
+
+        def send_body(self, status, content_type, body):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            # The page changes while it is developed, and /dev/* are live reads.
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *log_args):  # noqa: A002 (the stdlib's signature)
+            sys.stderr.write("[dev-web] %s\n" % (format % log_args))
+
+    return Handler
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=4000)
+    parser.add_argument("--api-port", type=int, default=4001)
+    parser.add_argument("--state-dir", default=str(ROOT / ".dev"))
+    parser.add_argument("--devtools", required=True, help="path of the built devtools binary")
+    args = parser.parse_args()
+    mimetypes.add_type("application/javascript", ".js")
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(args))
+    print(f"[dev-web] dashboard page on http://localhost:{args.port}/dashboard", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
