@@ -53,11 +53,17 @@ impl State {
     }
 }
 
-/// Routes one API Gateway request: this function serves one route, so only the method is checked.
+/// Routes one API Gateway request, with CORS headers for an allowed browser origin: this function
+/// serves one route, so only the method is checked.
 pub async fn route(state: &State, req: Request) -> Result<Response<Body>, Error> {
-    Ok(post_clear_cache(state, &req)
+    let cors = state.cors.check(req.method(), req.headers());
+    if let Some(preflight) = cors.preflight() {
+        return Ok(preflight);
+    }
+    let response = post_clear_cache(state, &req)
         .await
-        .unwrap_or_else(|refusal| refusal))
+        .unwrap_or_else(|refusal| refusal);
+    Ok(cors.apply(response))
 }
 
 async fn post_clear_cache(state: &State, req: &Request) -> Result<Response<Body>, Response<Body>> {
