@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::AuthConfig;
 use crate::error::ConfigError;
 
 /// Everything the functions read from the environment. Secrets are redacted from `Debug`.
@@ -11,7 +12,8 @@ use crate::error::ConfigError;
 pub struct Config {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
-    pub jwt_secret: String,
+    /// The `JWT_*` variables: how bearer tokens are verified and mapped.
+    pub auth: AuthConfig,
     /// Freshness window of a cached bundle (`BUNDLE_TTL_SECONDS`): within it an entry is served as is,
     /// after it the entry is revalidated against the tenant's data version.
     pub bundle_ttl: Duration,
@@ -44,9 +46,6 @@ pub struct RedisConfig {
     pub response_timeout: Duration,
 }
 
-/// The smallest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash output.
-const MIN_JWT_SECRET_BYTES: usize = 32;
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -56,13 +55,7 @@ impl Config {
     /// Reads configuration through `lookup`, so tests can supply variables without touching the process.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let jwt_secret = env.required("JWT_SECRET")?;
-        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "JWT_SECRET",
-                reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
-            });
-        }
+        let auth = AuthConfig::from_lookup(&lookup)?;
         Ok(Self {
             database: DatabaseConfig {
                 url: env.required("DATABASE_URL")?,
@@ -77,7 +70,7 @@ impl Config {
                 connect_timeout: env.millis("REDIS_CONNECT_TIMEOUT_MS", 500)?,
                 response_timeout: env.millis("REDIS_RESPONSE_TIMEOUT_MS", 250)?,
             },
-            jwt_secret,
+            auth,
             bundle_ttl: Duration::from_secs(env.parsed("BUNDLE_TTL_SECONDS", 300)?),
             bundle_max_age: Duration::from_secs(env.parsed("BUNDLE_MAX_AGE_SECONDS", 25 * 3600)?),
             recompute_lease: env.millis("BUNDLE_LEASE_MS", 5_000)?,
@@ -176,7 +169,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database", &self.database)
             .field("redis", &self.redis)
-            .field("jwt_secret", &"<redacted>")
+            .field("auth", &self.auth)
             .field("bundle_ttl", &self.bundle_ttl)
             .field("bundle_max_age", &self.bundle_max_age)
             .field("recompute_lease", &self.recompute_lease)

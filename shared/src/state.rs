@@ -43,7 +43,7 @@ impl AppState {
         };
         let dashboard = Dashboard::new(pool, cache, keys, lifetimes, clock);
         Ok(Self {
-            auth: Authenticator::new(&config.jwt_secret),
+            auth: Authenticator::new(config.auth.clone()),
             dashboard,
             config,
         })

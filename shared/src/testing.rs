@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::auth::{issue_token, Claims, Role};
+use crate::auth::{issue_token, AuthConfig, Claims, Role};
 use crate::clock::Clock;
 use crate::config::{Config, DatabaseConfig, RedisConfig};
 use crate::state::AppState;
@@ -42,7 +42,7 @@ pub fn config() -> Config {
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_millis(500),
         },
-        jwt_secret: TEST_JWT_SECRET.to_owned(),
+        auth: AuthConfig::hs256(TEST_JWT_SECRET),
         bundle_ttl: Duration::from_secs(300),
         bundle_max_age: Duration::from_secs(25 * 3600),
         recompute_lease: Duration::from_secs(5),

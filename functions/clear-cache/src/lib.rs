@@ -10,7 +10,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use shared::auth::ClearTarget;
 use shared::error::chain;
-use shared::http::{bad_request, error_response, forbidden, json_response, method_not_allowed, unauthorized};
+use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response, method_not_allowed};
 use shared::keys::parse_tenant_id;
 use shared::state::AppState;
 use uuid::Uuid;
@@ -27,9 +27,9 @@ async fn clear(state: &AppState, req: &Request) -> Response<Body> {
     if req.method() != Method::POST {
         return method_not_allowed("POST");
     }
-    let claims = match state.auth.authenticate(req.headers()) {
+    let claims = match state.auth.authenticate(req.headers()).await {
         Ok(claims) => claims,
-        Err(e) => return unauthorized(&e),
+        Err(e) => return auth_failure(&e),
     };
     let requested = match parse_body(req) {
         Ok(requested) => requested,

@@ -6,7 +6,7 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::dashboard::Served;
 use shared::error::{chain, BundleError};
-use shared::http::{bad_request, error_response, forbidden, json_response, unauthorized};
+use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response};
 use shared::keys::parse_tenant_id;
 use shared::state::AppState;
 use uuid::Uuid;
@@ -21,9 +21,9 @@ struct Query {
 
 pub async fn handle(state: &AppState, req: &Request) -> Response<Body> {
     let started = Instant::now();
-    let claims = match state.auth.authenticate(req.headers()) {
+    let claims = match state.auth.authenticate(req.headers()).await {
         Ok(claims) => claims,
-        Err(e) => return unauthorized(&e),
+        Err(e) => return auth_failure(&e),
     };
     let query = match parse_query(req) {
         Ok(query) => query,

@@ -71,7 +71,7 @@ impl Context {
                 connect_timeout: Duration::from_secs(1),
                 response_timeout: Duration::from_secs(2),
             },
-            jwt_secret: testing::TEST_JWT_SECRET.to_owned(),
+            auth: shared::auth::AuthConfig::hs256(testing::TEST_JWT_SECRET),
             bundle_ttl: Duration::from_secs(300),
             bundle_max_age: Duration::from_secs(90_000),
             recompute_lease: Duration::from_secs(30),
@@ -481,7 +481,7 @@ async fn time_to_ready(binary: &std::path::Path, ctx: &Context) -> Result<Durati
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
         .env("DATABASE_URL", &config.database.url)
         .env("REDIS_URL", &config.redis.url)
-        .env("JWT_SECRET", &config.jwt_secret)
+        .env("JWT_SECRET", testing::TEST_JWT_SECRET)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
