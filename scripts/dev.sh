@@ -37,6 +37,10 @@ BUNDLE_TTL_SECONDS=300
 CORS_ALLOWED_ORIGINS=http://localhost:$web_port,http://127.0.0.1:$web_port
 RUST_LOG=info
 ENV
+# To sign in with a real IdP, call `make dev` with its JWT_* variables set (README, "Sign-in"): they
+# reach the functions too, next to the dev secret, so the HS256 dev tokens keep working.
+env | grep -E '^JWT_(JWKS_URL|ISSUER|AUDIENCE|ALGORITHMS|SECRET_PREVIOUS|TENANT_CLAIM|ROLE_CLAIM|ROLE_MAP|LEEWAY_SECONDS|JWKS_TIMEOUT_MS)=' \
+  >> .dev/dev.env || true
 
 export DATABASE_URL=$database_url JWT_SECRET=$jwt_secret
 cargo run -q -p devtools -- migrate

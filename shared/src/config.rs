@@ -1,5 +1,5 @@
-//! The configuration pieces the functions share (Postgres, Redis, key prefix, freshness, the JWT
-//! secret), each read from the environment by its own function. Each function composes its own
+//! The configuration pieces the functions share (Postgres, Redis, key prefix, freshness; auth has its
+//! own in `auth::config`), each read from the environment by its own function. Each function composes its own
 //! config struct from these and reads it once per cold start.
 
 use std::fmt;
@@ -38,9 +38,6 @@ pub struct RedisConfig {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
 }
-
-/// The smallest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash output.
-const MIN_JWT_SECRET_BYTES: usize = 32;
 
 impl DatabaseConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -90,18 +87,6 @@ impl Freshness {
 /// `CACHE_KEY_PREFIX`: prepended to every Redis key, empty in production.
 pub fn cache_key_prefix(env: &Env) -> String {
     env.optional("CACHE_KEY_PREFIX").unwrap_or_default()
-}
-
-/// `JWT_SECRET`: the HS256 secret of bearer tokens, at least 32 bytes.
-pub fn jwt_secret(env: &Env) -> Result<String, ConfigError> {
-    let secret = env.required("JWT_SECRET")?;
-    if secret.len() < MIN_JWT_SECRET_BYTES {
-        return Err(ConfigError::Invalid {
-            name: "JWT_SECRET",
-            reason: format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
-        });
-    }
-    Ok(secret)
 }
 
 /// A source of environment variables: the process's, or a test's map.
@@ -179,12 +164,6 @@ mod tests {
     fn missing_database_url_is_named_in_the_error() {
         let err = with(&[], DatabaseConfig::from_env).unwrap_err();
         assert_eq!(err.to_string(), "missing environment variable DATABASE_URL");
-    }
-
-    #[test]
-    fn short_jwt_secret_is_rejected() {
-        let err = with(&[("JWT_SECRET", "short")], jwt_secret).unwrap_err();
-        assert!(err.to_string().contains("JWT_SECRET"), "{err}");
     }
 
     #[test]

@@ -45,16 +45,8 @@ pub enum CacheError {
     Config(String),
 }
 
-/// Verifying a bearer token.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum AuthError {
-    #[error("missing bearer token")]
-    Missing,
-    #[error("token has expired")]
-    Expired,
-    #[error("invalid token")]
-    Invalid,
-}
+/// Verifying a bearer token (defined with the rest of auth).
+pub use crate::auth::AuthError;
 
 /// Formats an error with its whole `source()` chain, for logs.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {

@@ -39,6 +39,25 @@ pub fn unauthorized(err: &AuthError) -> Response<Body> {
     response
 }
 
+/// The response to a refused token: 401, 403 (genuine token, no role here) or 503 (keys unavailable).
+pub fn auth_failure(err: &AuthError) -> Response<Body> {
+    match err.status() {
+        StatusCode::FORBIDDEN => error_response(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            let mut response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auth_unavailable",
+                err.to_string(),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+        _ => unauthorized(err),
+    }
+}
+
 pub fn forbidden(err: Forbidden) -> Response<Body> {
     error_response(StatusCode::FORBIDDEN, "forbidden", err.to_string())
 }

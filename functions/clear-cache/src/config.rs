@@ -1,6 +1,7 @@
 //! What the clear-cache function reads from the environment, once per cold start. It never touches
 //! Postgres, so it needs no database settings.
 
+use shared::auth::AuthConfig;
 use shared::config::{self, Env, RedisConfig};
 use shared::cors::CorsConfig;
 use shared::error::ConfigError;
@@ -9,7 +10,8 @@ use shared::error::ConfigError;
 pub struct Config {
     pub redis: RedisConfig,
     pub key_prefix: String,
-    pub jwt_secret: String,
+    /// The `JWT_*` variables: how bearer tokens are verified and mapped.
+    pub auth: AuthConfig,
     /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`); `make dev`'s page.
     pub cors: CorsConfig,
 }
@@ -19,7 +21,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("redis", &self.redis)
             .field("key_prefix", &self.key_prefix)
-            .field("jwt_secret", &"<redacted>")
+            .field("auth", &self.auth)
             .field("cors", &self.cors)
             .finish()
     }
@@ -35,7 +37,7 @@ impl Config {
         Ok(Self {
             redis: RedisConfig::from_env(&env)?,
             key_prefix: config::cache_key_prefix(&env),
-            jwt_secret: config::jwt_secret(&env)?,
+            auth: AuthConfig::from_lookup(&lookup)?,
             cors: CorsConfig::from_lookup(&lookup)?,
         })
     }

@@ -14,7 +14,7 @@ use shared::auth::{Authenticator, ClearTarget};
 use shared::cache::RedisCache;
 use shared::cors::CorsConfig;
 use shared::error::{chain, CacheError, StartupError};
-use shared::http::{bad_request, error_response, forbidden, json_response, method_not_allowed, unauthorized};
+use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response, method_not_allowed};
 use shared::keys::{parse_tenant_id, Keys, Scope};
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ impl State {
     /// Builds clients without connecting: the first request connects.
     pub fn new(config: &Config) -> Result<Self, StartupError> {
         Ok(Self {
-            auth: Authenticator::new(&config.jwt_secret),
+            auth: Authenticator::new(config.auth.clone()),
             cors: config.cors.clone(),
             redis: RedisCache::new(&config.redis)?,
             keys: Keys::new(config.key_prefix.clone()),
@@ -74,7 +74,8 @@ async fn post_clear_cache(state: &State, req: &Request) -> Result<Response<Body>
     let claims = state
         .auth
         .authenticate(req.headers())
-        .map_err(|e| unauthorized(&e))?;
+        .await
+        .map_err(|e| auth_failure(&e))?;
     let requested = parse_body(req).map_err(Rejection::response)?;
     let target = claims.clear_target(requested).map_err(forbidden)?;
     let (scope, tenant_id) = match target {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use shared::auth::AuthConfig;
 use shared::bundle_cache::Freshness;
 use shared::config::{self, DatabaseConfig, Env, RedisConfig};
 use shared::cors::CorsConfig;
@@ -13,22 +14,13 @@ pub struct Config {
     pub redis: RedisConfig,
     pub key_prefix: String,
     pub freshness: Freshness,
-    pub jwt_secret: JwtSecret,
+    /// The `JWT_*` variables: how bearer tokens are verified and mapped.
+    pub auth: AuthConfig,
     /// Every request is answered within this (`REQUEST_DEADLINE_MS`), well before the function's own
     /// timeout: with the cached entry (`STALE`) if there is one, otherwise a JSON 503.
     pub request_deadline: Duration,
     /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`); `make dev`'s page.
     pub cors: CorsConfig,
-}
-
-/// The HS256 secret, kept out of `Debug`.
-#[derive(Clone)]
-pub struct JwtSecret(pub String);
-
-impl std::fmt::Debug for JwtSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 impl Config {
@@ -43,7 +35,7 @@ impl Config {
             redis: RedisConfig::from_env(&env)?,
             key_prefix: config::cache_key_prefix(&env),
             freshness: Freshness::from_env(&env)?,
-            jwt_secret: JwtSecret(config::jwt_secret(&env)?),
+            auth: AuthConfig::from_lookup(&lookup)?,
             request_deadline: env.millis("REQUEST_DEADLINE_MS", 8_000)?,
             cors: CorsConfig::from_lookup(&lookup)?,
         })

@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use shared::auth::{Claims, Forbidden, Role};
 use shared::bundle_cache::{Read, Served};
 use shared::error::{chain, BundleError};
-use shared::http::{bad_request, error_response, forbidden, json_response, unauthorized};
+use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response};
 use shared::keys::{parse_tenant_id, BundleId};
 use uuid::Uuid;
 
@@ -31,7 +31,8 @@ async fn respond(state: &State, req: &Request) -> Result<Response<Body>, Respons
     let claims = state
         .auth
         .authenticate(req.headers())
-        .map_err(|e| unauthorized(&e))?;
+        .await
+        .map_err(|e| auth_failure(&e))?;
     let query = parse_query(req).map_err(bad_request)?;
     let scope = claims.read_scope(query.tenant_id).map_err(forbidden)?;
     let read = read_mode(&claims, query.bust_cache).map_err(forbidden)?;

@@ -40,7 +40,7 @@ impl State {
         let redis = RedisCache::new(&config.redis)?;
         let keys = Keys::new(config.key_prefix.clone());
         Ok(Self {
-            auth: Authenticator::new(&config.jwt_secret.0),
+            auth: Authenticator::new(config.auth.clone()),
             bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock),
             db,
             health: HealthCheck::default(),

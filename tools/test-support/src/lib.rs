@@ -3,6 +3,7 @@
 //! events of `events/`, reading responses, Redis servers of a test's own, and a fault-injecting proxy.
 
 mod fault_proxy;
+pub mod idp;
 mod own_redis;
 
 use std::collections::BTreeMap;

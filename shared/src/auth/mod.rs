@@ -1,0 +1,446 @@
+//! Bearer-token authentication and the rules of who may read or clear which bundles.
+//!
+//! Tokens are verified against an identity provider's published keys (JWKS, [`jwks`]) and/or HS256
+//! secrets, checked for time, issuer and audience, and mapped to the product's [`Claims`] ([`claims`])
+//! as the `JWT_*` variables say ([`config`]).
+
+mod claims;
+pub mod config;
+mod jwks;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lambda_http::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use self::config::{AuthConfig, ClaimPath, JwksSource};
+use self::jwks::KeyCache;
+use crate::keys::Scope;
+
+/// No IdP issues bearer tokens anywhere near this size; refusing larger ones bounds the work per request.
+const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Superadmin,
+    Admin,
+    Manager,
+    Employee,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Superadmin => "superadmin",
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Employee => "employee",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Role::Superadmin, Role::Admin, Role::Manager, Role::Employee]
+            .into_iter()
+            .find(|role| role.as_str() == text)
+    }
+
+    /// Higher is more privileged: the winner when a token carries several roles.
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Superadmin => 3,
+            Role::Admin => 2,
+            Role::Manager => 1,
+            Role::Employee => 0,
+        }
+    }
+}
+
+/// Who the caller is, whichever IdP issued the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    #[serde(default)]
+    pub tenant_id: Option<Uuid>,
+    pub exp: i64,
+}
+
+/// Why a token is refused. Messages name the reason, never the token or its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token")]
+    Invalid,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token algorithm is not accepted")]
+    Algorithm,
+    #[error("tokens carrying jku, x5u, x5c, jwk or crit headers are not accepted")]
+    KeyHeader,
+    #[error("token signing key is unknown")]
+    UnknownKey,
+    #[error("token issuer is not accepted")]
+    WrongIssuer,
+    #[error("token audience is not accepted")]
+    WrongAudience,
+    #[error("token claim {0} is missing or malformed")]
+    BadClaim(&'static str),
+    #[error("token carries no role")]
+    NoRole,
+    #[error("token role is not mapped to a product role")]
+    UnmappedRole,
+    #[error("the identity provider's signing keys are unavailable, retry shortly")]
+    KeysUnavailable,
+}
+
+impl AuthError {
+    /// 401 for a token that proves nothing, 403 for a genuine token that grants no role here, 503 when
+    /// the keys to check it could not be had.
+    pub fn status(self) -> StatusCode {
+        match self {
+            AuthError::NoRole | AuthError::UnmappedRole => StatusCode::FORBIDDEN,
+            AuthError::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// Why an authenticated caller is refused (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Forbidden {
+    #[error("this token may only access its own tenant")]
+    OtherTenant,
+    #[error("this token is not bound to a tenant")]
+    NoTenant,
+    #[error("only admins and superadmins may clear the cache")]
+    RoleCannotClear,
+    #[error("only admins and superadmins may bypass the cache (bust_cache)")]
+    RoleCannotBust,
+}
+
+/// What a clear-cache call deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClearTarget {
+    Tenant(Uuid),
+    All,
+}
+
+/// Verifies bearer tokens. Built once per cold start; cheap to clone (the key cache is shared).
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: AuthConfig,
+    secrets: Vec<DecodingKey>,
+    keys: Option<KeyCache>,
+}
+
+impl Authenticator {
+    /// Fetches nothing yet: the first token that needs the IdP's keys fetches them.
+    pub fn new(config: AuthConfig) -> Self {
+        let secrets = config
+            .secrets
+            .iter()
+            .map(|s| DecodingKey::from_secret(s.as_bytes()))
+            .collect();
+        let keys = config.jwks.clone().map(|source| {
+            KeyCache::new(
+                source,
+                config.fetch_timeout,
+                config.refetch_interval,
+                config.max_key_age,
+            )
+        });
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                secrets,
+                keys,
+            }),
+        }
+    }
+
+    /// Verifies `Authorization: Bearer <jwt>` and maps its claims.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, AuthError> {
+        let token = bearer(headers)?;
+        let inner = &*self.inner;
+        let header = TokenHeader::read(token)?;
+        if !inner.config.algorithms.contains(&header.alg) {
+            return Err(AuthError::Algorithm);
+        }
+        let payload = if header.alg == Algorithm::HS256 {
+            // Each secret in turn: JWT_SECRET_PREVIOUS keeps tokens signed before a rotation valid.
+            inner
+                .secrets
+                .iter()
+                .find_map(|key| verify(token, key, header.alg).ok())
+                .ok_or(AuthError::Invalid)?
+        } else {
+            // HS256 never reaches here, so a public key can never serve as an HMAC secret.
+            let cache = inner.keys.as_ref().ok_or(AuthError::Algorithm)?;
+            let keys = cache.keys_for(header.kid.as_deref()).await?;
+            let key = keys.find(header.kid.as_deref(), header.alg)?;
+            verify(token, &key.key, header.alg)?
+        };
+        claims::map(&inner.config, &payload, chrono::Utc::now().timestamp())
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthError::Invalid);
+    }
+    let value = value.to_str().map_err(|_| AuthError::Invalid)?;
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err(AuthError::Missing),
+    };
+    if token.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::Invalid);
+    }
+    Ok(token)
+}
+
+/// What is read from the JOSE header before any key is chosen.
+struct TokenHeader {
+    alg: Algorithm,
+    kid: Option<String>,
+}
+
+impl TokenHeader {
+    fn read(token: &str) -> Result<Self, AuthError> {
+        let segment = token.split('.').next().ok_or(AuthError::Invalid)?;
+        let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| AuthError::Invalid)?;
+        let header: serde_json::Map<String, Value> =
+            serde_json::from_slice(&bytes).map_err(|_| AuthError::Invalid)?;
+        // Keys or key locations chosen by the token's author are never followed, nor are extensions
+        // this code does not implement: such a token is refused outright.
+        if ["jku", "x5u", "x5c", "jwk", "crit"]
+            .iter()
+            .any(|h| header.contains_key(*h))
+        {
+            return Err(AuthError::KeyHeader);
+        }
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or(AuthError::Invalid)?;
+        // `none` and unknown names fail here.
+        let alg = Algorithm::from_str(alg).map_err(|_| AuthError::Algorithm)?;
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) => Some(kid.clone()),
+            Some(_) => return Err(AuthError::Invalid),
+        };
+        Ok(Self { alg, kid })
+    }
+}
+
+/// Checks the signature with `key` for exactly `alg`; the claims are checked by [`claims::map`].
+fn verify(token: &str, key: &DecodingKey, alg: Algorithm) -> Result<Value, AuthError> {
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    let data = jsonwebtoken::decode::<Value>(token, key, &validation).map_err(|_| AuthError::Invalid)?;
+    match data.claims {
+        payload @ Value::Object(_) => Ok(payload),
+        _ => Err(AuthError::Invalid),
+    }
+}
+
+/// Signs `claims` with `secret` (HS256): dev tokens and tests.
+pub fn issue_token(secret: &str, claims: &Claims) -> String {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("HS256 signing of a plain struct with an in-memory key cannot fail")
+}
+
+impl Claims {
+    /// The bundle this caller reads for `requested` (the `tenant_id` parameter).
+    /// A superadmin reads any tenant, or the global view when none is named; everyone else reads only
+    /// the tenant of the token.
+    pub fn read_scope(&self, requested: Option<Uuid>) -> Result<Scope, Forbidden> {
+        if self.role == Role::Superadmin {
+            return Ok(requested.map_or(Scope::Global, Scope::Tenant));
+        }
+        let own = self.tenant_id.ok_or(Forbidden::NoTenant)?;
+        match requested {
+            Some(id) if id != own => Err(Forbidden::OtherTenant),
+            _ => Ok(Scope::Tenant(own)),
+        }
+    }
+
+    /// What this caller may clear for `requested` (the body's `tenant_id`).
+    pub fn clear_target(&self, requested: Option<Uuid>) -> Result<ClearTarget, Forbidden> {
+        match self.role {
+            Role::Superadmin => Ok(requested.map_or(ClearTarget::All, ClearTarget::Tenant)),
+            Role::Admin => {
+                let own = self.tenant_id.ok_or(Forbidden::NoTenant)?;
+                match requested {
+                    Some(id) if id != own => Err(Forbidden::OtherTenant),
+                    _ => Ok(ClearTarget::Tenant(own)),
+                }
+            }
+            Role::Manager | Role::Employee => Err(Forbidden::RoleCannotClear),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http::HeaderValue;
+
+    const SECRET: &str = "test-secret-test-secret-test-secret!";
+
+    fn claims(role: Role, tenant: Option<Uuid>, exp: i64) -> Claims {
+        Claims {
+            sub: "user-1".into(),
+            role,
+            tenant_id: tenant,
+            exp,
+        }
+    }
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    fn far_future() -> i64 {
+        chrono::Utc::now().timestamp() + 3600
+    }
+
+    #[tokio::test]
+    async fn valid_token_yields_its_claims() {
+        let c = claims(Role::Admin, Some(Uuid::new_v4()), far_future());
+        let auth = Authenticator::new(AuthConfig::hs256(SECRET));
+        let got = auth
+            .authenticate(&headers(&format!("Bearer {}", issue_token(SECRET, &c))))
+            .await
+            .unwrap();
+        assert_eq!(got, c);
+    }
+
+    #[tokio::test]
+    async fn expired_token_is_reported_as_expired() {
+        let c = claims(
+            Role::Admin,
+            Some(Uuid::new_v4()),
+            chrono::Utc::now().timestamp() - 60, // past the 30 s leeway
+        );
+        let auth = Authenticator::new(AuthConfig::hs256(SECRET));
+        let err = auth
+            .authenticate(&headers(&format!("Bearer {}", issue_token(SECRET, &c))))
+            .await;
+        assert_eq!(err, Err(AuthError::Expired));
+    }
+
+    #[tokio::test]
+    async fn wrong_secret_and_alg_none_are_invalid() {
+        let c = claims(Role::Superadmin, None, far_future());
+        let auth = Authenticator::new(AuthConfig::hs256(SECRET));
+        let forged = issue_token("another-secret-another-secret-another", &c);
+        assert_eq!(
+            auth.authenticate(&headers(&format!("Bearer {forged}"))).await,
+            Err(AuthError::Invalid)
+        );
+
+        let payload = forged.split('.').nth(1).unwrap();
+        // {"alg":"none","typ":"JWT"}
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert_eq!(
+            auth.authenticate(&headers(&format!("Bearer {none}"))).await,
+            Err(AuthError::Algorithm)
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_header_or_other_scheme_is_missing() {
+        let auth = Authenticator::new(AuthConfig::hs256(SECRET));
+        assert_eq!(
+            auth.authenticate(&HeaderMap::new()).await,
+            Err(AuthError::Missing)
+        );
+        assert_eq!(
+            auth.authenticate(&headers("Basic abc")).await,
+            Err(AuthError::Missing)
+        );
+    }
+
+    #[tokio::test]
+    async fn previous_secret_is_accepted_during_a_rotation() {
+        const OLD: &str = "old-secret-old-secret-old-secret-old!";
+        let c = claims(Role::Admin, Some(Uuid::new_v4()), far_future());
+        let mut config = AuthConfig::hs256(SECRET);
+        config.secrets.push(OLD.into());
+        let auth = Authenticator::new(config);
+        for secret in [SECRET, OLD] {
+            let token = issue_token(secret, &c);
+            assert_eq!(
+                auth.authenticate(&headers(&format!("Bearer {token}"))).await,
+                Ok(c.clone())
+            );
+        }
+        let only_new = Authenticator::new(AuthConfig::hs256(SECRET));
+        let token = issue_token(OLD, &c);
+        assert_eq!(
+            only_new.authenticate(&headers(&format!("Bearer {token}"))).await,
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[test]
+    fn non_superadmin_reads_only_its_own_tenant() {
+        let own = Uuid::new_v4();
+        let c = claims(Role::Employee, Some(own), 0);
+        assert_eq!(c.read_scope(None), Ok(Scope::Tenant(own)));
+        assert_eq!(c.read_scope(Some(own)), Ok(Scope::Tenant(own)));
+        assert_eq!(c.read_scope(Some(Uuid::new_v4())), Err(Forbidden::OtherTenant));
+    }
+
+    #[test]
+    fn superadmin_without_tenant_reads_global_view() {
+        let c = claims(Role::Superadmin, None, 0);
+        assert_eq!(c.read_scope(None), Ok(Scope::Global));
+    }
+
+    #[test]
+    fn clear_rules_follow_roles() {
+        let own = Uuid::new_v4();
+        let admin = claims(Role::Admin, Some(own), 0);
+        assert_eq!(admin.clear_target(None), Ok(ClearTarget::Tenant(own)));
+        assert_eq!(
+            admin.clear_target(Some(Uuid::new_v4())),
+            Err(Forbidden::OtherTenant)
+        );
+        let manager = claims(Role::Manager, Some(own), 0);
+        assert_eq!(manager.clear_target(None), Err(Forbidden::RoleCannotClear));
+        let root = claims(Role::Superadmin, None, 0);
+        assert_eq!(root.clear_target(None), Ok(ClearTarget::All));
+    }
+}
