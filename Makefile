@@ -44,7 +44,8 @@ test-rust-pgbouncer: services
 	$(TEST_ENV) TEST_PGBOUNCER_ADDR=127.0.0.1:$(TEST_PGBOUNCER_PORT) \
 	  cargo test --workspace --locked
 
-## cfn-lint and `sam validate --lint` on template.yaml, then `sam build`.
+## cfn-lint (with the serverless rules), `sam validate --lint` and checkov on template.yaml, zero
+## findings; then `sam build` (x86_64 where the aarch64 target cannot be installed).
 test-template:
 	scripts/check-template.sh
 

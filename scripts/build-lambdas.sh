@@ -6,14 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 PATH="$(scripts/tools.sh cargo-lambda):$PATH"
 
-arch=--arm64
-if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
-  if ! timeout 300 rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then
-    echo "build-lambdas: the aarch64 standard library is not installed and could not be fetched;"
-    echo "build-lambdas: building for x86-64 instead (deploy with Architectures: [x86_64] or build elsewhere)"
-    arch=--x86-64
-  fi
-fi
+# arm64, or x86_64 where the aarch64 standard library cannot be installed (scripts/lambda-arch.sh says so).
+if [ "$(scripts/lambda-arch.sh)" = arm64 ]; then arch=--arm64; else arch=--x86-64; fi
 
 cargo lambda build --release "$arch" --bin dashboard-bundle --bin clear-cache --bin warm-cache
 out="${CARGO_TARGET_DIR:-target}/lambda"

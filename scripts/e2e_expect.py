@@ -71,6 +71,8 @@ EXPECTATIONS = {
     "dashboard-bundle-bust.json": dashboard_bundle_bust,
     "dashboard-bundle-global.json": dashboard_bundle_global,
     "warm-cache-schedule.json": warm_schedule,
+    # EventBridge Scheduler's input (template.yaml): a scheduled run too.
+    "warm-cache-scheduler.json": warm_schedule,
     "warm-cache-tenants.json": warm_tenants,
     "clear-cache-tenant.json": clear_tenant,
     "clear-cache-all.json": clear_all,

@@ -1,37 +1,53 @@
 #!/usr/bin/env bash
-# Installs the Python-packaged tools into venvs when they are not on PATH, and prints the directory
-# to put in front of PATH. Venvs live in $DASHBOARD_TOOLS_DIR (default .dev/); CI keeps them outside
-# the clone so successive runs reuse them.
+# Installs the Python-packaged tools, at the versions pinned below, into venvs and prints the directory
+# to put in front of PATH. Venvs live in $DASHBOARD_TOOLS_DIR (default .dev/); CI keeps them outside the
+# clone so successive runs reuse them. A venv made for other pins is made again.
 #
 #   PATH="$(scripts/tools.sh cargo-lambda):$PATH"
-#   PATH="$(scripts/tools.sh sam):$PATH"            (sam and cfn-lint)
+#   PATH="$(scripts/tools.sh sam):$PATH"            (sam, cfn-lint and the cfn-lint-serverless rules)
+#   PATH="$(scripts/tools.sh checkov):$PATH"
 #   "$(scripts/tools.sh moto_server)/moto_server" -p 5001
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${DASHBOARD_TOOLS_DIR:-$root/.dev}
-tool=${1:?usage: tools.sh cargo-lambda|sam|moto_server}
+tool=${1:?usage: tools.sh cargo-lambda|sam|checkov|moto_server}
+
+# Exact versions, so that a new release cannot break a fresh machine. Raise them here, on purpose.
+CARGO_LAMBDA=cargo-lambda==1.9.2
+AWS_SAM_CLI=aws-sam-cli==1.170.0
+CFN_LINT=cfn-lint==1.58.0
+CFN_LINT_SERVERLESS=cfn-lint-serverless==0.3.6
+CHECKOV=checkov==3.3.30
+MOTO='moto[server]==5.2.5'
 
 # One venv per tool: they pin different versions of shared dependencies (boto3).
 case "$tool" in
-  cargo-lambda) venv="$dir/venv-lambda"; commands=(cargo-lambda); packages=(cargo-lambda) ;;
-  sam) venv="$dir/venv-sam"; commands=(sam cfn-lint); packages=(aws-sam-cli cfn-lint) ;;
-  moto_server) venv="$dir/venv-moto"; commands=(moto_server); packages=('moto[server]') ;;
+  cargo-lambda) venv="$dir/venv-lambda"; commands=(cargo-lambda); packages=("$CARGO_LAMBDA") ;;
+  sam) venv="$dir/venv-sam"; commands=(sam cfn-lint); packages=("$AWS_SAM_CLI" "$CFN_LINT" "$CFN_LINT_SERVERLESS") ;;
+  checkov) venv="$dir/venv-checkov"; commands=(checkov); packages=("$CHECKOV") ;;
+  moto_server) venv="$dir/venv-moto"; commands=(moto_server); packages=("$MOTO") ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 
-on_path=yes
-for c in "${commands[@]}"; do command -v "$c" >/dev/null || on_path=no; done
-if [ "$on_path" = yes ]; then dirname "$(command -v "${commands[0]}")"; exit 0; fi
+stamp="$venv/.pinned"
+want="${packages[*]}"
+ready=yes
+for c in "${commands[@]}"; do [ -x "$venv/bin/$c" ] || ready=no; done
+[ "$ready" = yes ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] || ready=no
 
-if [ ! -x "$venv/bin/${commands[-1]}" ]; then
-  echo "[tools] installing ${packages[*]} into $venv" >&2
+if [ "$ready" = no ]; then
+  echo "[tools] installing $want into $venv" >&2
   mkdir -p "$dir"
+  rm -rf "$venv"
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
     # Debian ships venv support separately.
     if [ "$(id -u)" = 0 ]; then apt-get install -y -qq python3-venv >/dev/null; else sudo apt-get install -y -qq python3-venv >/dev/null; fi
+    rm -rf "$venv"
     python3 -m venv "$venv"
   fi
   "$venv/bin/pip" install -q "${packages[@]}" >&2
+  # Written last: an interrupted install is redone next time.
+  printf '%s\n' "$want" >"$stamp"
 fi
 echo "$venv/bin"

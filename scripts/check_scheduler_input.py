@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""The warm schedule's Scheduler input in template.yaml and events/warm-cache-scheduler.json agree.
+
+The template sends a document with Scheduler placeholders; the event file is the same document filled in,
+and is what the tests and the end-to-end check feed the warmer. Run with a Python that has samtranslator
+(the sam venv): scripts/check-template.sh does.
+"""
+import json
+from pathlib import Path
+
+from samtranslator.yaml_helper import yaml_parse
+
+PLACEHOLDERS = {
+    "scheduled_time": "<aws.scheduler.scheduled-time>",
+    "execution_id": "<aws.scheduler.execution-id>",
+}
+root = Path(__file__).resolve().parent.parent
+template = yaml_parse((root / "template.yaml").read_text())
+events = template["Resources"]["WarmCacheFunction"]["Properties"]["Events"]
+inputs = [e["Properties"]["Input"] for e in events.values() if e["Type"] == "ScheduleV2"]
+assert len(inputs) == 1, f"expected one ScheduleV2 event on WarmCacheFunction, found {len(inputs)}"
+sent = json.loads(inputs[0])
+example = json.loads((root / "events" / "warm-cache-scheduler.json").read_text())
+
+expected = {"source": "aws.scheduler", "detail-type": "Scheduled Event", **PLACEHOLDERS}
+assert sent == expected, f"template Scheduler input {sent} is not {expected}"
+assert set(example) == set(sent), f"event file keys {sorted(example)} differ from {sorted(sent)}"
+for key, value in sent.items():
+    if key not in PLACEHOLDERS:
+        assert example[key] == value, f"event file {key}={example[key]!r}, template sends {value!r}"
+print("check-template: the Scheduler input and events/warm-cache-scheduler.json agree")
