@@ -154,6 +154,8 @@ auth_file = $dir/userlist.txt
 pool_mode = transaction
 default_pool_size = 2
 max_client_conn = 4000
+# Tests drop their databases when they end: hold no idle server connection that would block it.
+server_idle_timeout = 1
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 INI

@@ -16,6 +16,9 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     pub statement_timeout: Duration,
     pub statement_mode: StatementMode,
+    /// `DB_PROXY_ENDPOINT`: a pooler (RDS Proxy) to connect to instead of the URL's host; the rest of
+    /// the URL (user, password, database, port) is kept.
+    pub proxy_host: Option<String>,
 }
 
 /// How queries reach Postgres (`DB_STATEMENT_MODE`).
@@ -57,6 +60,7 @@ impl DatabaseConfig {
             acquire_timeout: env.millis("DB_ACQUIRE_TIMEOUT_MS", 3_000)?,
             statement_timeout: env.millis("DB_STATEMENT_TIMEOUT_MS", 5_000)?,
             statement_mode,
+            proxy_host: env.optional("DB_PROXY_ENDPOINT"),
         })
     }
 }
@@ -133,6 +137,7 @@ impl fmt::Debug for DatabaseConfig {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("statement_mode", &self.statement_mode)
+            .field("proxy_host", &self.proxy_host)
             .finish()
     }
 }

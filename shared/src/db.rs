@@ -27,7 +27,10 @@ impl Database {
     /// unknown ones (`options`, `extra_float_digits`) or, told to ignore them, drops them silently. The
     /// statement timeout is therefore set inside each bundle's transaction instead.
     pub fn connect_lazy(config: &DatabaseConfig) -> Result<Self, sqlx::Error> {
-        let options: PgConnectOptions = config.url.parse()?;
+        let mut options: PgConnectOptions = config.url.parse()?;
+        if let Some(host) = &config.proxy_host {
+            options = options.host(host);
+        }
         let options = options
             .application_name("dashboard-bundle-cache")
             .extra_float_digits(None);

@@ -14,11 +14,44 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod secrets;
 pub mod version;
 
 /// Process-wide setup every function's `main` runs first: logging (JSON when Lambda asks for it through
-/// `AWS_LAMBDA_LOG_FORMAT`) and the one TLS crypto provider that Postgres, Redis and AWS clients share.
+/// `AWS_LAMBDA_LOG_FORMAT`, at `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`) and the one TLS crypto provider
+/// that Postgres, Redis and AWS clients share.
+///
+/// At TRACE, lambda_runtime logs every raw event, bearer tokens included: its targets are held at
+/// DEBUG whatever the level, so no token reaches a log.
 pub fn init_process() {
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    lambda_http::tracing::init_default_subscriber();
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    let mut filter = EnvFilter::default().add_directive(level.into());
+    if level == LevelFilter::TRACE {
+        for target in [
+            "lambda_runtime=debug",
+            "lambda_http=debug",
+            "lambda_runtime_api_client=debug",
+        ] {
+            if let Ok(directive) = target.parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
+    let subscriber = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_env_filter(filter);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let _ = if json {
+        subscriber.json().try_init()
+    } else {
+        subscriber.try_init()
+    };
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::auth::{Claims, Forbidden, Role};
-use shared::bundle_cache::{Read, Served};
+use shared::bundle_cache::{CacheStatus, Read, Served};
 use shared::error::{chain, BundleError};
 use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response};
 use shared::keys::{parse_tenant_id, BundleId};
@@ -42,14 +42,41 @@ async fn respond(state: &State, req: &Request) -> Result<Response<Body>, Respons
         .get_bundle(id, read, deadline)
         .await
         .map_err(|e| failure(id, e))?;
+    let duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         cache = served.status.as_str(),
         key = %served.key,
-        duration_ms = started.elapsed().as_millis() as u64,
+        duration_ms,
         sub = %claims.sub,
         "dashboard bundle"
     );
+    // Written whatever the log level: the template's dashboard and alarms are built on it.
+    println!(
+        "{}",
+        metrics_line(served.status, duration_ms, chrono::Utc::now().timestamp_millis())
+    );
     Ok(success(served))
+}
+
+/// One CloudWatch EMF line per served bundle: `Requests` (1) and `RequestDurationMs`, dimension `Cache`.
+fn metrics_line(status: CacheStatus, duration_ms: u64, timestamp_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "DashboardCache",
+                "Dimensions": [["Cache"]],
+                "Metrics": [
+                    { "Name": "Requests", "Unit": "Count" },
+                    { "Name": "RequestDurationMs", "Unit": "Milliseconds" },
+                ],
+            }],
+        },
+        "Cache": status.as_str(),
+        "Requests": 1,
+        "RequestDurationMs": duration_ms,
+    })
+    .to_string()
 }
 
 /// `bust_cache=true` costs a recomputation: only those who may clear the cache may ask for it.
@@ -147,4 +174,24 @@ fn printable(name: &str) -> String {
         out.push('…');
     }
     format!("{out:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_line_carries_the_cache_outcome_as_dimension() {
+        let line: serde_json::Value =
+            serde_json::from_str(&metrics_line(CacheStatus::Stale, 12, 1_795_478_400_000)).unwrap();
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Cache"]])
+        );
+        assert_eq!(
+            (line["Cache"].as_str(), line["Requests"].as_u64()),
+            (Some("STALE"), Some(1))
+        );
+        assert_eq!(line["RequestDurationMs"], 12);
+    }
 }

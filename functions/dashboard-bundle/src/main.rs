@@ -6,7 +6,9 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::init_process();
-    let state = State::new(Config::from_env()?)?;
+    // DATABASE_URL and JWT_SECRET, or their *_SECRET_ARN in Secrets Manager.
+    let env = shared::secrets::environment(&["DATABASE_URL", "JWT_SECRET"]).await?;
+    let state = State::new(Config::from_lookup(|name| env.get(name).cloned())?)?;
     let state = &state;
     run(service_fn(move |req: Request| route(state, req))).await
 }

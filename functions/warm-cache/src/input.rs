@@ -1,6 +1,8 @@
 //! What a warm-cache invocation is asked to do, read from its event.
 //!
-//! - The EventBridge schedule's envelope (`"detail-type": "Scheduled Event"`): warm every active tenant.
+//! - The EventBridge schedule's envelope (`"detail-type": "Scheduled Event"`), or the EventBridge
+//!   Scheduler input of the template (the same `detail-type`, with the Scheduler's `execution_id`):
+//!   warm every active tenant.
 //! - A bare `{"tenant_ids": [...]}` (a rule's constant input, or a manual invoke): warm those tenants.
 //! - A fan-out chunk envelope (`"detail-type": "Dashboard Warm Chunk"`): warm the chunk's tenants.
 
@@ -16,7 +18,10 @@ const MAX_TENANT_IDS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    Schedule,
+    /// `execution_id`: the Scheduler's, the same on every retry of one scheduled execution.
+    Schedule {
+        execution_id: Option<String>,
+    },
     Manual {
         tenant_ids: Vec<Uuid>,
     },
@@ -30,7 +35,7 @@ impl Input {
     /// The value of `cache_warm_run.trigger`.
     pub fn trigger(&self) -> &'static str {
         match self {
-            Input::Schedule => "schedule",
+            Input::Schedule { .. } => "schedule",
             Input::Manual { .. } => "manual",
             Input::Chunk { .. } => "chunk",
         }
@@ -54,7 +59,13 @@ pub fn parse(event: &Value) -> Result<Input, InputError> {
     let object = event.as_object().ok_or(InputError::UnknownShape)?;
     if let Some(detail_type) = object.get("detail-type") {
         return match detail_type.as_str() {
-            Some(SCHEDULED_DETAIL_TYPE) => Ok(Input::Schedule),
+            Some(SCHEDULED_DETAIL_TYPE) => Ok(Input::Schedule {
+                execution_id: object
+                    .get("execution_id")
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty() && id.len() <= 128)
+                    .map(str::to_owned),
+            }),
             Some(CHUNK_DETAIL_TYPE) => {
                 let detail = object
                     .get("detail")
@@ -111,7 +122,19 @@ mod tests {
     fn scheduled_envelope_is_a_schedule_run() {
         let ev =
             json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        assert_eq!(parse(&ev), Ok(Input::Schedule));
+        assert_eq!(parse(&ev), Ok(Input::Schedule { execution_id: None }));
+    }
+
+    #[test]
+    fn scheduler_input_is_a_schedule_run_with_its_execution() {
+        let ev = json!({"source": "aws.scheduler", "detail-type": "Scheduled Event",
+                        "scheduled_time": "2026-12-01T00:00:00Z", "execution_id": "e-1"});
+        assert_eq!(
+            parse(&ev),
+            Ok(Input::Schedule {
+                execution_id: Some("e-1".into())
+            })
+        );
     }
 
     #[test]

@@ -67,11 +67,31 @@ pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<
 pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -> Result<Summary, Error> {
     let started = Instant::now();
     let db = &state.db;
-    let parent = match input {
-        input::Input::Chunk { parent_run_id, .. } => *parent_run_id,
+    let execution_id = match input {
+        input::Input::Schedule { execution_id } => execution_id.as_deref(),
         _ => None,
     };
-    let run_id = report::start(db, input.trigger(), parent)
+    // A retry of a scheduled execution (Lambda's, after a timeout) must not redo its work.
+    let earlier = match execution_id {
+        Some(id) => report::attempt_of(db, id)
+            .await
+            .inspect_err(|e| tracing::error!(error = %chain(e), "cannot look up earlier attempts"))?,
+        None => None,
+    };
+    if let Some(attempt) = earlier.filter(|a| a.finished) {
+        tracing::info!(run_id = %attempt.run_id, "this scheduled execution already ran to the end");
+        return Ok(Summary {
+            run_id: attempt.run_id,
+            trigger: input.trigger(),
+            already_done: true,
+            ..Summary::default()
+        });
+    }
+    let parent = match input {
+        input::Input::Chunk { parent_run_id, .. } => *parent_run_id,
+        _ => earlier.map(|a| a.run_id),
+    };
+    let run_id = report::start(db, input.trigger(), parent, execution_id)
         .await
         .inspect_err(|e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"))?;
     let mut summary = Summary {
@@ -84,6 +104,7 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         db: &state.db,
         config: &state.warm,
         fanout: state.fanout.as_ref(),
+        warmed_since_ms: earlier.map(|a| a.started_at_ms),
     };
     // Boxed: the run's future nests the whole bundle computation, deep enough to exceed the
     // compiler's layout depth limit in release builds when inlined into `main`'s future.

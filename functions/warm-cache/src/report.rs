@@ -22,6 +22,10 @@ pub struct Summary {
     /// Whether the two SUPERADMIN_GLOBAL bundles were warmed (scheduled runs only).
     pub global_warmed: Option<bool>,
     pub chunks_published: u64,
+    /// Tenants an earlier attempt of the same scheduled execution had already warmed.
+    pub skipped_fresh: u64,
+    /// This execution already ran to the end in an earlier attempt: nothing was done again.
+    pub already_done: bool,
     pub stopped_early: bool,
     pub duration_ms: u64,
     pub errors: Vec<String>,
@@ -50,15 +54,50 @@ impl Summary {
     }
 }
 
+/// An earlier attempt of one scheduled execution.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    pub run_id: Uuid,
+    pub started_at_ms: i64,
+    pub finished: bool,
+}
+
+/// The latest earlier attempt of scheduled execution `execution_id`, if any.
+pub async fn attempt_of(db: &Database, execution_id: &str) -> Result<Option<Attempt>, sqlx::Error> {
+    let row: Option<(Uuid, i64, bool)> = retry_transient(|| {
+        sqlx::query_as(
+            "SELECT id, (extract(epoch FROM started_at) * 1000)::int8, finished_at IS NOT NULL
+               FROM cache_warm_run WHERE execution_id = $1 ORDER BY started_at DESC LIMIT 1",
+        )
+        .persistent(db.persistent())
+        .bind(execution_id)
+        .fetch_optional(db.pool())
+    })
+    .await?;
+    Ok(row.map(|(run_id, started_at_ms, finished)| Attempt {
+        run_id,
+        started_at_ms,
+        finished,
+    }))
+}
+
 /// Inserts the run's row. Retried on a lost connection: a duplicate row is impossible, since a failed
 /// attempt's transaction did not commit.
-pub async fn start(db: &Database, trigger: &str, parent_run_id: Option<Uuid>) -> Result<Uuid, sqlx::Error> {
+pub async fn start(
+    db: &Database,
+    trigger: &str,
+    parent_run_id: Option<Uuid>,
+    execution_id: Option<&str>,
+) -> Result<Uuid, sqlx::Error> {
     retry_transient(|| {
-        sqlx::query_scalar("INSERT INTO cache_warm_run (trigger, parent_run_id) VALUES ($1, $2) RETURNING id")
-            .persistent(db.persistent())
-            .bind(trigger)
-            .bind(parent_run_id)
-            .fetch_one(db.pool())
+        sqlx::query_scalar(
+            "INSERT INTO cache_warm_run (trigger, parent_run_id, execution_id) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .persistent(db.persistent())
+        .bind(trigger)
+        .bind(parent_run_id)
+        .bind(execution_id)
+        .fetch_one(db.pool())
     })
     .await
 }
@@ -69,7 +108,7 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         sqlx::query(
             "UPDATE cache_warm_run
                 SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
-                    skipped_deadline = $5, chunks_published = $6, error_summary = $7
+                    skipped_deadline = $5, chunks_published = $6, error_summary = $7, skipped_fresh = $8
               WHERE id = $1",
         )
         .persistent(db.persistent())
@@ -80,6 +119,7 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(saturating_i32(summary.skipped_deadline))
         .bind(saturating_i32(summary.chunks_published))
         .bind(error_summary.clone())
+        .bind(saturating_i32(summary.skipped_fresh))
         .execute(db.pool())
     })
     .await

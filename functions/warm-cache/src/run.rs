@@ -27,12 +27,16 @@ pub struct Warmer<'a> {
     pub db: &'a Database,
     pub config: &'a WarmConfig,
     pub fanout: Option<&'a Fanout>,
+    /// A retry of an execution whose earlier attempt started at this time (unix ms): tenants whose
+    /// bundles were computed since are left as they are.
+    pub warmed_since_ms: Option<i64>,
 }
 
 enum Outcome {
     Warmed { bundles: u64 },
     Failed { bundles: u64, error: String },
     Skipped,
+    AlreadyWarm,
     ListingFailed(String),
 }
 
@@ -46,7 +50,7 @@ impl Warmer<'_> {
         summary: &mut Summary,
     ) -> Result<(), sqlx::Error> {
         match input {
-            Input::Schedule => {
+            Input::Schedule { .. } => {
                 summary.tenants_total = count_active(self.db).await?;
                 match self.fanout {
                     Some(fanout) if summary.tenants_total > self.config.fanout_threshold => {
@@ -100,6 +104,7 @@ impl Warmer<'_> {
                     summary.failures += 1;
                     summary.record_error(error);
                 }
+                Outcome::AlreadyWarm => summary.skipped_fresh += 1,
                 Outcome::Skipped => {
                     summary.skipped_deadline += 1;
                     summary.stopped_early = true;
@@ -116,6 +121,9 @@ impl Warmer<'_> {
     /// Both bundles of one tenant, together bounded by `WARM_TENANT_TIMEOUT_MS`. A panic (a bug, never
     /// expected) fails this tenant only.
     async fn warm_tenant(&self, id: Uuid) -> Outcome {
+        if self.warmed_since(Scope::Tenant(id)).await {
+            return Outcome::AlreadyWarm;
+        }
         let warmed = AssertUnwindSafe(self.warm_scope(Scope::Tenant(id)))
             .catch_unwind()
             .await;
@@ -129,10 +137,32 @@ impl Warmer<'_> {
         }
     }
 
+    /// Whether both bundles of `scope` were computed since the earlier attempt of this execution began.
+    async fn warmed_since(&self, scope: Scope) -> bool {
+        let Some(since) = self.warmed_since_ms else {
+            return false;
+        };
+        for id in BundleId::both(scope) {
+            let key = self.bundles.keys().bundle(id);
+            let entry = self.bundles.redis().get(&key).await.ok().flatten();
+            let fresh = entry
+                .and_then(|bytes| shared::cache::Entry::decode(&bytes))
+                .is_some_and(|e| e.generated_at_ms >= since);
+            if !fresh {
+                return false;
+            }
+        }
+        true
+    }
+
     async fn warm_global(&self, deadline: Deadline, summary: &mut Summary) {
         if deadline.passed() {
             summary.global_warmed = Some(false);
             summary.stopped_early = true;
+            return;
+        }
+        if self.warmed_since(Scope::Global).await {
+            summary.global_warmed = Some(true);
             return;
         }
         let (bundles, error) = self.warm_scope(Scope::Global).await;

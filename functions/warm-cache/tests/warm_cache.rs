@@ -548,3 +548,43 @@ async fn a_tenant_with_hostile_data_is_warmed_like_any_other_and_the_run_finishe
     assert!(rows[0].5, "the run row was completed");
     cleanup(s).await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_retry_of_a_scheduler_execution_does_not_redo_its_work(pool: PgPool) {
+    let active = tenants(&pool, 6).await;
+    let s = state(pool.clone(), warm_env(), None);
+    let scheduler = event("warm-cache-scheduler.json");
+    let execution = scheduler["execution_id"].as_str().unwrap().to_owned();
+
+    // An earlier attempt warmed two tenants, then timed out (its row never finished).
+    sqlx::query("INSERT INTO cache_warm_run (trigger, execution_id) VALUES ('schedule', $1)")
+        .bind(&execution)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for id in &active[..2] {
+        for bundle in BundleId::both(Scope::Tenant(*id)) {
+            s.bundles.refresh(bundle, WARM_TTL).await.unwrap();
+        }
+    }
+    let retry = invoke(&s, scheduler.clone(), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(retry["trigger"], "schedule");
+    assert_eq!(retry["skipped_fresh"], 2, "{retry}");
+    assert_eq!(retry["tenants_warmed"], 4);
+    assert_eq!(retry["bundles_warmed"], 4 * 2 + 2);
+
+    // Delivered once more after it finished: nothing is done again.
+    let again = invoke(&s, scheduler, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(
+        (again["already_done"].as_bool(), again["bundles_warmed"].as_u64()),
+        (Some(true), Some(0))
+    );
+    assert_eq!(
+        run_rows(&pool).await.len(),
+        2,
+        "no row for the duplicate delivery"
+    );
+    cleanup(s).await;
+}
