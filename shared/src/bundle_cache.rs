@@ -193,7 +193,7 @@ impl BundleCache {
         if !same_utc_day(entry.generated_at_ms, now) {
             return self.recompute_once(id, key, Some(entry)).await;
         }
-        match version::current(self.db.pool(), id.scope, self.db.persistent()).await {
+        match self.current_version(id).await {
             Ok(current) if current == entry.data_version => {
                 let age_ms = now.timestamp_millis() - entry.generated_at_ms;
                 if read == Read::Bust && age_ms >= self.freshness.bust_interval.as_millis() as i64 {
@@ -211,6 +211,14 @@ impl BundleCache {
                 Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()))
             }
         }
+    }
+
+    /// The data version of `id` now, in a transaction of its own (see [`Database::persistent`]).
+    async fn current_version(&self, id: BundleId) -> Result<i64, sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        let current = version::current(&mut *tx, id.scope, self.db.persistent()).await?;
+        tx.commit().await?;
+        Ok(current)
     }
 
     /// Recomputes `key` with at most one caller at a time across all instances: the lease holder

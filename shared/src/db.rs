@@ -55,9 +55,18 @@ impl Database {
     }
 
     /// What to pass to sqlx's `persistent()`: named prepared statements fail behind transaction-mode
-    /// poolers (`prepared statement "sqlx_s_1" already exists`), unnamed ones work everywhere.
+    /// poolers (`prepared statement "sqlx_s_1" already exists`). Unnamed ones work there only inside a
+    /// transaction: sqlx sends an unnamed statement's Parse and its Execute in two round trips, and
+    /// outside a transaction the pooler may hand the second to another server ("unnamed prepared
+    /// statement does not exist"). So every query with parameters runs in a transaction (see
+    /// [`Database::begin`]).
     pub fn persistent(&self) -> bool {
         self.mode == StatementMode::Prepared
+    }
+
+    /// A transaction, which keeps one server connection behind a transaction-mode pooler.
+    pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 
     /// `SET LOCAL statement_timeout` for the start of a transaction: it holds behind any pooler.

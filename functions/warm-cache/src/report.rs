@@ -64,14 +64,18 @@ pub struct Attempt {
 
 /// The latest earlier attempt of scheduled execution `execution_id`, if any.
 pub async fn attempt_of(db: &Database, execution_id: &str) -> Result<Option<Attempt>, sqlx::Error> {
-    let row: Option<(Uuid, i64, bool)> = retry_transient(|| {
-        sqlx::query_as(
+    let row: Option<(Uuid, i64, bool)> = retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        let row = sqlx::query_as(
             "SELECT id, (extract(epoch FROM started_at) * 1000)::int8, finished_at IS NOT NULL
                FROM cache_warm_run WHERE execution_id = $1 ORDER BY started_at DESC LIMIT 1",
         )
         .persistent(db.persistent())
         .bind(execution_id)
-        .fetch_optional(db.pool())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row)
     })
     .await?;
     Ok(row.map(|(run_id, started_at_ms, finished)| Attempt {
@@ -89,22 +93,27 @@ pub async fn start(
     parent_run_id: Option<Uuid>,
     execution_id: Option<&str>,
 ) -> Result<Uuid, sqlx::Error> {
-    retry_transient(|| {
-        sqlx::query_scalar(
+    retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        let id = sqlx::query_scalar(
             "INSERT INTO cache_warm_run (trigger, parent_run_id, execution_id) VALUES ($1, $2, $3) RETURNING id",
         )
         .persistent(db.persistent())
         .bind(trigger)
         .bind(parent_run_id)
         .bind(execution_id)
-        .fetch_one(db.pool())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     })
     .await
 }
 
 pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error> {
     let error_summary = summary.error_summary();
-    retry_transient(|| {
+    retry_transient(|| async {
+        let mut tx = db.begin().await?;
         sqlx::query(
             "UPDATE cache_warm_run
                 SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
@@ -120,10 +129,11 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(saturating_i32(summary.chunks_published))
         .bind(error_summary.clone())
         .bind(saturating_i32(summary.skipped_fresh))
-        .execute(db.pool())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     })
     .await
-    .map(drop)
 }
 
 fn saturating_i32(n: u64) -> i32 {

@@ -233,18 +233,23 @@ impl Warmer<'_> {
 }
 
 async fn count_active(db: &Database) -> Result<u64, sqlx::Error> {
-    let count = || {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tenant WHERE status = 'active'")
-            .persistent(db.persistent())
+    let count = || async {
+        // No parameters: the simple query protocol, one round trip, fine behind any pooler.
+        let row = sqlx::raw_sql("SELECT count(*)::text FROM tenant WHERE status = 'active'")
             .fetch_one(db.pool())
+            .await?;
+        let text: String = sqlx::Row::try_get(&row, 0)?;
+        text.parse::<u64>().map_err(|e| sqlx::Error::Decode(e.into()))
     };
-    Ok(retry_transient(count).await? as u64)
+    retry_transient(count).await
 }
 
-/// Up to `limit` active tenant ids after `after`, in id order (keyset paging); retried on a lost connection.
+/// Up to `limit` active tenant ids after `after`, in id order (keyset paging); retried on a lost
+/// connection. In a transaction of its own (see `Database::persistent`).
 async fn tenant_page(db: &Database, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
-    retry_transient(|| {
-        sqlx::query_scalar(
+    retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        let page = sqlx::query_scalar(
             "SELECT id FROM tenant
               WHERE status = 'active' AND ($1::uuid IS NULL OR id > $1)
               ORDER BY id LIMIT $2",
@@ -252,7 +257,10 @@ async fn tenant_page(db: &Database, after: Option<Uuid>, limit: i64) -> Result<V
         .persistent(db.persistent())
         .bind(after)
         .bind(limit)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(page)
     })
     .await
 }

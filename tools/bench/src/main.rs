@@ -78,6 +78,9 @@ async fn main() -> Result<()> {
     if wanted("warm") {
         rows.extend(figures::warm(&ctx).await?);
     }
+    if wanted("faults") {
+        rows.extend(figures::silent_drop(&ctx).await?);
+    }
     if wanted("artefacts") {
         rows.extend(figures::artefacts(&ctx).await?);
     }
