@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+source "$root/scripts/lib.sh"
 fail() { echo "dev-smoke: $*"; tail -40 .dev/dev-smoke.log; exit 1; }
 expect() {  # expect <name> <python condition on the JSON in `j`> <json text>
   python3 -c "import json,sys; j=json.loads(sys.argv[2]); sys.exit(0 if ($1) else 1)" "$1" "$3" \

@@ -17,7 +17,7 @@ database_url=${DEV_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/dashboard_de
 # A development-only secret: tokens signed with it are worthless anywhere else.
 jwt_secret=${DEV_JWT_SECRET:-dev-only-secret-not-for-production-0123456789}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+source "$root/scripts/lib.sh"
 for p in "$port" "$web_port"; do
   if port_open "$p"; then
     echo "make dev: port $p is in use (another make dev?); move it with DEV_PORT / DEV_WEB_PORT" >&2

@@ -18,9 +18,8 @@ jwt_secret=browser-test-only-secret-0123456789abcdef
 playwright_version=1.64.1
 playwright_dir=${DASHBOARD_TOOLS_DIR:-$root/.dev}/playwright-core-$playwright_version
 
-log() { echo "test-browser: $*"; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+LOG_TAG=test-browser
+source "$root/scripts/lib.sh"
 
 for p in "$web_port" "$api_port" "$redis_port"; do
   if port_open "$p"; then
@@ -30,9 +29,7 @@ for p in "$web_port" "$api_port" "$redis_port"; do
 done
 
 if ! command -v chromium >/dev/null; then
-  log "installing chromium with apt-get"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  apt_install chromium
 fi
 if [ ! -f "$playwright_dir/node_modules/playwright-core/package.json" ]; then
   log "installing playwright-core@$playwright_version into $playwright_dir (it brings no browser)"

@@ -138,7 +138,10 @@ impl BundleCache {
         deadline: Instant,
     ) -> Result<Served, BundleError> {
         let key = self.keys.bundle(id);
-        let entry = match self.redis.get(&key).await {
+        let cached = tokio::time::timeout_at(deadline, self.redis.get(&key))
+            .await
+            .map_err(|_| BundleError::DeadlineExceeded)?;
+        let entry = match cached {
             Ok(bytes) => bytes.and_then(|b| {
                 let entry = Entry::decode(&b);
                 if entry.is_none() {
@@ -255,7 +258,8 @@ impl BundleCache {
                 }
                 Err(e) => {
                     tracing::warn!(%key, error = %chain(&e), "lease unavailable, recomputing without it");
-                    return self.compute_and_store(id, key.to_owned(), Store::Yes).await;
+                    let result = self.compute_and_store(id, key.to_owned(), Store::Yes).await;
+                    return stale_if_database_failed(result, previous, key);
                 }
             }
         }
@@ -278,13 +282,7 @@ impl BundleCache {
         if let Err(e) = self.redis.release_lease(lease_key, token).await {
             tracing::warn!(%lease_key, error = %chain(&e), "lease release failed; it will expire");
         }
-        match (result, previous) {
-            (Err(BundleError::Database(e)), Some(entry)) => {
-                tracing::warn!(%key, error = %chain(&e), "recompute failed, serving stale entry");
-                Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()))
-            }
-            (result, _) => result,
-        }
+        stale_if_database_failed(result, previous, key)
     }
 
     /// The entry now under `key` if it was stored after `previous` (or `previous` is `None`).
@@ -350,6 +348,21 @@ fn served(entry: Entry, status: CacheStatus, key: String) -> Served {
         json: entry.json,
         status,
         key,
+    }
+}
+
+/// `previous` as STALE when a recompute failed because Postgres did; otherwise `result` itself.
+fn stale_if_database_failed(
+    result: Result<Served, BundleError>,
+    previous: Option<&Entry>,
+    key: &str,
+) -> Result<Served, BundleError> {
+    match (result, previous) {
+        (Err(BundleError::Database(e)), Some(entry)) => {
+            tracing::warn!(%key, error = %chain(&e), "recompute failed, serving stale entry");
+            Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()))
+        }
+        (result, _) => result,
     }
 }
 

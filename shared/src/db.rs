@@ -65,8 +65,10 @@ impl Database {
     }
 
     /// A transaction, which keeps one server connection behind a transaction-mode pooler.
+    /// It carries the statement timeout, like every transaction here.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.pool.begin().await
+        let begin = format!("BEGIN; {}", self.statement_timeout_sql());
+        self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await
     }
 
     /// `SET LOCAL statement_timeout` for the start of a transaction: it holds behind any pooler.

@@ -132,8 +132,7 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         duration_ms = summary.duration_ms,
         "warm run finished"
     );
-    let nothing_done = summary.bundles_warmed == 0 && summary.chunks_published == 0 && summary.failures > 0;
-    if nothing_done {
+    if summary.nothing_done() {
         return Err(format!("warm run {run_id} warmed nothing: {}", summary.errors.join("; ")).into());
     }
     Ok(summary)

@@ -32,6 +32,11 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Nothing warmed or published and something failed: the invocation is an error, to be retried.
+    pub fn nothing_done(&self) -> bool {
+        self.bundles_warmed == 0 && self.chunks_published == 0 && self.failures > 0
+    }
+
     pub fn record_error(&mut self, error: String) {
         tracing::warn!(%error, "warm failure");
         if self.errors.len() < MAX_ERRORS_KEPT {
@@ -62,13 +67,16 @@ pub struct Attempt {
     pub finished: bool,
 }
 
-/// The latest earlier attempt of scheduled execution `execution_id`, if any.
+/// The earlier attempts of scheduled execution `execution_id`, if any, taken together: the latest one's
+/// id, when the first began, and whether any of them ran to the end and did its work.
 pub async fn attempt_of(db: &Database, execution_id: &str) -> Result<Option<Attempt>, sqlx::Error> {
     let row: Option<(Uuid, i64, bool)> = retry_transient(|| async {
         let mut tx = db.begin().await?;
         let row = sqlx::query_as(
-            "SELECT id, (extract(epoch FROM started_at) * 1000)::int8, finished_at IS NOT NULL
-               FROM cache_warm_run WHERE execution_id = $1 ORDER BY started_at DESC LIMIT 1",
+            "SELECT (array_agg(id ORDER BY started_at DESC))[1],
+                    (extract(epoch FROM min(started_at)) * 1000)::int8,
+                    coalesce(bool_or(finished_at IS NOT NULL AND succeeded), false)
+               FROM cache_warm_run WHERE execution_id = $1 HAVING count(*) > 0",
         )
         .persistent(db.persistent())
         .bind(execution_id)
@@ -117,7 +125,8 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         sqlx::query(
             "UPDATE cache_warm_run
                 SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
-                    skipped_deadline = $5, chunks_published = $6, error_summary = $7, skipped_fresh = $8
+                    skipped_deadline = $5, chunks_published = $6, error_summary = $7, skipped_fresh = $8,
+                    succeeded = $9
               WHERE id = $1",
         )
         .persistent(db.persistent())
@@ -129,6 +138,7 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(saturating_i32(summary.chunks_published))
         .bind(error_summary.clone())
         .bind(saturating_i32(summary.skipped_fresh))
+        .bind(!summary.nothing_done())
         .execute(&mut *tx)
         .await?;
         tx.commit().await

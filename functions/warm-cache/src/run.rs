@@ -234,10 +234,12 @@ impl Warmer<'_> {
 
 async fn count_active(db: &Database) -> Result<u64, sqlx::Error> {
     let count = || async {
-        // No parameters: the simple query protocol, one round trip, fine behind any pooler.
+        // In a transaction for its statement timeout; no parameters, so the simple query protocol.
+        let mut tx = db.begin().await?;
         let row = sqlx::raw_sql("SELECT count(*)::text FROM tenant WHERE status = 'active'")
-            .fetch_one(db.pool())
+            .fetch_one(&mut *tx)
             .await?;
+        tx.commit().await?;
         let text: String = sqlx::Row::try_get(&row, 0)?;
         text.parse::<u64>().map_err(|e| sqlx::Error::Decode(e.into()))
     };

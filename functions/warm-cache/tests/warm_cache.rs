@@ -588,3 +588,24 @@ async fn a_retry_of_a_scheduler_execution_does_not_redo_its_work(pool: PgPool) {
     );
     cleanup(s).await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_retry_after_an_attempt_that_warmed_nothing_does_the_work(pool: PgPool) {
+    tenants(&pool, 3).await;
+    let scheduler = event("warm-cache-scheduler.json");
+    // The first attempt ran with Redis down: it finished, warmed nothing and returned an error.
+    let down = state(
+        pool.clone(),
+        warm_env().set("REDIS_URL", testing::DEAD_REDIS_URL),
+        None,
+    );
+    assert!(invoke(&down, scheduler.clone(), Duration::from_secs(600))
+        .await
+        .is_err());
+
+    let s = state(pool.clone(), warm_env(), None);
+    let retry = invoke(&s, scheduler, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(retry["already_done"], false, "{retry}");
+    assert_eq!(retry["bundles_warmed"], 3 * 2 + 2);
+    cleanup(s).await;
+}
