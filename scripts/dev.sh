@@ -34,6 +34,8 @@ DATABASE_URL=$database_url
 REDIS_URL=redis://127.0.0.1:$redis_port
 JWT_SECRET=$jwt_secret
 BUNDLE_TTL_SECONDS=300
+# The runbook's check expects every "bypass the cache" to recompute (deployments keep the 10 s bound).
+BUST_INTERVAL_MS=0
 CORS_ALLOWED_ORIGINS=http://localhost:$web_port,http://127.0.0.1:$web_port
 RUST_LOG=info
 ENV

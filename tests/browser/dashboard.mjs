@@ -139,9 +139,11 @@ try {
   // 5. Clear this tenant, then reload: recomputed.
   const cleared = await page.evaluate(() => document.body.dataset.cleared || '0');
   await page.click('#clear');
-  await page.waitForFunction((n) => document.body.dataset.cleared !== n, cleared);
+  // Compared as the page counts it: unset is 0, so an unset value must not end the wait early.
+  await page.waitForFunction((n) => (document.body.dataset.cleared || '0') !== n, cleared);
   const message = await page.locator('#message').textContent();
-  assert.match(message, new RegExp(`^cleared 1 dashboard bundle\\(s\\) of tenant ${TENANT}\\.$`));
+  const clearError = await page.locator('#error').textContent();
+  assert.match(message, new RegExp(`^cleared 1 dashboard bundle\\(s\\) of tenant ${TENANT}\\.$`), `page error: ${clearError}`);
   line = await cacheLineOf(() => page.click('#reload'));
   expectLine(line, 'MISS', tenantKey);
   ok(`"${message}" then reload logs "${line}"`);
