@@ -8,6 +8,10 @@
 //! others serve the previous entry (`STALE`) or, for a key with no entry, wait for the holder's value
 //! (taking the lease themselves if the holder disappears). Postgres failing, or the request's deadline
 //! passing, while an entry exists serves that entry (`STALE`).
+//!
+//! In the dashboard function a cached read first looks in the process's in-memory level
+//! ([`LocalLevel`]): a copy read from Redis at most `LOCAL_CACHE_MAX_AGE_MS` ago that is still inside
+//! the window above is served from there (`HIT`, level memory) with no Redis round trip.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,7 +20,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::bundle_query;
-use crate::cache::{Entry, RedisCache};
+use crate::cache::{local, Entry, Found, LocalLevel, RedisCache};
 use crate::clock::Clock;
 use crate::db::Database;
 use crate::error::{chain, BundleError};
@@ -74,11 +78,32 @@ enum Store {
     No,
 }
 
+/// Which level a bundle's bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// This process's in-memory level (always a `HIT`).
+    Memory,
+    Redis,
+    /// Computed by this request (`MISS`, `BYPASS`).
+    Postgres,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Memory => "memory",
+            Level::Redis => "redis",
+            Level::Postgres => "postgres",
+        }
+    }
+}
+
 /// A bundle as served: its JSON and where it came from.
 #[derive(Debug)]
 pub struct Served {
     pub json: String,
     pub status: CacheStatus,
+    pub level: Level,
     pub key: String,
 }
 
@@ -101,10 +126,12 @@ pub struct BundleCache {
     keys: Keys,
     freshness: Freshness,
     clock: Clock,
+    local: LocalLevel,
     recomputes: AtomicU64,
 }
 
 impl BundleCache {
+    /// Without an in-memory level: every read goes to Redis.
     pub fn new(db: Database, redis: RedisCache, keys: Keys, freshness: Freshness, clock: Clock) -> Self {
         Self {
             db,
@@ -112,8 +139,19 @@ impl BundleCache {
             keys,
             freshness,
             clock,
+            local: LocalLevel::off(),
             recomputes: AtomicU64::new(0),
         }
+    }
+
+    /// Serves `Read::Cached` requests from `local` while its bounds and the freshness window allow.
+    pub fn with_local_level(mut self, local: LocalLevel) -> Self {
+        self.local = local;
+        self
+    }
+
+    pub fn local(&self) -> &LocalLevel {
+        &self.local
     }
 
     pub fn redis(&self) -> &RedisCache {
@@ -138,24 +176,24 @@ impl BundleCache {
         deadline: Instant,
     ) -> Result<Served, BundleError> {
         let key = self.keys.bundle(id);
-        let cached = tokio::time::timeout_at(deadline, self.redis.get(&key))
+        let now = self.clock.now();
+        let cached = tokio::time::timeout_at(deadline, self.read(&key, read, now))
             .await
             .map_err(|_| BundleError::DeadlineExceeded)?;
         let entry = match cached {
-            Ok(bytes) => bytes.and_then(|b| {
-                let entry = Entry::decode(&b);
-                if entry.is_none() {
-                    tracing::warn!(%key, "unreadable cache entry, recomputing");
-                }
-                entry
-            }),
+            Ok(Found::Memory(entry)) => {
+                return Ok(Served {
+                    level: Level::Memory,
+                    ..served(entry, CacheStatus::Hit, key)
+                })
+            }
+            Ok(Found::Redis(entry)) => entry,
             Err(e) => {
                 tracing::warn!(%key, error = %chain(&e), "cache read failed, bypassing cache");
                 let computed = tokio::time::timeout_at(deadline, self.compute_and_store(id, key, Store::No));
                 return computed.await.unwrap_or(Err(BundleError::DeadlineExceeded));
             }
         };
-        let now = self.clock.now();
         match entry {
             Some(entry) if read == Read::Cached && self.is_fresh(&entry, now) => {
                 Ok(served(entry, CacheStatus::Hit, key))
@@ -172,6 +210,19 @@ impl BundleCache {
                     (Err(_), None) => Err(BundleError::DeadlineExceeded),
                 }
             }
+        }
+    }
+
+    /// The entry under `key`: through the in-memory level for a cached read, from Redis for a bust.
+    async fn read(
+        &self,
+        key: &str,
+        read: Read,
+        now: DateTime<Utc>,
+    ) -> Result<Found, crate::error::CacheError> {
+        match read {
+            Read::Cached => self.local.read(&self.redis, key, |e| self.is_fresh(e, now)).await,
+            Read::Bust => Ok(Found::Redis(local::decode(self.redis.get(key).await?, key))),
         }
     }
 
@@ -203,8 +254,16 @@ impl BundleCache {
                     return self.recompute_once(id, key, Some(entry)).await;
                 }
                 let stamp = now.timestamp_millis();
-                if let Err(e) = self.redis.mark_validated(key, current, stamp).await {
-                    tracing::warn!(%key, error = %chain(&e), "could not mark entry revalidated");
+                match self.redis.mark_validated(key, current, stamp).await {
+                    Ok(true) => {
+                        let revalidated = Entry {
+                            validated_at_ms: stamp,
+                            ..entry.clone()
+                        };
+                        self.local.keep(key, &revalidated).await;
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(%key, error = %chain(&e), "could not mark entry revalidated"),
                 }
                 Ok(served(entry.clone(), CacheStatus::Hit, key.to_owned()))
             }
@@ -334,7 +393,10 @@ impl BundleCache {
 
     async fn store(&self, key: &str, entry: &Entry, expire_after: Duration) -> bool {
         match self.redis.set(key, &entry.encode(), expire_after).await {
-            Ok(()) => true,
+            Ok(()) => {
+                self.local.keep(key, entry).await;
+                true
+            }
             Err(e) => {
                 tracing::warn!(%key, error = %chain(&e), "cache write failed");
                 false
@@ -344,9 +406,14 @@ impl BundleCache {
 }
 
 fn served(entry: Entry, status: CacheStatus, key: String) -> Served {
+    let level = match status {
+        CacheStatus::Hit | CacheStatus::Stale => Level::Redis,
+        CacheStatus::Miss | CacheStatus::Bypass => Level::Postgres,
+    };
     Served {
         json: entry.json,
         status,
+        level,
         key,
     }
 }

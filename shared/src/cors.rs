@@ -12,8 +12,9 @@ use crate::error::ConfigError;
 const VARIABLE: &str = "CORS_ALLOWED_ORIGINS";
 const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
 const ALLOW_HEADERS: &str = "authorization, content-type";
-/// The dashboard page reads the cache outcome from `X-Cache`.
-const EXPOSE_HEADERS: &str = "X-Cache";
+/// The dashboard page reads the cache outcome from `X-Cache` and where a hit came from from
+/// `X-Cache-Level`.
+const EXPOSE_HEADERS: &str = "X-Cache, X-Cache-Level";
 const MAX_AGE_SECONDS: &str = "600";
 
 /// The origins allowed to call the API from a browser, exactly as browsers send them in `Origin`.
@@ -194,7 +195,7 @@ mod tests {
         );
         assert_eq!(
             header_of(&response, header::ACCESS_CONTROL_EXPOSE_HEADERS),
-            Some("X-Cache")
+            Some("X-Cache, X-Cache-Level")
         );
         let vary: Vec<_> = response.headers().get_all(header::VARY).iter().collect();
         assert_eq!(vary, ["Accept", "Origin"], "an existing Vary is kept");

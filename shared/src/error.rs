@@ -43,6 +43,9 @@ pub enum CacheError {
     ConnectTimeout,
     #[error("invalid redis configuration: {0}")]
     Config(String),
+    /// A read made once for several concurrent callers (the in-memory level) failed.
+    #[error("redis read failed")]
+    Shared(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 /// Verifying a bearer token (defined with the rest of auth).

@@ -25,7 +25,8 @@ const { chromium } = createRequire(`${env('PLAYWRIGHT_DIR')}/`)('playwright-core
 const TENANT = 'a11dfb63-4b18-4eb8-872e-747af2e37c46';
 const TIMEOUT = 60_000;
 const CACHE_LINE = /^\[dashboard-bundle\] Cache (HIT|MISS|STALE|BYPASS) key=(\S+) \((.+)\)$/;
-const SOURCES = { HIT: 'redis', MISS: 'compute from db' };
+// A HIT comes from Redis or from the function's in-memory level.
+const SOURCES = { HIT: /^(redis|memory)$/, MISS: /^compute from db$/ };
 
 let step = 0;
 function ok(what) {
@@ -82,7 +83,7 @@ try {
     assert.ok(match, `not a runbook line: ${line}`);
     assert.equal(match[1], status, line);
     assert.equal(match[2], key, line);
-    if (SOURCES[status]) assert.equal(match[3], SOURCES[status], line);
+    if (SOURCES[status]) assert.match(match[3], SOURCES[status], line);
   }
 
   const tenantKey = `dashboard:bundle:${TENANT}:include=true`;
@@ -95,7 +96,7 @@ try {
   assert.match(await page.locator('#elapsed').textContent(), /^\d+ ms$/);
   ok(`first load logs "${line}"`);
 
-  // 2. Reload: from Redis.
+  // 2. Reload: from the cache (the function's memory or Redis).
   line = await cacheLineOf(() => page.click('#reload'));
   expectLine(line, 'HIT', tenantKey);
   assert.equal(await badge.textContent(), 'HIT');
@@ -144,9 +145,12 @@ try {
   const message = await page.locator('#message').textContent();
   const clearError = await page.locator('#error').textContent();
   assert.match(message, new RegExp(`^cleared 1 dashboard bundle\\(s\\) of tenant ${TENANT}\\.$`), `page error: ${clearError}`);
+  // Another process (the dashboard function) may serve its in-memory copy for up to
+  // LOCAL_CACHE_MAX_AGE_MS (1 s) after a clear: the documented bound.
+  await page.waitForTimeout(1_100);
   line = await cacheLineOf(() => page.click('#reload'));
   expectLine(line, 'MISS', tenantKey);
-  ok(`"${message}" then reload logs "${line}"`);
+  ok(`"${message}" then reload (after the in-memory bound) logs "${line}"`);
 
   // 6. The operations panel: health and warm runs (none in a fresh database).
   await page.waitForFunction(() => document.getElementById('health-status').dataset.status === 'ok');

@@ -1,6 +1,7 @@
 // The dev dashboard page: loads the bundle from the local API (another origin, hence CORS), shows it,
 // and logs one line per load in the previous system's runbook format:
 //   [dashboard-bundle] Cache HIT key=dashboard:bundle:<tenant|SUPERADMIN_GLOBAL>:include=<bool> (redis)
+//   [dashboard-bundle] Cache HIT key=... (memory)   (the function's in-memory level)
 //   [dashboard-bundle] Cache MISS key=... (compute from db)
 // No framework, no build step: served as is by scripts/dev_web.py.
 'use strict';
@@ -184,8 +185,11 @@ async function load({ bust = false } = {}) {
 
   const data = body.data;
   const status = response.headers.get('X-Cache') || 'UNKNOWN';
+  // A HIT from the function's in-memory level says so in X-Cache-Level.
+  const fromMemory = status === 'HIT' && response.headers.get('X-Cache-Level') === 'memory';
+  const source = fromMemory ? 'memory' : SOURCES[status] || 'X-Cache not readable';
   const key = cacheKey(data.meta);
-  console.log(`[dashboard-bundle] Cache ${status} key=${key} (${SOURCES[status] || 'X-Cache not readable'})`);
+  console.log(`[dashboard-bundle] Cache ${status} key=${key} (${source})`);
   lastMeta = data.meta;
   setOutcome(status, ms, key, data.meta.generated_at);
   renderStats(data.stats);

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use shared::auth::AuthConfig;
 use shared::bundle_cache::Freshness;
+use shared::cache::LocalConfig;
 use shared::config::{self, DatabaseConfig, Env, RedisConfig};
 use shared::cors::CorsConfig;
 use shared::error::ConfigError;
@@ -14,6 +15,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub key_prefix: String,
     pub freshness: Freshness,
+    /// The in-memory level (`LOCAL_CACHE_MB`, `LOCAL_CACHE_MAX_AGE_MS`).
+    pub local: LocalConfig,
     /// The `JWT_*` variables: how bearer tokens are verified and mapped.
     pub auth: AuthConfig,
     /// Every request is answered within this (`REQUEST_DEADLINE_MS`), well before the function's own
@@ -35,6 +38,7 @@ impl Config {
             redis: RedisConfig::from_env(&env)?,
             key_prefix: config::cache_key_prefix(&env),
             freshness: Freshness::from_env(&env)?,
+            local: LocalConfig::from_env(&env)?,
             auth: AuthConfig::from_lookup(&lookup)?,
             request_deadline: env.millis("REQUEST_DEADLINE_MS", 8_000)?,
             cors: CorsConfig::from_lookup(&lookup)?,

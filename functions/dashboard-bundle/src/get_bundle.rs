@@ -5,7 +5,7 @@ use std::time::Instant;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::auth::{Claims, Forbidden, Role};
-use shared::bundle_cache::{CacheStatus, Read, Served};
+use shared::bundle_cache::{CacheStatus, Level, Read, Served};
 use shared::error::{chain, BundleError};
 use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response};
 use shared::keys::{parse_tenant_id, BundleId};
@@ -45,6 +45,7 @@ async fn respond(state: &State, req: &Request) -> Result<Response<Body>, Respons
     let duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         cache = served.status.as_str(),
+        level = served.level.as_str(),
         key = %served.key,
         duration_ms,
         sub = %claims.sub,
@@ -53,13 +54,19 @@ async fn respond(state: &State, req: &Request) -> Result<Response<Body>, Respons
     // Written whatever the log level: the template's dashboard and alarms are built on it.
     println!(
         "{}",
-        metrics_line(served.status, duration_ms, chrono::Utc::now().timestamp_millis())
+        metrics_line(
+            served.status,
+            served.level,
+            duration_ms,
+            chrono::Utc::now().timestamp_millis()
+        )
     );
     Ok(success(served))
 }
 
-/// One CloudWatch EMF line per served bundle: `Requests` (1) and `RequestDurationMs`, dimension `Cache`.
-fn metrics_line(status: CacheStatus, duration_ms: u64, timestamp_ms: i64) -> String {
+/// One CloudWatch EMF line per served bundle: `Requests` (1), `MemoryHits` (1 when served from the
+/// in-memory level, else 0) and `RequestDurationMs`, dimension `Cache`; `CacheLevel` as a property.
+fn metrics_line(status: CacheStatus, level: Level, duration_ms: u64, timestamp_ms: i64) -> String {
     serde_json::json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -68,12 +75,15 @@ fn metrics_line(status: CacheStatus, duration_ms: u64, timestamp_ms: i64) -> Str
                 "Dimensions": [["Cache"]],
                 "Metrics": [
                     { "Name": "Requests", "Unit": "Count" },
+                    { "Name": "MemoryHits", "Unit": "Count" },
                     { "Name": "RequestDurationMs", "Unit": "Milliseconds" },
                 ],
             }],
         },
         "Cache": status.as_str(),
+        "CacheLevel": level.as_str(),
         "Requests": 1,
+        "MemoryHits": u8::from(level == Level::Memory),
         "RequestDurationMs": duration_ms,
     })
     .to_string()
@@ -119,9 +129,9 @@ fn success(served: Served) -> Response<Body> {
         r#","cached":false}"#
     });
     let mut response = json_response(StatusCode::OK, body);
-    response
-        .headers_mut()
-        .insert("x-cache", HeaderValue::from_static(served.status.as_str()));
+    let headers = response.headers_mut();
+    headers.insert("x-cache", HeaderValue::from_static(served.status.as_str()));
+    headers.insert("x-cache-level", HeaderValue::from_static(served.level.as_str()));
     response
 }
 
@@ -182,15 +192,24 @@ mod tests {
 
     #[test]
     fn metrics_line_carries_the_cache_outcome_as_dimension() {
-        let line: serde_json::Value =
-            serde_json::from_str(&metrics_line(CacheStatus::Stale, 12, 1_795_478_400_000)).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&metrics_line(
+            CacheStatus::Hit,
+            Level::Memory,
+            12,
+            1_795_478_400_000,
+        ))
+        .unwrap();
         assert_eq!(
             line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             serde_json::json!([["Cache"]])
         );
         assert_eq!(
             (line["Cache"].as_str(), line["Requests"].as_u64()),
-            (Some("STALE"), Some(1))
+            (Some("HIT"), Some(1))
+        );
+        assert_eq!(
+            (line["CacheLevel"].as_str(), line["MemoryHits"].as_u64()),
+            (Some("memory"), Some(1))
         );
         assert_eq!(line["RequestDurationMs"], 12);
     }

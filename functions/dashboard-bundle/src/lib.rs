@@ -8,7 +8,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::auth::Authenticator;
 use shared::bundle_cache::BundleCache;
-use shared::cache::RedisCache;
+use shared::cache::{LocalLevel, RedisCache};
 use shared::clock::Clock;
 use shared::db::Database;
 use shared::error::StartupError;
@@ -41,7 +41,8 @@ impl State {
         let keys = Keys::new(config.key_prefix.clone());
         Ok(Self {
             auth: Authenticator::new(config.auth.clone()),
-            bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock),
+            bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock)
+                .with_local_level(LocalLevel::new(config.local)),
             db,
             health: HealthCheck::default(),
             config,

@@ -62,7 +62,7 @@ async fn get_from_the_dashboard_page_exposes_x_cache_and_errors_stay_readable(po
     assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
     assert_eq!(
         header(&response, "access-control-expose-headers"),
-        Some("X-Cache")
+        Some("X-Cache, X-Cache-Level")
     );
     assert_eq!(header(&response, "vary"), Some("Origin"));
 

@@ -56,6 +56,8 @@ impl TestEnv {
             ("REDIS_RESPONSE_TIMEOUT_MS", "500".to_owned()),
             ("DB_ACQUIRE_TIMEOUT_MS", "2000".to_owned()),
             ("DB_STATEMENT_TIMEOUT_MS", "10000".to_owned()),
+            // Tests see Redis directly, as with the level off; tests of the in-memory level set it.
+            ("LOCAL_CACHE_MB", "0".to_owned()),
         ];
         Self {
             vars: vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
@@ -206,6 +208,8 @@ pub fn request(event: &Value) -> Request {
 pub struct Reply {
     pub status: u16,
     pub x_cache: Option<String>,
+    /// `X-Cache-Level`: memory, redis or postgres.
+    pub level: Option<String>,
     pub body: Value,
 }
 
@@ -218,11 +222,15 @@ impl Reply {
 
 pub fn reply(response: Response<Body>) -> Reply {
     let status = response.status().as_u16();
-    let x_cache = response
-        .headers()
-        .get("x-cache")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let x_cache = header("x-cache");
+    let level = header("x-cache-level");
     let body = match response.body() {
         Body::Text(t) => serde_json::from_str(t).expect("JSON body"),
         Body::Empty => Value::Null,
@@ -232,6 +240,7 @@ pub fn reply(response: Response<Body>) -> Reply {
     Reply {
         status,
         x_cache,
+        level,
         body,
     }
 }
