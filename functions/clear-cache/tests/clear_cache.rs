@@ -292,3 +292,37 @@ async fn committed_events_parse_as_clear_requests(pool: PgPool) {
     assert_eq!(body["data"]["tenant_id"], "a11dfb63-4b18-4eb8-872e-747af2e37c46");
     f.cleanup().await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_dashboard_environment_with_an_in_memory_level_sees_a_clear_within_its_max_age(pool: PgPool) {
+    let tenant = testing::insert_tenant(&pool, "a").await;
+    let env = TestEnv::new()
+        .set("LOCAL_CACHE_MB", "16")
+        .set("LOCAL_CACHE_MAX_AGE_MS", "300");
+    let dash = dashboard_bundle::State::with_database(
+        dashboard_bundle::config::Config::from_lookup(env.lookup()).unwrap(),
+        env.database(&pool),
+        Default::default(),
+    )
+    .unwrap();
+    assert_eq!(dashboard_cache_header(&dash, tenant, "").await, "MISS");
+    assert_eq!(dashboard_cache_header(&dash, tenant, "").await, "HIT");
+
+    let admin = testing::token(Role::Admin, Some(tenant));
+    let cleared_at = std::time::Instant::now();
+    let (status, body) = post(&clear_state(&env), Some(&admin), Some("{}")).await;
+    assert_eq!(status, 200, "{body}");
+    loop {
+        let outcome = dashboard_cache_header(&dash, tenant, "").await;
+        if outcome == "MISS" {
+            break;
+        }
+        assert_eq!(outcome, "HIT");
+        assert!(
+            cleared_at.elapsed() < std::time::Duration::from_millis(300),
+            "the cleared bundle was served past LOCAL_CACHE_MAX_AGE_MS"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    testing::cleanup_prefix(&env.prefix()).await;
+}

@@ -21,6 +21,9 @@ use warm_cache::input::Input;
 
 use crate::{floors, Row};
 
+mod local_level;
+pub use local_level::local_level;
+
 pub struct Context {
     pool: PgPool,
     database_url: String,

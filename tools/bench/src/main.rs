@@ -81,6 +81,9 @@ async fn main() -> Result<()> {
     if wanted("faults") {
         rows.extend(figures::silent_drop(&ctx).await?);
     }
+    if wanted("local") {
+        rows.extend(figures::local_level(&ctx).await?);
+    }
     if wanted("artefacts") {
         rows.extend(figures::artefacts(&ctx).await?);
     }
