@@ -16,6 +16,9 @@ echo "check-template: cfn-lint (with cfn-lint-serverless rules): no findings"
 sam validate --lint
 # The Scheduler input in the template and the event file the tests feed the warmer are the same shape.
 "$(scripts/tools.sh sam)/python" scripts/check_scheduler_input.py
+# Gateway mode: off by default (the body SAM makes from the events alone); on, a JWT authorizer on the
+# bundle and clear routes and none on health (the template translated offline, conditions resolved).
+"$(scripts/tools.sh sam)/python" scripts/check_gateway_auth.py
 # --skip-download: no call to the vendor's API (offline); --quiet prints failed checks only.
 checkov --framework cloudformation --skip-download --quiet --compact -f template.yaml
 echo "check-template: checkov: no failed checks"

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Gateway mode (JwtGatewayAuthorizer) wires the HTTP API's JWT authorizer as the README says.
+
+Translates template.yaml with the SAM translator (offline) for two parameter sets, resolves the
+conditions CloudFormation would, and checks the OpenAPI body API Gateway imports:
+- off (the default): the body is exactly the one SAM generates from the HttpApi events alone, as before
+  gateway mode existed (no authorizer, no security on any route);
+- on: one JWT authorizer (the Authorization header, JwtIssuer, JwtAudience split on commas) on
+  GET /api/reports/dashboard-bundle and POST /api/reports/clear-cache; GET /api/system/health has none;
+  the body is the one SAM generates when that authorizer is given in the two events' Auth.
+In both, every route has its Lambda integration, the health route keeps its throttling, and no
+AWS::ApiGatewayV2::Route or Authorizer resource sits next to the imported body (a re-import of the body
+would delete them). Run with a Python that has samtranslator (the sam venv): scripts/check-template.sh does.
+"""
+import copy
+import json
+import logging
+import os
+from pathlib import Path
+
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROUTES = {
+    ("/api/reports/dashboard-bundle", "get"): "DashboardBundleFunction",
+    ("/api/reports/clear-cache", "post"): "ClearCacheFunction",
+    ("/api/system/health", "get"): "DashboardBundleFunction",
+}
+AUTHENTICATED = {("/api/reports/dashboard-bundle", "get"), ("/api/reports/clear-cache", "post")}
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
+GATEWAY_ON = {"JwtGatewayAuthorizer": "true", "JwtIssuer": ISSUER, "JwtAudience": "client-a,client-b"}
+NO_VALUE = object()
+
+
+class NoManagedPolicies:
+    """The template names no managed policy by name, so the translator needs no IAM look-up."""
+
+    def load(self):
+        return {}
+
+
+def translate(template, parameters):
+    template = copy.deepcopy(template)
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"  # what `sam validate` does
+    return transform(template, dict(parameters), NoManagedPolicies())
+
+
+class Resolver:
+    """Conditions, Fn::If, AWS::NoValue, parameter Refs and Fn::Split, as CloudFormation resolves them."""
+
+    def __init__(self, template, parameters):
+        self.values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+        self.values.update(parameters)
+        self.conditions = template.get("Conditions", {})
+        self.cache = {}
+
+    def condition(self, name):
+        if name not in self.cache:
+            self.cache[name] = self.truth(self.conditions[name])
+        return self.cache[name]
+
+    def truth(self, node):
+        (fn, args), = node.items()
+        if fn == "Fn::Equals":
+            return self.resolve(args[0]) == self.resolve(args[1])
+        if fn == "Fn::Not":
+            return not self.truth(args[0])
+        if fn == "Fn::And":
+            return all(self.truth(a) for a in args)
+        if fn == "Fn::Or":
+            return any(self.truth(a) for a in args)
+        if fn == "Condition":
+            return self.condition(args)
+        raise AssertionError(f"unsupported condition function {fn}")
+
+    def resolve(self, node):
+        if isinstance(node, list):
+            items = [self.resolve(n) for n in node]
+            return [i for i in items if i is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return self.resolve(yes if self.condition(name) else no)
+        if set(node) == {"Ref"} and node["Ref"] == "AWS::NoValue":
+            return NO_VALUE
+        if set(node) == {"Ref"} and node["Ref"] in self.values:
+            return self.values[node["Ref"]]
+        if set(node) == {"Fn::Split"}:
+            separator, value = (self.resolve(a) for a in node["Fn::Split"])
+            if isinstance(value, str):
+                return value.split(separator)
+        items = {k: self.resolve(v) for k, v in node.items()}
+        return {k: v for k, v in items.items() if v is not NO_VALUE}
+
+
+def api(template, parameters):
+    """The resolved HttpApi body, the stage and the resource types of the translated template."""
+    out = translate(template, parameters)
+    resolver = Resolver(out, parameters)
+    resources = {
+        name: r for name, r in out["Resources"].items() if "Condition" not in r or resolver.condition(r["Condition"])
+    }
+    body = resolver.resolve(resources["HttpApi"]["Properties"]["Body"])
+    stage = resolver.resolve(resources["HttpApiApiGatewayDefaultStage"]["Properties"])
+    return body, stage, {r["Type"] for r in resources.values()}
+
+
+def check_common(mode, body, stage, types):
+    for (path, method), function in ROUTES.items():
+        operation = body["paths"][path][method]
+        uri = json.dumps(operation["x-amazon-apigateway-integration"]["uri"])
+        assert f"${{{function}.Arn}}" in uri, f"{mode}: {method.upper()} {path} does not invoke {function}"
+    assert set(body["paths"]) == {p for p, _ in ROUTES}, f"{mode}: unexpected paths {sorted(body['paths'])}"
+    health = stage["RouteSettings"]["GET /api/system/health"]
+    assert health == {"ThrottlingRateLimit": "2", "ThrottlingBurstLimit": "5"}, f"{mode}: health throttling {health}"
+    assert stage["DefaultRouteSettings"] == {"ThrottlingRateLimit": "50", "ThrottlingBurstLimit": "100"}
+    assert "AccessLogSettings" in stage, f"{mode}: no access logs"
+    mixed = types & {"AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Authorizer", "AWS::ApiGatewayV2::Integration"}
+    assert not mixed, f"{mode}: {sorted(mixed)} next to the imported OpenAPI body"
+
+
+root = Path(__file__).resolve().parent.parent
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# The translator warns, at exit, that nobody published its usage metrics.
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
+template = yaml_parse((root / "template.yaml").read_text())
+
+# Off: the same body as SAM makes from the events without any DefinitionBody (the API before gateway mode).
+body, stage, types = api(template, {})
+check_common("off", body, stage, types)
+events_only = copy.deepcopy(template)
+del events_only["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]
+expected, _, _ = api(events_only, {})
+assert body == expected, "off: the API's body differs from the one SAM generates from the events alone"
+assert "components" not in body, "off: an authorizer is defined"
+
+# On: the authorizer on the bundle and clear routes, none on health.
+body, stage, types = api(template, GATEWAY_ON)
+check_common("on", body, stage, types)
+schemes = body["components"]["securitySchemes"]
+assert len(schemes) == 1, f"on: expected one security scheme, found {sorted(schemes)}"
+(name, scheme), = schemes.items()
+authorizer = scheme["x-amazon-apigateway-authorizer"]
+assert scheme["type"] == "oauth2" and authorizer["type"] == "jwt", f"on: {name} is not a JWT authorizer"
+assert authorizer["identitySource"] == "$request.header.Authorization", f"on: identity source {authorizer}"
+assert authorizer["jwtConfiguration"] == {"issuer": ISSUER, "audience": ["client-a", "client-b"]}, authorizer
+for path, method in ROUTES:
+    security = body["paths"][path][method].get("security")
+    if (path, method) in AUTHENTICATED:
+        assert security == [{name: []}], f"on: {method.upper()} {path} security {security}"
+    else:
+        assert security is None, f"on: {method.upper()} {path} must stay unauthenticated, has {security}"
+# And the same body as SAM makes from the events given that authorizer in their Auth (no condition there).
+with_auth = copy.deepcopy(events_only)
+with_auth["Resources"]["HttpApi"]["Properties"]["Auth"] = {
+    "Authorizers": {
+        name: {
+            "IdentitySource": "$request.header.Authorization",
+            "JwtConfiguration": {"issuer": ISSUER, "audience": GATEWAY_ON["JwtAudience"].split(",")},
+        }
+    }
+}
+for function, event in (("DashboardBundleFunction", "Bundle"), ("ClearCacheFunction", "Clear")):
+    with_auth["Resources"][function]["Properties"]["Events"][event]["Properties"]["Auth"] = {"Authorizer": name}
+expected, _, _ = api(with_auth, GATEWAY_ON)
+assert body == expected, "on: the API's body differs from the one SAM generates with the authorizer in the events' Auth"
+print("check-template: gateway mode off by default; on, a JWT authorizer on the bundle and clear routes, not health")
