@@ -221,7 +221,10 @@ impl BundleCache {
         now: DateTime<Utc>,
     ) -> Result<Found, crate::error::CacheError> {
         match read {
-            Read::Cached => self.local.read(&self.redis, key, |e| self.is_fresh(e, now)).await,
+            Read::Cached => {
+                let fetch = self.redis.get(key);
+                self.local.read(key, fetch, |e| self.is_fresh(e, now)).await
+            }
             Read::Bust => Ok(Found::Redis(local::decode(self.redis.get(key).await?, key))),
         }
     }

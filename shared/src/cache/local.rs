@@ -10,12 +10,13 @@
 //! evicts (least frequently/recently used, moka's TinyLFU) to stay within `capacity_bytes`.
 //! Concurrent reads of one key that is not in memory are coalesced into one Redis read.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
-use super::{Entry, RedisCache};
+use super::Entry;
 use crate::config::Env;
 use crate::error::{CacheError, ConfigError};
 
@@ -122,16 +123,16 @@ impl LocalLevel {
     }
 
     /// The entry under `key`: from memory when a copy is inside `max_age` and `servable` accepts it,
-    /// otherwise from Redis (one read for all concurrent callers of this key), keeping the result in
-    /// memory when `servable` accepts it. With the level off, a plain Redis read.
+    /// otherwise from Redis by `fetch` (one fetch for all concurrent callers of this key), keeping the
+    /// result in memory when `servable` accepts it. With the level off, `fetch` alone.
     pub async fn read(
         &self,
-        redis: &RedisCache,
         key: &str,
+        fetch: impl Future<Output = Result<Option<Vec<u8>>, CacheError>>,
         servable: impl Fn(&Entry) -> bool,
     ) -> Result<Found, CacheError> {
         let Some(cache) = &self.cache else {
-            return Ok(Found::Redis(decode(redis.get(key).await?, key)));
+            return Ok(Found::Redis(decode(fetch.await?, key)));
         };
         if let Some(copy) = cache.get(key).await {
             if copy.read_at.elapsed() < self.max_age && servable(&copy.entry) {
@@ -141,7 +142,7 @@ impl LocalLevel {
         }
         let read = cache
             .try_get_with_by_ref(key, async {
-                let entry = decode(redis.get(key).await?, key);
+                let entry = decode(fetch.await?, key);
                 match entry {
                     Some(entry) if servable(&entry) => Ok(Arc::new(Held {
                         entry,
