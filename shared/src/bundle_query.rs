@@ -136,7 +136,7 @@ pub async fn compute(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}",
         db.statement_timeout_sql()
     );
-    let mut tx = db.pool().begin_with(sqlx::AssertSqlSafe(begin)).await?;
+    let mut tx = db.begin_with(begin).await?;
     let persistent = db.persistent();
     let data_version = match id.scope {
         Scope::Tenant(tenant) => version::of_existing_tenant(&mut *tx, tenant, persistent)

@@ -1,5 +1,8 @@
-//! Postgres: the pool, how statements are sent (pooler-safe or prepared), and the embedded migrations.
+//! Postgres: the pool, how statements are sent (pooler-safe or prepared), new credentials after a
+//! rotation, and the embedded migrations.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -7,6 +10,11 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::config::{DatabaseConfig, StatementMode};
+use crate::error::chain;
+use crate::secrets::{Reread, RotatingSecret};
+
+/// A refused password reads `DATABASE_URL`'s secret again at most this often.
+pub const CREDENTIALS_REREAD_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The migrations in `migrations/`, compiled in, so every binary and test applies the same schema.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -17,6 +25,17 @@ pub struct Database {
     pool: PgPool,
     mode: StatementMode,
     statement_timeout: Duration,
+    /// Where the URL came from, when a rotation can change it.
+    credentials: Option<Arc<Credentials>>,
+}
+
+/// The secret holding the URL, and what was applied of it.
+#[derive(Debug)]
+struct Credentials {
+    secret: RotatingSecret,
+    /// The secret's version the pool connects with.
+    applied: AtomicU64,
+    proxy_host: Option<String>,
 }
 
 impl Database {
@@ -27,18 +46,29 @@ impl Database {
     /// unknown ones (`options`, `extra_float_digits`) or, told to ignore them, drops them silently. The
     /// statement timeout is therefore set inside each bundle's transaction instead.
     pub fn connect_lazy(config: &DatabaseConfig) -> Result<Self, sqlx::Error> {
-        let mut options: PgConnectOptions = config.url.parse()?;
-        if let Some(host) = &config.proxy_host {
-            options = options.host(host);
-        }
-        let options = options
-            .application_name("dashboard-bundle-cache")
-            .extra_float_digits(None);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
-            .connect_lazy_with(options);
+            .connect_lazy_with(connect_options(&config.url, config.proxy_host.as_deref())?);
         Ok(Self::new(pool, config))
+    }
+
+    /// The same, with `secret` the Secrets Manager secret `config.url` was read from: when Postgres
+    /// refuses the credentials (a rotated password), the secret is read again and the pool's new
+    /// connections use the new URL.
+    pub fn connect_lazy_rotating(
+        config: &DatabaseConfig,
+        secret: Option<RotatingSecret>,
+    ) -> Result<Self, sqlx::Error> {
+        let mut db = Self::connect_lazy(config)?;
+        db.credentials = secret.map(|secret| {
+            Arc::new(Credentials {
+                secret,
+                applied: AtomicU64::new(0),
+                proxy_host: config.proxy_host.clone(),
+            })
+        });
+        Ok(db)
     }
 
     /// Over an existing pool (tests pass a per-test database).
@@ -47,6 +77,7 @@ impl Database {
             pool,
             mode: config.statement_mode,
             statement_timeout: config.statement_timeout,
+            credentials: None,
         }
     }
 
@@ -67,8 +98,75 @@ impl Database {
     /// A transaction, which keeps one server connection behind a transaction-mode pooler.
     /// It carries the statement timeout, like every transaction here.
     pub async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        let begin = format!("BEGIN; {}", self.statement_timeout_sql());
-        self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await
+        self.begin_with(format!("BEGIN; {}", self.statement_timeout_sql()))
+            .await
+    }
+
+    /// A transaction opened with `begin` (which must start it and end with the statement timeout).
+    /// Credentials refused and renewed, it is tried once more.
+    pub async fn begin_with(
+        &self,
+        begin: String,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        match self.pool.begin_with(sqlx::AssertSqlSafe(begin.clone())).await {
+            Err(e) if self.renew_credentials(&e).await => {
+                self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await
+            }
+            result => result,
+        }
+    }
+
+    /// `SELECT 1` (the health check), with the same renewal of refused credentials.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        // No parameters: the simple query protocol, one round trip, fine behind any pooler.
+        let select = || sqlx::raw_sql("SELECT 1").execute(&self.pool);
+        match select().await {
+            Err(e) if self.renew_credentials(&e).await => select().await.map(drop),
+            result => result.map(drop),
+        }
+    }
+
+    /// After `e`, whether the pool now has other credentials to try: when Postgres refused the
+    /// credentials and the URL came from Secrets Manager, the secret is read again (at most once per
+    /// [`CREDENTIALS_REREAD_INTERVAL`], concurrent failures sharing one read) and a new URL becomes
+    /// the pool's for its new connections. Connections already open keep theirs.
+    pub async fn renew_credentials(&self, e: &sqlx::Error) -> bool {
+        let Some(credentials) = self.credentials.as_deref() else {
+            return false;
+        };
+        if !is_refused_credentials(e) {
+            return false;
+        }
+        let secret = &credentials.secret;
+        let applied = credentials.applied.load(Ordering::Acquire);
+        let (url, version) = match secret.reread(applied).await {
+            Ok(Reread::Changed { value, version }) => (value, version),
+            Ok(outcome) => {
+                tracing::warn!(
+                    ?outcome,
+                    name = secret.name(),
+                    "Postgres refused the credentials; no new ones"
+                );
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(error = %chain(&e), "Postgres refused the credentials; re-reading them failed");
+                return false;
+            }
+        };
+        match connect_options(&url, credentials.proxy_host.as_deref()) {
+            Ok(options) => {
+                self.pool.set_connect_options(options);
+                credentials.applied.store(version, Ordering::Release);
+                tracing::info!(version, "Postgres credentials renewed from Secrets Manager");
+                true
+            }
+            Err(e) => {
+                // The error names no part of the URL, so it may be logged.
+                tracing::error!(error = %chain(&e), "the re-read DATABASE_URL is not a Postgres URL; keeping the old one");
+                false
+            }
+        }
     }
 
     /// `SET LOCAL statement_timeout` for the start of a transaction: it holds behind any pooler.
@@ -77,6 +175,29 @@ impl Database {
             "SET LOCAL statement_timeout = {}",
             self.statement_timeout.as_millis().max(1)
         )
+    }
+}
+
+/// The pool's options for `url`: the proxy host instead of the URL's when set, and nothing sent at
+/// startup that a pooler would refuse.
+fn connect_options(url: &str, proxy_host: Option<&str>) -> Result<PgConnectOptions, sqlx::Error> {
+    let mut options: PgConnectOptions = url.parse()?;
+    if let Some(host) = proxy_host {
+        options = options.host(host);
+    }
+    Ok(options
+        .application_name("dashboard-bundle-cache")
+        .extra_float_digits(None))
+}
+
+/// Whether Postgres refused the connection's credentials: 28P01 invalid_password, or 28000
+/// invalid_authorization_specification (no such role, or pg_hba refuses it).
+pub fn is_refused_credentials(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| matches!(code.as_ref(), "28P01" | "28000")),
+        _ => false,
     }
 }
 

@@ -16,6 +16,7 @@ use shared::cors::CorsConfig;
 use shared::error::{chain, CacheError, StartupError};
 use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response, method_not_allowed};
 use shared::keys::{parse_tenant_id, Keys, Scope};
+use shared::secrets;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -32,10 +33,12 @@ pub struct State {
 }
 
 impl State {
-    /// Builds clients without connecting: the first request connects.
-    pub fn new(config: &Config) -> Result<Self, StartupError> {
+    /// Builds clients without connecting: the first request connects. A JWT secret that `env` read
+    /// from Secrets Manager is read again when a token's signature fails (a rotation).
+    pub fn new(config: &Config, env: &secrets::Environment) -> Result<Self, StartupError> {
+        let jwt_secret = env.rotating("JWT_SECRET", shared::auth::SECRET_REREAD_INTERVAL);
         Ok(Self {
-            auth: Authenticator::new(config.auth.clone()),
+            auth: Authenticator::rotating(config.auth.clone(), jwt_secret),
             cors: config.cors.clone(),
             redis: RedisCache::new(&config.redis)?,
             keys: Keys::new(config.key_prefix.clone()),

@@ -7,7 +7,7 @@ use lambda_http::{run, service_fn, Error, Request};
 async fn main() -> Result<(), Error> {
     shared::init_process();
     let env = shared::secrets::environment(&["JWT_SECRET"]).await?;
-    let state = State::new(&Config::from_lookup(|name| env.get(name).cloned())?)?;
+    let state = State::new(&Config::from_lookup(|name| env.get(name))?, &env)?;
     let state = &state;
     run(service_fn(move |req: Request| route(state, req))).await
 }

@@ -267,8 +267,11 @@ async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
         Default::default(),
     )
     .unwrap();
-    let clear =
-        clear_cache::State::new(&clear_cache::config::Config::from_lookup(env.lookup()).unwrap()).unwrap();
+    let clear = clear_cache::State::new(
+        &clear_cache::config::Config::from_lookup(env.lookup()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
     let deadline = || tokio::time::Instant::now() + Duration::from_secs(5);
     for tenant in [a, b] {
         for id in BundleId::both(Scope::Tenant(tenant)) {

@@ -9,7 +9,7 @@ use test_support::{self as testing, event, reply, request, with_body, with_token
 use uuid::Uuid;
 
 fn clear_state(env: &TestEnv) -> State {
-    State::new(&Config::from_lookup(env.lookup()).unwrap()).unwrap()
+    State::new(&Config::from_lookup(env.lookup()).unwrap(), &Default::default()).unwrap()
 }
 
 async fn send(state: &State, ev: &Value) -> (u16, Value) {

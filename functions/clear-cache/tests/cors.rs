@@ -13,7 +13,7 @@ const PAGE: &str = "http://localhost:4000";
 fn state(pool: PgPool) -> State {
     let _ = pool;
     let env = TestEnv::new().set("CORS_ALLOWED_ORIGINS", PAGE);
-    State::new(&Config::from_lookup(env.lookup()).unwrap()).unwrap()
+    State::new(&Config::from_lookup(env.lookup()).unwrap(), &Default::default()).unwrap()
 }
 
 fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {

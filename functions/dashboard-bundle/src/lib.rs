@@ -14,6 +14,7 @@ use shared::db::Database;
 use shared::error::StartupError;
 use shared::http::{error_response, method_not_allowed};
 use shared::keys::Keys;
+use shared::secrets::{self, RotatingSecret};
 
 use crate::config::Config;
 use crate::health::HealthCheck;
@@ -28,19 +29,31 @@ pub struct State {
 }
 
 impl State {
-    /// Builds clients without connecting: the first request connects.
-    pub fn new(config: Config) -> Result<Self, StartupError> {
-        let db = Database::connect_lazy(&config.database)?;
-        Self::with_database(config, db, Clock::default())
+    /// Builds clients without connecting: the first request connects. Secrets that `env` read from
+    /// Secrets Manager are read again when they stop working (a rotation).
+    pub fn new(config: Config, env: &secrets::Environment) -> Result<Self, StartupError> {
+        let url_secret = env.rotating("DATABASE_URL", shared::db::CREDENTIALS_REREAD_INTERVAL);
+        let db = Database::connect_lazy_rotating(&config.database, url_secret)?;
+        let jwt_secret = env.rotating("JWT_SECRET", shared::auth::SECRET_REREAD_INTERVAL);
+        Self::build(config, db, Clock::default(), jwt_secret)
     }
 
     /// The same over an existing database and clock (tests pass a per-test database, a pooler or a
     /// fault proxy, and a clock they move).
     pub fn with_database(config: Config, db: Database, clock: Clock) -> Result<Self, StartupError> {
+        Self::build(config, db, clock, None)
+    }
+
+    fn build(
+        config: Config,
+        db: Database,
+        clock: Clock,
+        jwt_secret: Option<RotatingSecret>,
+    ) -> Result<Self, StartupError> {
         let redis = RedisCache::new(&config.redis)?;
         let keys = Keys::new(config.key_prefix.clone());
         Ok(Self {
-            auth: Authenticator::new(config.auth.clone()),
+            auth: Authenticator::rotating(config.auth.clone(), jwt_secret),
             bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock)
                 .with_local_level(LocalLevel::new(config.local)),
             db,

@@ -18,6 +18,7 @@ use shared::clock::Clock;
 use shared::db::Database;
 use shared::error::{chain, StartupError};
 use shared::keys::Keys;
+use shared::secrets;
 
 use crate::config::{Config, WarmConfig};
 use crate::deadline::Deadline;
@@ -34,9 +35,15 @@ pub struct WarmState {
 }
 
 impl WarmState {
-    /// Builds clients without connecting: the first run connects.
-    pub fn new(config: Config, fanout: Option<Fanout>) -> Result<Self, StartupError> {
-        let db = Database::connect_lazy(&config.database)?;
+    /// Builds clients without connecting: the first run connects. A database URL that `env` read from
+    /// Secrets Manager is read again when Postgres refuses it (a rotation).
+    pub fn new(
+        config: Config,
+        fanout: Option<Fanout>,
+        env: &secrets::Environment,
+    ) -> Result<Self, StartupError> {
+        let url_secret = env.rotating("DATABASE_URL", shared::db::CREDENTIALS_REREAD_INTERVAL);
+        let db = Database::connect_lazy_rotating(&config.database, url_secret)?;
         Self::with_database(config, db, fanout)
     }
 

@@ -6,7 +6,7 @@ use warm_cache::{config::Config, fanout::Fanout, warm_event, WarmState};
 async fn main() -> Result<(), Error> {
     shared::init_process();
     let env = shared::secrets::environment(&["DATABASE_URL"]).await?;
-    let config = Config::from_lookup(|name| env.get(name).cloned())?;
+    let config = Config::from_lookup(|name| env.get(name))?;
     let fanout = match &config.warm.event_bus_name {
         Some(bus) => Some(Fanout::new(
             aws_sdk_eventbridge::Client::new(&aws_config::load_from_env().await),
@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
         )),
         None => None,
     };
-    let state = WarmState::new(config, fanout)?;
+    let state = WarmState::new(config, fanout, &env)?;
     let state = &state;
     run(service_fn(move |event: LambdaEvent<Value>| {
         warm_event(state, event)

@@ -6,6 +6,7 @@
 
 mod claims;
 pub mod config;
+mod hs256;
 mod jwks;
 
 use std::str::FromStr;
@@ -20,8 +21,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub use self::config::{AuthConfig, ClaimPath, JwksSource};
+pub use self::hs256::{REPLACED_SECRET_OVERLAP, SECRET_REREAD_INTERVAL};
 use self::jwks::KeyCache;
 use crate::keys::Scope;
+use crate::secrets::RotatingSecret;
 
 /// No IdP issues bearer tokens anywhere near this size; refusing larger ones bounds the work per request.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -143,18 +146,20 @@ pub struct Authenticator {
 
 struct Inner {
     config: AuthConfig,
-    secrets: Vec<DecodingKey>,
+    secrets: hs256::Secrets,
     keys: Option<KeyCache>,
 }
 
 impl Authenticator {
     /// Fetches nothing yet: the first token that needs the IdP's keys fetches them.
     pub fn new(config: AuthConfig) -> Self {
-        let secrets = config
-            .secrets
-            .iter()
-            .map(|s| DecodingKey::from_secret(s.as_bytes()))
-            .collect();
+        Self::rotating(config, None)
+    }
+
+    /// The same, with `jwt_secret` the Secrets Manager secret `JWT_SECRET` was read from: an HS256
+    /// token whose signature fails reads it again (at most once per [`SECRET_REREAD_INTERVAL`]).
+    pub fn rotating(config: AuthConfig, jwt_secret: Option<RotatingSecret>) -> Self {
+        let secrets = hs256::Secrets::new(&config.secrets, jwt_secret);
         let keys = config.jwks.clone().map(|source| {
             KeyCache::new(
                 source,
@@ -182,11 +187,15 @@ impl Authenticator {
         }
         let payload = if header.alg == Algorithm::HS256 {
             // Each secret in turn: JWT_SECRET_PREVIOUS keeps tokens signed before a rotation valid.
-            inner
-                .secrets
-                .iter()
-                .find_map(|key| verify(token, key, header.alg).ok())
-                .ok_or(AuthError::Invalid)?
+            let check = |key: &DecodingKey| verify(token, key, header.alg).ok();
+            match inner.secrets.find_map(check) {
+                Some(payload) => payload,
+                // Maybe signed with a secret rotated since the cold start.
+                None if inner.secrets.renew().await => {
+                    inner.secrets.find_map(check).ok_or(AuthError::Invalid)?
+                }
+                None => return Err(AuthError::Invalid),
+            }
         } else {
             // HS256 never reaches here, so a public key can never serve as an HMAC secret.
             let cache = inner.keys.as_ref().ok_or(AuthError::Algorithm)?;

@@ -74,6 +74,15 @@ impl TestEnv {
         self.vars.get(name).cloned().filter(|v| !v.is_empty())
     }
 
+    /// Every variable that is set, as a process environment would hold them.
+    pub fn vars(&self) -> std::collections::HashMap<String, String> {
+        self.vars
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// What a function's `from_lookup` reads.
     pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
         move |name| self.get(name)

@@ -1,0 +1,231 @@
+//! Secrets read from Secrets Manager (moto, which `make test-rust` starts) are read again when they stop
+//! working, in the same Lambda environment: a rotated database credential and a rotated JWT secret.
+//!
+//! The database test connects to Postgres directly even when the run sets `TEST_PGBOUNCER_ADDR`:
+//! PgBouncer authenticates clients itself (its own user list), so it would not see a role change in
+//! Postgres. The test Postgres trusts connections from 127.0.0.1, so a changed password would not be
+//! refused there; the rotation here is the alternating-users kind (a new role in the secret, the old
+//! one no longer allowed to log in), which Postgres refuses with 28000 whatever the auth method.
+
+mod common;
+
+use aws_sdk_secretsmanager::Client;
+use common::send;
+use dashboard_bundle::{config::Config, State};
+use shared::auth::Role;
+use shared::secrets::{environment_from, Environment};
+use sqlx::PgPool;
+use test_support::{event, insert_tenant, token, token_with, with_token, TestEnv};
+use uuid::Uuid;
+
+/// A client of the local Secrets Manager.
+async fn secrets_manager() -> Client {
+    let endpoint = std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5001".into());
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+async fn create_secret(sm: &Client, value: &str) -> String {
+    let name = format!("rotation-{}", Uuid::new_v4().simple());
+    let created = sm
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret");
+    created.arn().expect("arn").to_owned()
+}
+
+async fn put_secret(sm: &Client, arn: &str, value: &str) {
+    sm.put_secret_value()
+        .secret_id(arn)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("put secret value");
+}
+
+/// What `main` builds: the environment with its secrets read, then the state over it.
+async fn cold_start(sm: &Client, vars: &TestEnv) -> (State, Environment) {
+    let env = environment_from(vars.vars(), &["DATABASE_URL", "JWT_SECRET"], sm)
+        .await
+        .expect("secrets");
+    let config = Config::from_lookup(|name| env.get(name)).expect("config");
+    let state = State::new(config, &env).expect("state");
+    (state, env)
+}
+
+async fn bundle(state: &State, bearer: &str) -> test_support::Reply {
+    send(state, &with_token(event("dashboard-bundle.json"), Some(bearer))).await
+}
+
+fn tenant_token(tenant: Uuid) -> String {
+    token(Role::Employee, Some(tenant))
+}
+
+/// A role of this test that may read the test database, with its URL.
+async fn reader_role(pool: &PgPool, name: &str) -> String {
+    for sql in [
+        format!("CREATE ROLE {name} LOGIN PASSWORD 'rotation-test'"),
+        format!("GRANT pg_read_all_data TO {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("create role");
+    }
+    let options = pool.connect_options();
+    format!(
+        "postgres://{name}:rotation-test@{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().expect("test database name")
+    )
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_rotated_database_credential_is_read_again_without_a_cold_start(pool: PgPool) {
+    let sm = secrets_manager().await;
+    let run = Uuid::new_v4().simple().to_string();
+    let (old_role, new_role) = (format!("rot_{run}_a"), format!("rot_{run}_b"));
+    let old_url = reader_role(&pool, &old_role).await;
+    let new_url = reader_role(&pool, &new_role).await;
+    let arn = create_secret(&sm, &old_url).await;
+    let vars = TestEnv::new()
+        .set("DATABASE_URL", "")
+        .set("DATABASE_URL_SECRET_ARN", &arn);
+    let (state, _env) = cold_start(&sm, &vars).await;
+    let before = insert_tenant(&pool, "before-rotation").await;
+    let after = insert_tenant(&pool, "after-rotation").await;
+    let first = bundle(&state, &tenant_token(before)).await;
+    assert_eq!(
+        (first.status, first.outcome()),
+        (200, "MISS".to_owned()),
+        "{:?}",
+        first.body
+    );
+
+    // The rotation: the secret names the other role, the old one may no longer log in, and its open
+    // connections end (a restart, an idle timeout).
+    put_secret(&sm, &arn, &new_url).await;
+    for sql in [
+        format!("ALTER ROLE {old_role} NOLOGIN"),
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{old_role}'"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .expect("rotate");
+    }
+
+    let replies = [
+        bundle(&state, &tenant_token(after)).await,
+        bundle(&state, &tenant_token(after)).await,
+    ];
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    // The request that met the refusal may fail; the one after it must not.
+    assert_eq!(statuses[1], 200, "{statuses:?}: {:?}", replies[1].body);
+    let connected_as: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT usename::text FROM pg_stat_activity WHERE usename IN ($1, $2)")
+            .bind(&old_role)
+            .bind(&new_role)
+            .fetch_all(&pool)
+            .await
+            .expect("sessions");
+    assert_eq!(connected_as, vec![new_role.clone()]);
+
+    drop(state);
+    drop_roles(&pool, &[&old_role, &new_role]).await;
+}
+
+/// Roles are the cluster's, not the test database's: they go when the test ends.
+async fn drop_roles(pool: &PgPool, roles: &[&str]) {
+    for role in roles {
+        for sql in [
+            format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"),
+            format!("DROP ROLE {role}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .expect("drop role");
+        }
+    }
+}
+
+/// The test database's URL, as the superuser.
+fn database_url(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().expect("test database name")
+    )
+}
+
+const FIRST: &str = "first-jwt-secret-first-jwt-secret-0001";
+const SECOND: &str = "second-jwt-secret-second-jwt-secret-02";
+
+/// The state of an environment whose `JWT_SECRET` came from a new secret holding [`FIRST`], and a
+/// tenant to read.
+async fn jwt_from_secret(sm: &Client, pool: &PgPool) -> (State, String, Uuid) {
+    let arn = create_secret(sm, FIRST).await;
+    let vars = TestEnv::new()
+        .set("DATABASE_URL", database_url(pool))
+        .set("JWT_SECRET", "")
+        .set("JWT_SECRET_ARN", &arn);
+    let (state, _env) = cold_start(sm, &vars).await;
+    (state, arn, insert_tenant(pool, "jwt-rotation").await)
+}
+
+fn signed(secret: &str, tenant: Uuid) -> String {
+    token_with(
+        secret,
+        Role::Employee,
+        Some(tenant),
+        chrono::Utc::now().timestamp() + 600,
+    )
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_rotated_jwt_secret_is_read_again_and_the_replaced_one_still_accepted(pool: PgPool) {
+    let sm = secrets_manager().await;
+    let (state, arn, tenant) = jwt_from_secret(&sm, &pool).await;
+    assert_eq!(bundle(&state, &signed(FIRST, tenant)).await.status, 200);
+
+    put_secret(&sm, &arn, SECOND).await;
+    let new = bundle(&state, &signed(SECOND, tenant)).await;
+    assert_eq!(new.status, 200, "{:?}", new.body);
+    let replaced = bundle(&state, &signed(FIRST, tenant)).await;
+    assert_eq!(
+        replaced.status, 200,
+        "tokens signed before the rotation stay valid for the overlap"
+    );
+    let forged = bundle(&state, &signed("forged-secret-forged-secret-forged-0003", tenant)).await;
+    assert_eq!(forged.status, 401);
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn forged_tokens_read_the_jwt_secret_again_at_most_once_a_minute(pool: PgPool) {
+    let sm = secrets_manager().await;
+    let (state, arn, tenant) = jwt_from_secret(&sm, &pool).await;
+    // A forged token reads the secret again: it has not changed.
+    let forged = bundle(&state, &signed("forged-secret-forged-secret-forged-0003", tenant)).await;
+    assert_eq!(forged.status, 401);
+
+    // A rotation within the minute is not seen yet: the failure right after the forged one did not
+    // make another read.
+    put_secret(&sm, &arn, SECOND).await;
+    assert_eq!(bundle(&state, &signed(SECOND, tenant)).await.status, 401);
+    assert_eq!(bundle(&state, &signed(FIRST, tenant)).await.status, 200);
+}
