@@ -250,6 +250,16 @@ mod tests {
         assert!(!is_transient(&sqlx::Error::ColumnNotFound("x".into())));
     }
 
+    #[test]
+    fn a_re_read_url_keeps_the_proxy_host_and_the_pooler_safe_startup() {
+        let options =
+            connect_options("postgres://app:new@db.internal:5433/crm", Some("proxy.internal")).unwrap();
+        assert_eq!(options.get_host(), "proxy.internal");
+        assert_eq!(options.get_port(), 5433);
+        assert_eq!(options.get_database(), Some("crm"));
+        assert_eq!(options.get_application_name(), Some("dashboard-bundle-cache"));
+    }
+
     #[tokio::test]
     async fn retry_gives_up_after_three_attempts() {
         let mut calls = 0;
