@@ -1,11 +1,11 @@
 //! Secrets read from Secrets Manager (moto, which `make test-rust` starts) are read again when they stop
 //! working, in the same Lambda environment: a rotated database credential and a rotated JWT secret.
 //!
-//! The database test connects to Postgres directly even when the run sets `TEST_PGBOUNCER_ADDR`:
-//! PgBouncer authenticates clients itself (its own user list), so it would not see a role change in
-//! Postgres. The test Postgres trusts connections from 127.0.0.1, so a changed password would not be
-//! refused there; the rotation here is the alternating-users kind (a new role in the secret, the old
-//! one no longer allowed to log in), which Postgres refuses with 28000 whatever the auth method.
+//! The database tests connect to Postgres directly even when the run sets `TEST_PGBOUNCER_ADDR`:
+//! PgBouncer authenticates clients itself (its own user list), so it would not see a password or role
+//! change in Postgres. The shared test Postgres trusts connections from 127.0.0.1, so a changed
+//! password is tested on a server of the test's own that checks passwords (28P01); the
+//! alternating-users rotation (the old role no longer allowed to log in, 28000) on the shared one.
 
 mod common;
 
@@ -15,7 +15,7 @@ use dashboard_bundle::{config::Config, State};
 use shared::auth::Role;
 use shared::secrets::{environment_from, Environment};
 use sqlx::PgPool;
-use test_support::{event, insert_tenant, token, token_with, with_token, TestEnv};
+use test_support::{event, insert_tenant, token, token_with, with_token, OwnPostgres, TestEnv};
 use uuid::Uuid;
 
 /// A client of the local Secrets Manager.
@@ -159,6 +159,54 @@ async fn drop_roles(pool: &PgPool, roles: &[&str]) {
                 .expect("drop role");
         }
     }
+}
+
+#[tokio::test]
+async fn a_rotated_database_password_is_read_again_without_a_cold_start() {
+    let server = OwnPostgres::start();
+    let admin = PgPool::connect(&server.superuser_url())
+        .await
+        .expect("own postgres");
+    shared::db::MIGRATOR.run(&admin).await.expect("migrations");
+    for sql in [
+        "CREATE ROLE app LOGIN PASSWORD 'first-password'",
+        "GRANT pg_read_all_data TO app",
+    ] {
+        sqlx::raw_sql(sql).execute(&admin).await.expect("create role");
+    }
+    let sm = secrets_manager().await;
+    let arn = create_secret(&sm, &server.url("app", "first-password")).await;
+    let vars = TestEnv::new()
+        .set("DATABASE_URL", "")
+        .set("DATABASE_URL_SECRET_ARN", &arn);
+    let (state, _env) = cold_start(&sm, &vars).await;
+    let before = insert_tenant(&admin, "before-rotation").await;
+    let after = insert_tenant(&admin, "after-rotation").await;
+    let first = bundle(&state, &tenant_token(before)).await;
+    assert_eq!(
+        (first.status, first.outcome()),
+        (200, "MISS".to_owned()),
+        "{:?}",
+        first.body
+    );
+
+    // Single-user rotation: a new password in Postgres and in the secret; open connections end.
+    sqlx::raw_sql("ALTER ROLE app PASSWORD 'second-password'")
+        .execute(&admin)
+        .await
+        .expect("new password");
+    put_secret(&sm, &arn, &server.url("app", "second-password")).await;
+    sqlx::raw_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'")
+        .execute(&admin)
+        .await
+        .expect("end sessions");
+
+    let replies = [
+        bundle(&state, &tenant_token(after)).await,
+        bundle(&state, &tenant_token(after)).await,
+    ];
+    // The request that met the refusal may fail; the one after it must not.
+    assert_eq!(replies[1].status, 200, "{:?}", replies[1].body);
 }
 
 /// The test database's URL, as the superuser.

@@ -1,9 +1,11 @@
 //! Test-only support, a dev-dependency of the functions and the shared crate (never linked into a
 //! function): a per-test environment (its own Redis key prefix, short timeouts), dev tokens, the JSON
-//! events of `events/`, reading responses, Redis servers of a test's own, and a fault-injecting proxy.
+//! events of `events/`, reading responses, Redis and Postgres servers of a test's own, and a
+//! fault-injecting proxy.
 
 mod fault_proxy;
 pub mod idp;
+mod own_postgres;
 mod own_redis;
 
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub use fault_proxy::{FaultProxy, Mode};
+pub use own_postgres::{OwnPostgres, OWN_POSTGRES_PASSWORD};
 pub use own_redis::OwnRedis;
 
 pub const TEST_JWT_SECRET: &str = "test-only-secret-test-only-secret-0123";
