@@ -2,7 +2,8 @@
 //! warmed entry has the same key and bytes as one computed on request.
 //!
 //! Freshness: an entry is served as is for `fresh_for` after it was computed or last revalidated, on
-//! the UTC day it was computed (the 30-day figures move at midnight). After that, one primary-key read
+//! the day it was computed: the tenant's local day (its `tenant.timezone`; UTC without one and for the
+//! global view), the day its 30-day figures count in, which the entry carries as `day_ends_at`. After that, one primary-key read
 //! compares the data version it was computed from with the current one; unchanged, it is served again
 //! and marked revalidated. Otherwise one caller, holding a short Redis lease, recomputes while the
 //! others serve the previous entry (`STALE`) or, for a key with no entry, wait for the holder's value
@@ -175,10 +176,10 @@ impl BundleCache {
         }
     }
 
-    /// Within the freshness window and on the UTC day it was computed.
+    /// Within the freshness window and on the (tenant-local) day it was computed.
     fn is_fresh(&self, entry: &Entry, now: DateTime<Utc>) -> bool {
         let age_ms = now.timestamp_millis() - entry.validated_at_ms;
-        age_ms < self.freshness.fresh_for.as_millis() as i64 && same_utc_day(entry.generated_at_ms, now)
+        age_ms < self.freshness.fresh_for.as_millis() as i64 && same_day(entry, now)
     }
 
     /// An entry past its window (or a bust, or no entry): compare versions, then serve or recompute.
@@ -193,7 +194,7 @@ impl BundleCache {
         let Some(entry) = entry else {
             return self.recompute_once(id, key, None).await;
         };
-        if !same_utc_day(entry.generated_at_ms, now) {
+        if !same_day(entry, now) {
             return self.recompute_once(id, key, Some(entry)).await;
         }
         match self.current_version(id).await {
@@ -328,6 +329,7 @@ impl BundleCache {
             generated_at_ms: now.timestamp_millis(),
             validated_at_ms: now.timestamp_millis(),
             data_version: computed.data_version,
+            day_ends_at_ms: computed.zone.day_end(now).timestamp_millis(),
             json,
         })
     }
@@ -366,8 +368,10 @@ fn stale_if_database_failed(
     }
 }
 
-fn same_utc_day(at_ms: i64, now: DateTime<Utc>) -> bool {
-    DateTime::<Utc>::from_timestamp_millis(at_ms).is_some_and(|at| at.date_naive() == now.date_naive())
+/// Still the day `entry` was computed on: its figures' 30-day window has not moved.
+fn same_day(entry: &Entry, now: DateTime<Utc>) -> bool {
+    let now_ms = now.timestamp_millis();
+    now_ms >= entry.generated_at_ms && now_ms < entry.day_ends_at_ms
 }
 
 /// Up to `max`, from the clock's sub-millisecond noise: enough to spread waiters apart.

@@ -141,6 +141,7 @@ async fn revalidation_marks_only_the_entry_it_compared_and_keeps_the_expiry() {
             generated_at_ms: 1,
             validated_at_ms: 2,
             data_version: 3,
+            day_ends_at_ms: 4,
             json: "{}".to_owned(),
         };
         cache
