@@ -17,11 +17,12 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::bundle_query;
-use crate::cache::{Entry, RedisCache};
+use crate::cache::{Entry, Recording, RedisCache};
 use crate::clock::Clock;
 use crate::db::Database;
 use crate::error::{chain, BundleError};
 use crate::keys::{BundleId, Keys};
+use crate::read_history;
 use crate::version;
 
 /// How often a caller waiting for another's recompute looks for the value (plus up to as much jitter,
@@ -139,7 +140,8 @@ impl BundleCache {
         deadline: Instant,
     ) -> Result<Served, BundleError> {
         let key = self.keys.bundle(id);
-        let cached = tokio::time::timeout_at(deadline, self.redis.get(&key))
+        let now = self.clock.now();
+        let cached = tokio::time::timeout_at(deadline, self.read_and_record(id, &key, now))
             .await
             .map_err(|_| BundleError::DeadlineExceeded)?;
         let entry = match cached {
@@ -156,7 +158,6 @@ impl BundleCache {
                 return computed.await.unwrap_or(Err(BundleError::DeadlineExceeded));
             }
         };
-        let now = self.clock.now();
         match entry {
             Some(entry) if read == Read::Cached && self.is_fresh(&entry, now) => {
                 Ok(served(entry, CacheStatus::Hit, key))
@@ -174,6 +175,27 @@ impl BundleCache {
                 }
             }
         }
+    }
+
+    /// The entry under `key`, recording a tenant's read in the same round trip (see
+    /// [`crate::read_history`]); the global view's reads are not recorded.
+    async fn read_and_record(
+        &self,
+        id: BundleId,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, crate::error::CacheError> {
+        let Some(tenant) = id.scope.tenant_id() else {
+            return self.redis.get(key).await;
+        };
+        let hash = self.keys.tenant_reads(tenant);
+        let field = read_history::field(now);
+        let recording = Recording {
+            hash: &hash,
+            field: &field,
+            keep_for: read_history::KEEP_FOR,
+        };
+        self.redis.get_recording(key, &recording).await
     }
 
     /// Within the freshness window and on the (tenant-local) day it was computed.

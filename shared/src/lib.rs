@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod read_history;
 pub mod secrets;
 pub mod tenant_time;
 pub mod version;

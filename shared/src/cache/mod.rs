@@ -4,5 +4,5 @@
 pub mod connection;
 pub mod entry;
 
-pub use connection::{RedisCache, SCAN_BATCH};
+pub use connection::{Recording, RedisCache, SCAN_BATCH};
 pub use entry::Entry;
