@@ -1,10 +1,12 @@
-//! The warm-cache function: invoked at midnight UTC by an EventBridge schedule (or by hand, or by its
-//! own fan-out chunks), it stores every active tenant's bundles so the morning's first request hits.
+//! The warm-cache function: invoked by an EventBridge schedule (midnight UTC for `WARM_MODE=all`,
+//! hourly for `local`), by hand, or by its own fan-out chunks, it stores the bundles of the tenants
+//! the run picks (see [`plan`]) so the morning's first request hits.
 
 pub mod config;
 pub mod deadline;
 pub mod fanout;
 pub mod input;
+pub mod plan;
 pub mod report;
 pub mod run;
 
@@ -31,6 +33,8 @@ pub struct WarmState {
     pub bundles: BundleCache,
     pub warm: WarmConfig,
     pub fanout: Option<Fanout>,
+    /// The time runs decide by (tests and the benchmark move it).
+    pub clock: Clock,
 }
 
 impl WarmState {
@@ -42,13 +46,24 @@ impl WarmState {
 
     /// The same over an existing database (tests pass a per-test database or a pooler).
     pub fn with_database(config: Config, db: Database, fanout: Option<Fanout>) -> Result<Self, StartupError> {
+        Self::with_clock(config, db, fanout, Clock::default())
+    }
+
+    /// The same with a clock of the caller's (a simulated day).
+    pub fn with_clock(
+        config: Config,
+        db: Database,
+        fanout: Option<Fanout>,
+        clock: Clock,
+    ) -> Result<Self, StartupError> {
         let redis = RedisCache::new(&config.redis)?;
         let keys = Keys::new(config.key_prefix.clone());
         Ok(Self {
-            bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, Clock::default()),
+            bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock.clone()),
             db,
             warm: config.warm,
             fanout,
+            clock,
         })
     }
 }
@@ -97,6 +112,7 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
     let mut summary = Summary {
         run_id,
         trigger: input.trigger(),
+        mode: state.warm.policy.mode.as_str(),
         ..Summary::default()
     };
     let warmer = Warmer {
@@ -105,10 +121,13 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         config: &state.warm,
         fanout: state.fanout.as_ref(),
         warmed_since_ms: earlier.map(|a| a.started_at_ms),
+        now: state.clock.now(),
+        invalid_zones: Default::default(),
     };
     // Boxed: the run's future nests the whole bundle computation, deep enough to exceed the
     // compiler's layout depth limit in release builds when inlined into `main`'s future.
     let listed = Box::pin(warmer.run(input, deadline, &mut summary)).await;
+    summary.invalid_zones = warmer.invalid_zones.into_inner();
     if let Err(e) = &listed {
         summary.failures += 1;
         summary.record_error(format!("listing tenants failed: {}", chain(e)));
@@ -124,7 +143,11 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
     tracing::info!(
         %run_id,
         trigger = summary.trigger,
+        mode = summary.mode,
         tenants_total = summary.tenants_total,
+        tenants_warmed = summary.tenants_warmed,
+        tenants_skipped = summary.tenants_skipped,
+        invalid_zones = summary.invalid_zones,
         bundles_warmed = summary.bundles_warmed,
         failures = summary.failures,
         skipped_deadline = summary.skipped_deadline,
