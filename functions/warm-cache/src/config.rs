@@ -43,6 +43,10 @@ pub struct WarmConfig {
     /// The schedule expression the deployment runs this function on (`WARM_SCHEDULE`; by default the
     /// mode's: midnight UTC for `all`, hourly for `local`), shown by the `cron_job` view.
     pub schedule: String,
+    /// The IANA zone `schedule` is read in (`WARM_SCHEDULE_TIMEZONE`, default UTC).
+    pub schedule_timezone: String,
+    /// Answer `POST /api/cron/execute` HTTP events (`WARM_CRON_ROUTE`, `make dev` only).
+    pub cron_route: bool,
 }
 
 /// The schedules the template uses for each mode.
@@ -104,6 +108,10 @@ impl WarmConfig {
         Ok(Self {
             policy,
             schedule,
+            schedule_timezone: env
+                .optional("WARM_SCHEDULE_TIMEZONE")
+                .unwrap_or_else(|| "UTC".to_owned()),
+            cron_route: env.parsed("WARM_CRON_ROUTE", false)?,
             concurrency,
             expire_after: Duration::from_secs(env.parsed("WARM_TTL_SECONDS", 25 * 3600)?),
             fanout_threshold: env.parsed("WARM_FANOUT_THRESHOLD", 2_000)?,

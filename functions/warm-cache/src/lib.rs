@@ -3,9 +3,11 @@
 //! the run picks (see [`plan`]) so the morning's first request hits.
 
 pub mod config;
+pub mod cron_route;
 pub mod deadline;
 pub mod fanout;
 pub mod input;
+pub mod job;
 pub mod plan;
 pub mod report;
 pub mod run;
@@ -71,11 +73,40 @@ impl WarmState {
 /// Handles one invocation. Returns the run's summary; an `Err` only when the event is not one this
 /// function understands, or when nothing at all could be warmed (so that EventBridge's retry helps).
 pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    if state.warm.cron_route && cron_route::is_http_event(&event.payload) {
+        return Ok(cron_execute(state, &event).await);
+    }
     let input =
         input::parse(&event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
     let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
     let summary = warm(state, &input, deadline).await?;
     Ok(serde_json::to_value(&summary)?)
+}
+
+/// `POST /api/cron/execute` (make dev): the runbook's manual warm, answered as an HTTP response.
+async fn cron_execute(state: &WarmState, event: &LambdaEvent<Value>) -> Value {
+    use serde_json::json;
+    match cron_route::parse(&event.payload) {
+        cron_route::Request::Refused(response) => response,
+        cron_route::Request::Warm => {
+            let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
+            let input = input::Input::Schedule { execution_id: None };
+            match warm(state, &input, deadline).await {
+                Ok(summary) => cron_route::response(
+                    200,
+                    &json!({"status": "success", "function_name": cron_route::WARM_FUNCTION_NAME, "data": summary}),
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "runbook warm failed");
+                    cron_route::response(
+                        503,
+                        &json!({"status": "error", "error": "warm_failed",
+                                "message": "the warm run did nothing (Postgres or Redis unavailable); see cache_warm_run and the log"}),
+                    )
+                }
+            }
+        }
+    }
 }
 
 /// Runs `input`, records the run row and the metrics line, and returns the summary.
@@ -109,6 +140,11 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
     let run_id = report::start(db, input.trigger(), parent, execution_id)
         .await
         .inspect_err(|e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"))?;
+    if matches!(input, input::Input::Schedule { .. }) {
+        if let Err(e) = job::record(db, &state.warm, state.clock.now()).await {
+            tracing::warn!(error = %chain(&e), "cannot record the job's schedule for cron_job");
+        }
+    }
     let mut summary = Summary {
         run_id,
         trigger: input.trigger(),
