@@ -58,6 +58,25 @@ impl ReadHistory {
             .collect()
     }
 
+    /// Adds a read at `at` (what the request path's `HSET` does), keeping the order.
+    pub fn record(&mut self, at: DateTime<Utc>) {
+        let Some(hour) = DateTime::from_timestamp(at.timestamp().div_euclid(3600) * 3600, 0) else {
+            return;
+        };
+        if self.hours.last().is_none_or(|last| *last < hour) {
+            self.hours.push(hour);
+        } else if let Err(i) = self.hours.binary_search(&hour) {
+            self.hours.insert(i, hour);
+        }
+    }
+
+    /// Drops hours older than the window at `now` (what the warmer's `HDEL` and the key's expiry do).
+    pub fn forget_before_window(&mut self, now: DateTime<Utc>) {
+        let oldest = now - chrono::TimeDelta::days(WINDOW_DAYS as i64);
+        self.hours
+            .retain(|at| *at >= oldest - chrono::TimeDelta::hours(1));
+    }
+
     pub fn is_empty(&self) -> bool {
         self.hours.is_empty()
     }
