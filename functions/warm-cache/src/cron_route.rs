@@ -84,10 +84,14 @@ fn bad_request(message: &str) -> Value {
 
 /// An HTTP API response with a JSON body.
 pub fn response(status: u16, body: &Value) -> Value {
+    // `cookies` included: `cargo lambda watch` reads the response as an API Gateway v2 response,
+    // where that field is required, and answers 500 without it.
     json!({
         "statusCode": status,
         "headers": {"content-type": "application/json"},
         "body": body.to_string(),
+        "isBase64Encoded": false,
+        "cookies": [],
     })
 }
 

@@ -92,6 +92,15 @@ async fn the_runbooks_cron_execute_warms_and_cron_job_shows_the_run(pool: PgPool
     testing::cleanup_prefix(&env.prefix()).await;
 }
 
+#[test]
+fn the_answer_is_a_complete_api_gateway_v2_response() {
+    // What `cargo lambda watch` (and API Gateway) read the function's answer as.
+    let response = warm_cache::cron_route::response(404, &serde_json::json!({"error": "x"}));
+    let parsed: Result<lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse, _> =
+        serde_json::from_value(response);
+    assert!(parsed.is_ok(), "{parsed:?}");
+}
+
 #[sqlx::test(migrations = "../../migrations")]
 async fn an_unknown_function_or_a_bad_body_is_a_json_error_and_runs_nothing(pool: PgPool) {
     let env = route_env();
