@@ -42,3 +42,12 @@ expect 'j["trigger"] == "schedule" and j["failures"] == 0' "make warm" "$(make -
 ttl=$(redis-cli -p 6380 TTL dashboard:bundle:SUPERADMIN_GLOBAL:include=true)
 [ "$ttl" -gt 0 ] || fail "TTL of the global bundle is $ttl after make warm"
 echo "dev-smoke: redis-cli TTL: ok ($ttl s)"
+# The previous runbook's manual warm and its cron_job query.
+expect 'j["status"] == "success" and j["data"]["failures"] == 0 and j["data"]["tenants_warmed"] >= 1' "cron execute" \
+  "$(curl -s -X POST http://localhost:4001/api/cron/execute -H "Content-Type: application/json" -d '{"function_name": "warmDashboardBundleCache"}')"
+expect 'j["error"] == "unknown_function"' "cron execute, unknown function" \
+  "$(curl -s -X POST http://localhost:4001/api/cron/execute -d '{"function_name": "nope"}')"
+job=$(psql "${DEV_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/dashboard_dev}" -XAtc \
+  "SELECT row_to_json(j) FROM (SELECT id, name, last_run, next_run, metadata FROM cron_job
+     WHERE function_name = 'warmDashboardBundleCache' ORDER BY last_run DESC) j")
+expect 'j["last_run"] is not None and j["next_run"] is not None and j["metadata"]["tenants_warmed"] >= 1' "cron_job" "$job"

@@ -38,6 +38,8 @@ BUNDLE_TTL_SECONDS=300
 BUST_INTERVAL_MS=0
 CORS_ALLOWED_ORIGINS=http://localhost:$web_port,http://127.0.0.1:$web_port
 RUST_LOG=info
+# The previous runbook's manual warm: POST /api/cron/execute reaches warm-cache (dev only).
+WARM_CRON_ROUTE=true
 ENV
 # To sign in with a real IdP, call `make dev` with its JWT_* variables set (README, "Sign-in"): they
 # reach the functions too, next to the dev secret, so the HS256 dev tokens keep working.

@@ -2,7 +2,8 @@
 //! warmed entry has the same key and bytes as one computed on request.
 //!
 //! Freshness: an entry is served as is for `fresh_for` after it was computed or last revalidated, on
-//! the UTC day it was computed (the 30-day figures move at midnight). After that, one primary-key read
+//! the day it was computed: the tenant's local day (its `tenant.timezone`; UTC without one and for the
+//! global view), the day its 30-day figures count in, which the entry carries as `day_ends_at`. After that, one primary-key read
 //! compares the data version it was computed from with the current one; unchanged, it is served again
 //! and marked revalidated. Otherwise one caller, holding a short Redis lease, recomputes while the
 //! others serve the previous entry (`STALE`) or, for a key with no entry, wait for the holder's value
@@ -20,11 +21,12 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use crate::bundle_query;
-use crate::cache::{local, Entry, Found, LocalLevel, RedisCache};
+use crate::cache::{local, Entry, Found, LocalLevel, Recording, RedisCache};
 use crate::clock::Clock;
 use crate::db::Database;
 use crate::error::{chain, BundleError};
 use crate::keys::{BundleId, Keys};
+use crate::read_history;
 use crate::version;
 
 /// How often a caller waiting for another's recompute looks for the value (plus up to as much jitter,
@@ -177,7 +179,7 @@ impl BundleCache {
     ) -> Result<Served, BundleError> {
         let key = self.keys.bundle(id);
         let now = self.clock.now();
-        let cached = tokio::time::timeout_at(deadline, self.read(&key, read, now))
+        let cached = tokio::time::timeout_at(deadline, self.read(id, &key, read, now))
             .await
             .map_err(|_| BundleError::DeadlineExceeded)?;
         let entry = match cached {
@@ -214,25 +216,47 @@ impl BundleCache {
     }
 
     /// The entry under `key`: through the in-memory level for a cached read, from Redis for a bust.
+    /// A read that reaches Redis records the tenant's read in the same round trip; a memory hit
+    /// records nothing (its process read Redis, and recorded, less than `LOCAL_CACHE_MAX_AGE_MS` ago).
     async fn read(
         &self,
+        id: BundleId,
         key: &str,
         read: Read,
         now: DateTime<Utc>,
     ) -> Result<Found, crate::error::CacheError> {
+        let fetch = self.read_and_record(id, key, now);
         match read {
-            Read::Cached => {
-                let fetch = self.redis.get(key);
-                self.local.read(key, fetch, |e| self.is_fresh(e, now)).await
-            }
-            Read::Bust => Ok(Found::Redis(local::decode(self.redis.get(key).await?, key))),
+            Read::Cached => self.local.read(key, fetch, |e| self.is_fresh(e, now)).await,
+            Read::Bust => Ok(Found::Redis(local::decode(fetch.await?, key))),
         }
     }
 
-    /// Within the freshness window and on the UTC day it was computed.
+    /// The entry under `key`, recording a tenant's read in the same round trip (see
+    /// [`crate::read_history`]); the global view's reads are not recorded.
+    async fn read_and_record(
+        &self,
+        id: BundleId,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Vec<u8>>, crate::error::CacheError> {
+        let Some(tenant) = id.scope.tenant_id() else {
+            return self.redis.get(key).await;
+        };
+        let hash = self.keys.tenant_reads(tenant);
+        let field = read_history::field(now);
+        let recording = Recording {
+            hash: &hash,
+            field: &field,
+            keep_for: read_history::KEEP_FOR,
+        };
+        self.redis.get_recording(key, &recording).await
+    }
+
+    /// Within the freshness window and on the (tenant-local) day it was computed.
     fn is_fresh(&self, entry: &Entry, now: DateTime<Utc>) -> bool {
         let age_ms = now.timestamp_millis() - entry.validated_at_ms;
-        age_ms < self.freshness.fresh_for.as_millis() as i64 && same_utc_day(entry.generated_at_ms, now)
+        age_ms < self.freshness.fresh_for.as_millis() as i64 && same_day(entry, now)
     }
 
     /// An entry past its window (or a bust, or no entry): compare versions, then serve or recompute.
@@ -247,7 +271,7 @@ impl BundleCache {
         let Some(entry) = entry else {
             return self.recompute_once(id, key, None).await;
         };
-        if !same_utc_day(entry.generated_at_ms, now) {
+        if !same_day(entry, now) {
             return self.recompute_once(id, key, Some(entry)).await;
         }
         match self.current_version(id).await {
@@ -390,6 +414,7 @@ impl BundleCache {
             generated_at_ms: now.timestamp_millis(),
             validated_at_ms: now.timestamp_millis(),
             data_version: computed.data_version,
+            day_ends_at_ms: computed.zone.day_end(now).timestamp_millis(),
             json,
         })
     }
@@ -436,8 +461,10 @@ fn stale_if_database_failed(
     }
 }
 
-fn same_utc_day(at_ms: i64, now: DateTime<Utc>) -> bool {
-    DateTime::<Utc>::from_timestamp_millis(at_ms).is_some_and(|at| at.date_naive() == now.date_naive())
+/// Still the day `entry` was computed on: its figures' 30-day window has not moved.
+fn same_day(entry: &Entry, now: DateTime<Utc>) -> bool {
+    let now_ms = now.timestamp_millis();
+    now_ms >= entry.generated_at_ms && now_ms < entry.day_ends_at_ms
 }
 
 /// Up to `max`, from the clock's sub-millisecond noise: enough to spread waiters apart.

@@ -23,12 +23,14 @@ use uuid::Uuid;
 use crate::db::Database;
 use crate::error::BundleError;
 use crate::keys::{BundleId, Scope};
+use crate::tenant_time::Zone;
 use crate::version;
 
 pub const RECENT_ACTIVITIES: i64 = 10;
 pub const RECENT_LEADS: i64 = 5;
 pub const RECENT_OPPORTUNITIES: i64 = 5;
-/// `newLeadsLast30Days` and `activitiesLast30Days` count from the start of the UTC day this many days ago.
+/// `newLeadsLast30Days` and `activitiesLast30Days` count from the start of the tenant's local day this
+/// many days ago (the UTC day for the global view and tenants without a zone).
 pub const RECENT_DAYS: u64 = 30;
 /// Text fields of the recent lists are cut to this many characters.
 pub const MAX_TEXT_CHARS: i32 = 500;
@@ -111,18 +113,20 @@ pub struct Meta {
     pub ttl_seconds: u64,
 }
 
-/// The first instant counted as "in the last 30 days" at `now`: midnight UTC, 30 days before today.
-pub fn recent_window_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    let today = now.date_naive();
+/// The first instant counted as "in the last 30 days" at `now`: local midnight in `zone`, 30 local days
+/// before today. An instant, so the statements take it as a plain `timestamptz` parameter.
+pub fn recent_window_start(now: DateTime<Utc>, zone: Zone) -> DateTime<Utc> {
+    let today = zone.date_at(now);
     let start = today.checked_sub_days(Days::new(RECENT_DAYS)).unwrap_or(today);
-    start.and_time(chrono::NaiveTime::MIN).and_utc()
+    zone.day_start(start)
 }
 
-/// A bundle and the data version of the snapshot it was computed from.
+/// A bundle, the data version of the snapshot it was computed from, and the zone its day counts in.
 #[derive(Debug)]
 pub struct Computed {
     pub bundle: Bundle,
     pub data_version: i64,
+    pub zone: Zone,
 }
 
 /// Computes bundle `id` as of `now`.
@@ -138,28 +142,41 @@ pub async fn compute(
     );
     let mut tx = db.begin_with(begin).await?;
     let persistent = db.persistent();
-    let data_version = match id.scope {
-        Scope::Tenant(tenant) => version::of_existing_tenant(&mut *tx, tenant, persistent)
-            .await?
-            .ok_or(BundleError::TenantNotFound(tenant))?,
-        Scope::Global => version::current(&mut *tx, id.scope, persistent).await?,
+    let (data_version, zone) = match id.scope {
+        Scope::Tenant(tenant) => {
+            let (version, zone) = version::of_existing_tenant_with_zone(&mut *tx, tenant, persistent)
+                .await?
+                .ok_or(BundleError::TenantNotFound(tenant))?;
+            let zone = Zone::parse(zone.as_deref());
+            if zone.is_invalid() {
+                tracing::warn!(%tenant, "tenant.timezone is not a known IANA zone; counting days in UTC");
+            }
+            (version, zone)
+        }
+        // The superadmin's global view keeps its own (UTC) day.
+        Scope::Global => (version::current(&mut *tx, id.scope, persistent).await?, Zone::Utc),
     };
-    let bundle = query_bundle(&mut tx, id, now, ttl_seconds, persistent).await?;
+    let bundle = query_bundle(&mut tx, id, now, zone, ttl_seconds, persistent).await?;
     tx.commit().await?;
-    Ok(Computed { bundle, data_version })
+    Ok(Computed {
+        bundle,
+        data_version,
+        zone,
+    })
 }
 
 async fn query_bundle(
     conn: &mut PgConnection,
     id: BundleId,
     now: DateTime<Utc>,
+    zone: Zone,
     ttl_seconds: u64,
     persistent: bool,
 ) -> Result<Bundle, sqlx::Error> {
     let sql = Sql::for_scope(id.scope);
     let tenant = id.scope.tenant_id();
     let include_test_data = id.include_test_data;
-    let since = recent_window_start(now);
+    let since = recent_window_start(now, zone);
 
     let stats: Stats = sqlx::query_as(sql.stats.as_str())
         .persistent(persistent)
@@ -353,8 +370,30 @@ mod tests {
     fn window_starts_at_midnight_utc_thirty_days_back() {
         let now = Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 59).unwrap();
         assert_eq!(
-            recent_window_start(now),
+            recent_window_start(now, Zone::Utc),
             Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn window_starts_at_the_tenants_local_midnight_thirty_local_days_back() {
+        // 23:30 UTC on 31 March is already 1 April in Tokyo: the window starts 2 March 00:00 JST.
+        let now = Utc.with_ymd_and_hms(2026, 3, 31, 23, 30, 0).unwrap();
+        let tokyo = Zone::parse(Some("Asia/Tokyo"));
+        assert_eq!(
+            recent_window_start(now, tokyo),
+            Utc.with_ymd_and_hms(2026, 3, 1, 15, 0, 0).unwrap()
+        );
+        // Across the spring-forward change in New York: midnight EST, 30 days back, is 05:00 UTC.
+        let ny = Zone::parse(Some("America/New_York"));
+        let now = Utc.with_ymd_and_hms(2026, 3, 20, 16, 0, 0).unwrap();
+        assert_eq!(
+            recent_window_start(now, ny),
+            Utc.with_ymd_and_hms(2026, 2, 18, 5, 0, 0).unwrap()
+        );
+        assert_eq!(
+            recent_window_start(now, Zone::Invalid),
+            recent_window_start(now, Zone::Utc)
         );
     }
 

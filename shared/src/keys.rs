@@ -112,6 +112,19 @@ impl Keys {
         format!("{}dashboard:lease:{id}", self.prefix)
     }
 
+    /// The hours (UTC, unix hours) in which tenant `tenant`'s dashboard was read, a hash kept for
+    /// [`crate::read_history::WINDOW_DAYS`]: what the warmer learns a tenant's habits from. Outside the
+    /// bundle namespace, so a cache clear keeps it.
+    pub fn tenant_reads(&self, tenant: Uuid) -> String {
+        format!("{}dashboard:reads:{}", self.prefix, tenant.hyphenated())
+    }
+
+    /// When read recording began (unix ms, set once by the warmer): history shorter than a rule needs
+    /// is never taken as "not read".
+    pub fn reads_recorded_since(&self) -> String {
+        format!("{}dashboard:reads-since", self.prefix)
+    }
+
     /// The prefix every key of this configuration starts with.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -148,6 +161,12 @@ mod tests {
             "t1:dashboard:bundle:SUPERADMIN_GLOBAL:include=true"
         );
         assert_eq!(keys.bundle_scan_pattern(), "t1:dashboard:bundle:*");
+        let id = Uuid::parse_str("a11dfb63-4b18-4eb8-872e-747af2e37c46").unwrap();
+        assert_eq!(
+            keys.tenant_reads(id),
+            "t1:dashboard:reads:a11dfb63-4b18-4eb8-872e-747af2e37c46"
+        );
+        assert!(!keys.tenant_reads(id).starts_with("t1:dashboard:bundle:"));
     }
 
     #[test]

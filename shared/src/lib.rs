@@ -14,7 +14,9 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod read_history;
 pub mod secrets;
+pub mod tenant_time;
 pub mod version;
 
 /// Process-wide setup every function's `main` runs first: logging (JSON when Lambda asks for it through

@@ -50,3 +50,21 @@ pub async fn of_existing_tenant<'c>(
 pub const TENANT_VERSION_SQL: &str = "SELECT coalesce(v.version, 0) FROM tenant t
        LEFT JOIN tenant_data_version v ON v.tenant_id = t.id
       WHERE t.id = $1";
+
+/// The data version and the stored time zone name of tenant `id`, or `None` if no such tenant exists:
+/// one round trip for both (what a bundle computation reads first).
+pub async fn of_existing_tenant_with_zone<'c>(
+    executor: impl PgExecutor<'c>,
+    id: Uuid,
+    persistent: bool,
+) -> Result<Option<(i64, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT coalesce(v.version, 0), t.timezone FROM tenant t
+           LEFT JOIN tenant_data_version v ON v.tenant_id = t.id
+          WHERE t.id = $1",
+    )
+    .persistent(persistent)
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}

@@ -141,6 +141,7 @@ async fn revalidation_marks_only_the_entry_it_compared_and_keeps_the_expiry() {
             generated_at_ms: 1,
             validated_at_ms: 2,
             data_version: 3,
+            day_ends_at_ms: 4,
             json: "{}".to_owned(),
         };
         cache
@@ -243,5 +244,49 @@ async fn node_holds_some(port: u16, pattern: &str) -> bool {
             return false;
         }
         cursor = next;
+    }
+}
+
+#[tokio::test]
+async fn a_read_is_recorded_beside_its_get_and_histories_are_read_back_on_every_backend() {
+    for (name, config) in backends() {
+        let cache = Cache::new(&config).unwrap();
+        let keys = Keys::new(prefix());
+        let bundle = keys.bundle(BundleId::new(Scope::Global, true));
+        cache
+            .set(&bundle, b"bytes", Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        // Hashes of several tenants, so that a cluster spreads them over its nodes.
+        let tenants: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
+        let hashes: Vec<String> = tenants.iter().map(|t| keys.tenant_reads(*t)).collect();
+        for (i, hash) in hashes.iter().enumerate() {
+            let field = (1000 + i).to_string();
+            let recording = shared::cache::Recording {
+                hash,
+                field: &field,
+                keep_for: Duration::from_secs(600),
+            };
+            let got = cache
+                .get_recording(&bundle, &recording)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(got.as_deref(), Some(&b"bytes"[..]), "{name}");
+        }
+        let fields = cache
+            .hash_fields(&hashes)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let expected: Vec<Vec<String>> = (0..8).map(|i| vec![(1000 + i).to_string()]).collect();
+        assert_eq!(fields, expected, "{name}");
+        cache.hash_delete(&hashes[0], &fields[0]).await.unwrap();
+        assert_eq!(
+            cache.hash_fields(&hashes[..1]).await.unwrap(),
+            [Vec::<String>::new()],
+            "{name}"
+        );
+        let mut all = hashes.clone();
+        all.push(bundle);
+        cache.unlink(&all).await.unwrap();
     }
 }

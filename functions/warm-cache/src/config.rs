@@ -7,6 +7,8 @@ use shared::bundle_cache::Freshness;
 use shared::config::{self, DatabaseConfig, Env, RedisConfig};
 use shared::error::ConfigError;
 
+use crate::plan::{Mode, Policy};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -35,7 +37,21 @@ pub struct WarmConfig {
     /// (`WARM_DEADLINE_MARGIN_MS`); at least the tenant bound, so a tenant started just before the
     /// margin still ends before the deadline.
     pub deadline_margin: Duration,
+    /// Which tenants a scheduled run warms (`WARM_MODE`, `WARM_LOCAL_HOUR`, `WARM_IDLE_DAYS`,
+    /// `WARM_PREDICTIVE`, `WARM_LEAD_MINUTES`).
+    pub policy: Policy,
+    /// The schedule expression the deployment runs this function on (`WARM_SCHEDULE`; by default the
+    /// mode's: midnight UTC for `all`, hourly for `local`), shown by the `cron_job` view.
+    pub schedule: String,
+    /// The IANA zone `schedule` is read in (`WARM_SCHEDULE_TIMEZONE`, default UTC).
+    pub schedule_timezone: String,
+    /// Answer `POST /api/cron/execute` HTTP events (`WARM_CRON_ROUTE`, `make dev` only).
+    pub cron_route: bool,
 }
+
+/// The schedules the template uses for each mode.
+pub const MIDNIGHT_SCHEDULE: &str = "cron(0 0 * * ? *)";
+pub const HOURLY_SCHEDULE: &str = "cron(0 * * * ? *)";
 
 /// 500 tenant ids make a ~20 KB event; ten of them stay under PutEvents' 256 KB request limit.
 pub const MAX_WARM_CHUNK_SIZE: usize = 500;
@@ -81,7 +97,21 @@ impl WarmConfig {
                 format!("must be at least WARM_TENANT_TIMEOUT_MS ({tenant_timeout:?})"),
             ));
         }
+        let policy = policy_from_env(env)?;
+        let schedule = env.optional("WARM_SCHEDULE").unwrap_or_else(|| {
+            match policy.mode {
+                Mode::All => MIDNIGHT_SCHEDULE,
+                Mode::Local => HOURLY_SCHEDULE,
+            }
+            .to_owned()
+        });
         Ok(Self {
+            policy,
+            schedule,
+            schedule_timezone: env
+                .optional("WARM_SCHEDULE_TIMEZONE")
+                .unwrap_or_else(|| "UTC".to_owned()),
+            cron_route: env.parsed("WARM_CRON_ROUTE", false)?,
             concurrency,
             expire_after: Duration::from_secs(env.parsed("WARM_TTL_SECONDS", 25 * 3600)?),
             fanout_threshold: env.parsed("WARM_FANOUT_THRESHOLD", 2_000)?,
@@ -91,6 +121,43 @@ impl WarmConfig {
             deadline_margin,
         })
     }
+}
+
+fn policy_from_env(env: &Env) -> Result<Policy, ConfigError> {
+    let invalid = |name, reason: &str| ConfigError::Invalid {
+        name,
+        reason: reason.to_owned(),
+    };
+    let mode = match env.optional("WARM_MODE").as_deref().map(str::trim) {
+        None | Some("all") => Mode::All,
+        Some("local") => Mode::Local,
+        Some(_) => return Err(invalid("WARM_MODE", "must be all or local")),
+    };
+    let local_hour: u32 = env.parsed("WARM_LOCAL_HOUR", 5)?;
+    if local_hour > 23 {
+        return Err(invalid("WARM_LOCAL_HOUR", "must be an hour from 0 to 23"));
+    }
+    let idle_days: Option<u32> = match env.optional("WARM_IDLE_DAYS") {
+        None => None,
+        Some(_) => Some(env.parsed("WARM_IDLE_DAYS", 0)?),
+    };
+    if idle_days == Some(0) || idle_days.is_some_and(|d| d > 28) {
+        return Err(invalid(
+            "WARM_IDLE_DAYS",
+            "must be 1 to 28 days (the read history's window), or unset to warm everyone",
+        ));
+    }
+    let lead_minutes: i64 = env.parsed("WARM_LEAD_MINUTES", 60)?;
+    if !(0..=720).contains(&lead_minutes) {
+        return Err(invalid("WARM_LEAD_MINUTES", "must be 0 to 720"));
+    }
+    Ok(Policy {
+        mode,
+        local_hour,
+        idle_days,
+        predictive: env.parsed("WARM_PREDICTIVE", true)?,
+        lead: chrono::TimeDelta::minutes(lead_minutes),
+    })
 }
 
 #[cfg(test)]
@@ -119,6 +186,38 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("WARM_DEADLINE_MARGIN_MS"), "{err}");
+    }
+
+    #[test]
+    fn the_default_is_the_midnight_warm_of_everyone() {
+        let config = Config::from_lookup(vars(&[])).unwrap();
+        assert_eq!(config.warm.policy.mode, Mode::All);
+        assert_eq!(config.warm.policy.idle_days, None);
+        assert_eq!(config.warm.schedule, MIDNIGHT_SCHEDULE);
+    }
+
+    #[test]
+    fn local_mode_runs_hourly_and_bad_values_are_refused() {
+        let config = Config::from_lookup(vars(&[("WARM_MODE", "local")])).unwrap();
+        assert_eq!(
+            (config.warm.policy.local_hour, config.warm.schedule.as_str()),
+            (5, HOURLY_SCHEDULE)
+        );
+        for (name, value) in [
+            ("WARM_MODE", "tenant"),
+            ("WARM_LOCAL_HOUR", "24"),
+            ("WARM_IDLE_DAYS", "0"),
+            ("WARM_PREDICTIVE", "maybe"),
+        ] {
+            let err = Config::from_lookup(|n: &str| match n {
+                "DATABASE_URL" => Some("postgres://x".to_owned()),
+                "REDIS_URL" => Some("redis://r".to_owned()),
+                n if n == name => Some(value.to_owned()),
+                _ => None,
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -1,10 +1,14 @@
-//! The warm-cache function: invoked at midnight UTC by an EventBridge schedule (or by hand, or by its
-//! own fan-out chunks), it stores every active tenant's bundles so the morning's first request hits.
+//! The warm-cache function: invoked by an EventBridge schedule (midnight UTC for `WARM_MODE=all`,
+//! hourly for `local`), by hand, or by its own fan-out chunks, it stores the bundles of the tenants
+//! the run picks (see [`plan`]) so the morning's first request hits.
 
 pub mod config;
+pub mod cron_route;
 pub mod deadline;
 pub mod fanout;
 pub mod input;
+pub mod job;
+pub mod plan;
 pub mod report;
 pub mod run;
 
@@ -32,6 +36,8 @@ pub struct WarmState {
     pub bundles: BundleCache,
     pub warm: WarmConfig,
     pub fanout: Option<Fanout>,
+    /// The time runs decide by (tests and the benchmark move it).
+    pub clock: Clock,
 }
 
 impl WarmState {
@@ -49,13 +55,24 @@ impl WarmState {
 
     /// The same over an existing database (tests pass a per-test database or a pooler).
     pub fn with_database(config: Config, db: Database, fanout: Option<Fanout>) -> Result<Self, StartupError> {
+        Self::with_clock(config, db, fanout, Clock::default())
+    }
+
+    /// The same with a clock of the caller's (a simulated day).
+    pub fn with_clock(
+        config: Config,
+        db: Database,
+        fanout: Option<Fanout>,
+        clock: Clock,
+    ) -> Result<Self, StartupError> {
         let redis = RedisCache::new(&config.redis)?;
         let keys = Keys::new(config.key_prefix.clone());
         Ok(Self {
-            bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, Clock::default()),
+            bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock.clone()),
             db,
             warm: config.warm,
             fanout,
+            clock,
         })
     }
 }
@@ -63,11 +80,40 @@ impl WarmState {
 /// Handles one invocation. Returns the run's summary; an `Err` only when the event is not one this
 /// function understands, or when nothing at all could be warmed (so that EventBridge's retry helps).
 pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    if state.warm.cron_route && cron_route::is_http_event(&event.payload) {
+        return Ok(cron_execute(state, &event).await);
+    }
     let input =
         input::parse(&event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
     let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
     let summary = warm(state, &input, deadline).await?;
     Ok(serde_json::to_value(&summary)?)
+}
+
+/// `POST /api/cron/execute` (make dev): the runbook's manual warm, answered as an HTTP response.
+async fn cron_execute(state: &WarmState, event: &LambdaEvent<Value>) -> Value {
+    use serde_json::json;
+    match cron_route::parse(&event.payload) {
+        cron_route::Request::Refused(response) => response,
+        cron_route::Request::Warm => {
+            let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
+            let input = input::Input::Schedule { execution_id: None };
+            match warm(state, &input, deadline).await {
+                Ok(summary) => cron_route::response(
+                    200,
+                    &json!({"status": "success", "function_name": cron_route::WARM_FUNCTION_NAME, "data": summary}),
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "runbook warm failed");
+                    cron_route::response(
+                        503,
+                        &json!({"status": "error", "error": "warm_failed",
+                                "message": "the warm run did nothing (Postgres or Redis unavailable); see cache_warm_run and the log"}),
+                    )
+                }
+            }
+        }
+    }
 }
 
 /// Runs `input`, records the run row and the metrics line, and returns the summary.
@@ -101,9 +147,15 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
     let run_id = report::start(db, input.trigger(), parent, execution_id)
         .await
         .inspect_err(|e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"))?;
+    if matches!(input, input::Input::Schedule { .. }) {
+        if let Err(e) = job::record(db, &state.warm, state.clock.now()).await {
+            tracing::warn!(error = %chain(&e), "cannot record the job's schedule for cron_job");
+        }
+    }
     let mut summary = Summary {
         run_id,
         trigger: input.trigger(),
+        mode: state.warm.policy.mode.as_str(),
         ..Summary::default()
     };
     let warmer = Warmer {
@@ -112,10 +164,13 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         config: &state.warm,
         fanout: state.fanout.as_ref(),
         warmed_since_ms: earlier.map(|a| a.started_at_ms),
+        now: state.clock.now(),
+        invalid_zones: Default::default(),
     };
     // Boxed: the run's future nests the whole bundle computation, deep enough to exceed the
     // compiler's layout depth limit in release builds when inlined into `main`'s future.
     let listed = Box::pin(warmer.run(input, deadline, &mut summary)).await;
+    summary.invalid_zones = warmer.invalid_zones.into_inner();
     if let Err(e) = &listed {
         summary.failures += 1;
         summary.record_error(format!("listing tenants failed: {}", chain(e)));
@@ -131,7 +186,11 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
     tracing::info!(
         %run_id,
         trigger = summary.trigger,
+        mode = summary.mode,
         tenants_total = summary.tenants_total,
+        tenants_warmed = summary.tenants_warmed,
+        tenants_skipped = summary.tenants_skipped,
+        invalid_zones = summary.invalid_zones,
         bundles_warmed = summary.bundles_warmed,
         failures = summary.failures,
         skipped_deadline = summary.skipped_deadline,

@@ -1,10 +1,14 @@
 //! What a run leaves behind: its `cache_warm_run` row and one CloudWatch Embedded Metric Format line.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::json;
 use shared::db::retry_transient;
 use shared::db::Database;
 use uuid::Uuid;
+
+use crate::plan::Skip;
 
 /// At most this many failures are itemised in the summary and the run row; the count is always exact.
 pub const MAX_ERRORS_KEPT: usize = 20;
@@ -14,11 +18,19 @@ pub const MAX_ERRORS_KEPT: usize = 20;
 pub struct Summary {
     pub run_id: Uuid,
     pub trigger: &'static str,
+    /// `WARM_MODE` of the run: `all` or `local`.
+    pub mode: &'static str,
     pub tenants_total: u64,
     pub tenants_warmed: u64,
     pub bundles_warmed: u64,
     pub failures: u64,
     pub skipped_deadline: u64,
+    /// Tenants the run looked at and chose not to warm, in all and by reason (`not_due`, `idle`,
+    /// `not_expected`).
+    pub tenants_skipped: u64,
+    pub skip_reasons: BTreeMap<&'static str, u64>,
+    /// Tenants whose `timezone` is not a known zone (warmed in UTC).
+    pub invalid_zones: u64,
     /// Whether the two SUPERADMIN_GLOBAL bundles were warmed (scheduled runs only).
     pub global_warmed: Option<bool>,
     pub chunks_published: u64,
@@ -35,6 +47,15 @@ impl Summary {
     /// Nothing warmed or published and something failed: the invocation is an error, to be retried.
     pub fn nothing_done(&self) -> bool {
         self.bundles_warmed == 0 && self.chunks_published == 0 && self.failures > 0
+    }
+
+    pub fn skip(&mut self, reason: Skip) {
+        self.tenants_skipped += 1;
+        *self.skip_reasons.entry(reason.as_str()).or_default() += 1;
+    }
+
+    fn skipped_for(&self, reason: Skip) -> u64 {
+        self.skip_reasons.get(reason.as_str()).copied().unwrap_or(0)
     }
 
     pub fn record_error(&mut self, error: String) {
@@ -126,7 +147,8 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
             "UPDATE cache_warm_run
                 SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
                     skipped_deadline = $5, chunks_published = $6, error_summary = $7, skipped_fresh = $8,
-                    succeeded = $9
+                    succeeded = $9, mode = $10, tenants_warmed = $11, tenants_skipped = $12,
+                    skip_reasons = $13, invalid_zones = $14, global_warmed = $15
               WHERE id = $1",
         )
         .persistent(db.persistent())
@@ -139,6 +161,12 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(error_summary.clone())
         .bind(saturating_i32(summary.skipped_fresh))
         .bind(!summary.nothing_done())
+        .bind(summary.mode)
+        .bind(saturating_i32(summary.tenants_warmed))
+        .bind(saturating_i32(summary.tenants_skipped))
+        .bind(sqlx::types::Json(&summary.skip_reasons))
+        .bind(saturating_i32(summary.invalid_zones))
+        .bind(summary.global_warmed)
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -163,6 +191,12 @@ pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
                     { "Name": "BundlesWarmed", "Unit": "Count" },
                     { "Name": "WarmFailures", "Unit": "Count" },
                     { "Name": "TenantsLeft", "Unit": "Count" },
+                    { "Name": "TenantsWarmed", "Unit": "Count" },
+                    { "Name": "TenantsSkipped", "Unit": "Count" },
+                    { "Name": "SkippedNotDue", "Unit": "Count" },
+                    { "Name": "SkippedIdle", "Unit": "Count" },
+                    { "Name": "SkippedNotExpected", "Unit": "Count" },
+                    { "Name": "InvalidZones", "Unit": "Count" },
                 ],
             }],
         },
@@ -172,6 +206,13 @@ pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
         "BundlesWarmed": summary.bundles_warmed,
         "WarmFailures": summary.failures,
         "TenantsLeft": summary.skipped_deadline,
+        "TenantsWarmed": summary.tenants_warmed,
+        "TenantsSkipped": summary.tenants_skipped,
+        "SkippedNotDue": summary.skipped_for(Skip::NotDue),
+        "SkippedIdle": summary.skipped_for(Skip::Idle),
+        "SkippedNotExpected": summary.skipped_for(Skip::NotExpected),
+        "InvalidZones": summary.invalid_zones,
+        "Mode": summary.mode,
     })
     .to_string()
 }
@@ -181,8 +222,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emf_line_declares_the_four_metrics_with_their_values() {
-        let summary = Summary {
+    fn emf_line_declares_the_metrics_with_their_values() {
+        let mut summary = Summary {
             trigger: "schedule",
             bundles_warmed: 12,
             failures: 1,
@@ -190,6 +231,9 @@ mod tests {
             duration_ms: 450,
             ..Summary::default()
         };
+        summary.skip(Skip::Idle);
+        summary.skip(Skip::Idle);
+        summary.skip(Skip::NotDue);
         let line: serde_json::Value = serde_json::from_str(&emf_line(&summary, 1_795_478_400_000)).unwrap();
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "DashboardCache");
@@ -201,7 +245,18 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["WarmDurationMs", "BundlesWarmed", "WarmFailures", "TenantsLeft"]
+            [
+                "WarmDurationMs",
+                "BundlesWarmed",
+                "WarmFailures",
+                "TenantsLeft",
+                "TenantsWarmed",
+                "TenantsSkipped",
+                "SkippedNotDue",
+                "SkippedIdle",
+                "SkippedNotExpected",
+                "InvalidZones"
+            ]
         );
         assert_eq!(line["_aws"]["Timestamp"], 1_795_478_400_000i64);
         assert_eq!(line["Trigger"], "schedule");
@@ -212,6 +267,14 @@ mod tests {
         assert_eq!(
             (line["TenantsLeft"].as_u64(), line["WarmDurationMs"].as_u64()),
             (Some(3), Some(450))
+        );
+        assert_eq!(
+            (
+                line["TenantsSkipped"].as_u64(),
+                line["SkippedIdle"].as_u64(),
+                line["SkippedNotDue"].as_u64()
+            ),
+            (Some(3), Some(2), Some(1))
         );
     }
 

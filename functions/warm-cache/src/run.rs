@@ -5,18 +5,22 @@
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures::stream::{self, Stream, StreamExt};
 use futures::FutureExt;
 use shared::bundle_cache::BundleCache;
 use shared::db::{retry_transient, Database};
 use shared::error::chain;
 use shared::keys::{BundleId, Scope};
+use shared::read_history::ReadHistory;
+use shared::tenant_time::Zone;
 use uuid::Uuid;
 
 use crate::config::WarmConfig;
 use crate::deadline::Deadline;
 use crate::fanout::{Fanout, MAX_ENTRIES_PER_CALL};
 use crate::input::Input;
+use crate::plan::{self, Decision, Mode, Reads, Skip};
 use crate::report::Summary;
 
 /// Active tenants are read this many at a time, so memory does not grow with the number of tenants.
@@ -30,6 +34,10 @@ pub struct Warmer<'a> {
     /// A retry of an execution whose earlier attempt started at this time (unix ms): tenants whose
     /// bundles were computed since are left as they are.
     pub warmed_since_ms: Option<i64>,
+    /// The run's time (the function's clock), which every decision and record uses.
+    pub now: DateTime<Utc>,
+    /// Tenants seen with a `timezone` that is not a known zone.
+    pub invalid_zones: std::sync::atomic::AtomicU64,
 }
 
 enum Outcome {
@@ -37,7 +45,30 @@ enum Outcome {
     Failed { bundles: u64, error: String },
     Skipped,
     AlreadyWarm,
+    NotSelected(Skip),
     ListingFailed(String),
+}
+
+/// One tenant of a run, and whether the run warms it.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    pub id: Uuid,
+    pub decision: Decision,
+    /// `tenant.timezone` is not a known zone (counted in UTC).
+    pub invalid_zone: bool,
+    /// Fields of its read history past the window, deleted when it is warmed.
+    pub expired_reads: Vec<String>,
+}
+
+impl Pick {
+    fn warm(id: Uuid) -> Self {
+        Self {
+            id,
+            decision: Decision::Warm,
+            invalid_zone: false,
+            expired_reads: Vec::new(),
+        }
+    }
 }
 
 impl Warmer<'_> {
@@ -52,9 +83,11 @@ impl Warmer<'_> {
         match input {
             Input::Schedule { .. } => {
                 summary.tenants_total = count_active(self.db).await?;
+                let recorded_since = self.reads_recorded_since().await;
+                let picks = self.picks(recorded_since);
                 match self.fanout {
                     Some(fanout) if summary.tenants_total > self.config.fanout_threshold => {
-                        self.fan_out(fanout, summary).await
+                        self.fan_out(fanout, picks, summary).await
                     }
                     _ => {
                         if summary.tenants_total > self.config.fanout_threshold {
@@ -62,15 +95,14 @@ impl Warmer<'_> {
                                 "more tenants than WARM_FANOUT_THRESHOLD but no WARM_EVENT_BUS_NAME"
                             );
                         }
-                        self.warm_tenants(active_tenants(self.db.clone()), deadline, summary)
-                            .await;
+                        self.warm_tenants(picks, deadline, summary).await;
                     }
                 }
                 self.warm_global(deadline, summary).await;
             }
             Input::Manual { tenant_ids } | Input::Chunk { tenant_ids, .. } => {
                 summary.tenants_total = tenant_ids.len() as u64;
-                let ids = stream::iter(tenant_ids.clone().into_iter().map(Ok));
+                let ids = stream::iter(tenant_ids.clone().into_iter().map(|id| Ok(Pick::warm(id))));
                 self.warm_tenants(ids, deadline, summary).await;
             }
         }
@@ -79,16 +111,24 @@ impl Warmer<'_> {
 
     async fn warm_tenants(
         &self,
-        ids: impl Stream<Item = Result<Uuid, String>>,
+        picks: impl Stream<Item = Result<Pick, String>>,
         deadline: Deadline,
         summary: &mut Summary,
     ) {
-        let outcomes = ids
-            .map(|id| async move {
-                match id {
+        let outcomes = picks
+            .map(|pick| async move {
+                match pick {
                     Err(e) => Outcome::ListingFailed(e),
-                    Ok(_) if deadline.passed() => Outcome::Skipped,
-                    Ok(id) => self.warm_tenant(id).await,
+                    Ok(pick) => {
+                        if pick.invalid_zone {
+                            tracing::warn!(tenant = %pick.id, "tenant.timezone is not a known IANA zone; warming in UTC");
+                        }
+                        match pick.decision {
+                            Decision::Skip(reason) => Outcome::NotSelected(reason),
+                            Decision::Warm if deadline.passed() => Outcome::Skipped,
+                            Decision::Warm => self.warm_pick(pick).await,
+                        }
+                    }
                 }
             })
             .buffer_unordered(self.config.concurrency);
@@ -105,6 +145,7 @@ impl Warmer<'_> {
                     summary.record_error(error);
                 }
                 Outcome::AlreadyWarm => summary.skipped_fresh += 1,
+                Outcome::NotSelected(reason) => summary.skip(reason),
                 Outcome::Skipped => {
                     summary.skipped_deadline += 1;
                     summary.stopped_early = true;
@@ -116,6 +157,99 @@ impl Warmer<'_> {
                 }
             }
         }
+    }
+
+    /// Warms a picked tenant and, when both bundles are stored, records when (and drops its expired
+    /// read history).
+    async fn warm_pick(&self, pick: Pick) -> Outcome {
+        let outcome = self.warm_tenant(pick.id).await;
+        if matches!(outcome, Outcome::Warmed { .. }) {
+            if let Err(e) = record_warmed(self.db, pick.id, self.now).await {
+                tracing::warn!(tenant = %pick.id, error = %chain(&e), "could not record the warm time");
+            }
+            if !pick.expired_reads.is_empty() {
+                let key = self.bundles.keys().tenant_reads(pick.id);
+                if let Err(e) = self.bundles.redis().hash_delete(&key, &pick.expired_reads).await {
+                    tracing::debug!(error = %chain(&e), "expired reads not dropped");
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Since when reads have been recorded (the first run that asks sets it to its own time); `None`
+    /// when Redis cannot say, which no rule takes as a long silence.
+    async fn reads_recorded_since(&self) -> Option<DateTime<Utc>> {
+        let key = self.bundles.keys().reads_recorded_since();
+        let now_ms = self.now.timestamp_millis().to_string();
+        match self.bundles.redis().set_once(&key, &now_ms).await {
+            Ok(stored) => stored.parse().ok().and_then(DateTime::from_timestamp_millis),
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "read history unavailable; no tenant skipped as idle");
+                None
+            }
+        }
+    }
+
+    /// Every active tenant with the run's decision about it, one page in memory at a time. A failed
+    /// page ends the stream after one error.
+    fn picks(&self, recorded_since: Option<DateTime<Utc>>) -> impl Stream<Item = Result<Pick, String>> + '_ {
+        stream::unfold(Some(None), move |cursor: Option<Option<Uuid>>| async move {
+            let after = cursor?;
+            match tenant_rows(self.db, after, TENANT_PAGE).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let next = (rows.len() as i64 == TENANT_PAGE).then(|| rows.last().map(|r| r.id));
+                    Some((self.decide_page(rows, recorded_since).await, next))
+                }
+                Err(e) => Some((vec![Err(chain(&e))], None)),
+            }
+        })
+        .flat_map(stream::iter)
+    }
+
+    /// The decisions for one page: its tenants' read histories in one pipelined Redis call.
+    async fn decide_page(
+        &self,
+        rows: Vec<TenantRow>,
+        recorded_since: Option<DateTime<Utc>>,
+    ) -> Vec<Result<Pick, String>> {
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| self.bundles.keys().tenant_reads(r.id))
+            .collect();
+        let fields = match self.bundles.redis().hash_fields(&keys).await {
+            Ok(fields) if fields.len() == rows.len() => Some(fields),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %chain(&e), "read histories unavailable for a page");
+                None
+            }
+        };
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let own = fields.as_ref().and_then(|f| f.get(i));
+                let history = own.map(|f| ReadHistory::from_fields(f));
+                let tenant = row.plan_tenant();
+                if tenant.zone.is_invalid() {
+                    self.invalid_zones
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let reads = Reads {
+                    history: history.as_ref(),
+                    recorded_since,
+                };
+                Ok(Pick {
+                    id: row.id,
+                    decision: plan::decide(&self.config.policy, self.now, &tenant, reads),
+                    invalid_zone: tenant.zone.is_invalid(),
+                    expired_reads: own
+                        .map(|f| ReadHistory::expired_fields(f, self.now))
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 
     /// Both bundles of one tenant, together bounded by `WARM_TENANT_TIMEOUT_MS`. A panic (a bug, never
@@ -165,6 +299,10 @@ impl Warmer<'_> {
             summary.global_warmed = Some(true);
             return;
         }
+        // The global view keeps its own (UTC) day: an hourly run warms it once a UTC day.
+        if self.config.policy.mode == Mode::Local && self.global_current_today().await {
+            return;
+        }
         let (bundles, error) = self.warm_scope(Scope::Global).await;
         summary.bundles_warmed += bundles;
         summary.global_warmed = Some(error.is_none());
@@ -172,6 +310,24 @@ impl Warmer<'_> {
             summary.failures += 1;
             summary.record_error(format!("global view: {error}"));
         }
+    }
+
+    /// Whether both global bundles in Redis were computed on the run's UTC day.
+    async fn global_current_today(&self) -> bool {
+        let day_start = Zone::Utc
+            .day_start(Zone::Utc.date_at(self.now))
+            .timestamp_millis();
+        for id in BundleId::both(Scope::Global) {
+            let key = self.bundles.keys().bundle(id);
+            let entry = self.bundles.redis().get(&key).await.ok().flatten();
+            let current = entry
+                .and_then(|bytes| shared::cache::Entry::decode(&bytes))
+                .is_some_and(|e| e.generated_at_ms >= day_start);
+            if !current {
+                return false;
+            }
+        }
+        true
     }
 
     /// Warms both variants of `scope` within one `WARM_TENANT_TIMEOUT_MS`; returns how many were
@@ -196,32 +352,45 @@ impl Warmer<'_> {
         (warmed, first_error)
     }
 
-    /// Publishes every active tenant in chunks of `WARM_CHUNK_SIZE`, up to ten chunks per PutEvents:
-    /// each page of the tenant listing is one chunk.
-    async fn fan_out(&self, fanout: &Fanout, summary: &mut Summary) {
+    /// Publishes the tenants this run picked in chunks of `WARM_CHUNK_SIZE`, up to ten chunks per
+    /// PutEvents; the others are counted as skipped here.
+    async fn fan_out(
+        &self,
+        fanout: &Fanout,
+        picks: impl Stream<Item = Result<Pick, String>>,
+        summary: &mut Summary,
+    ) {
         let started = Instant::now();
-        let batches =
-            tenant_pages(self.db.clone(), self.config.chunk_size as i64).chunks(MAX_ENTRIES_PER_CALL);
-        futures::pin_mut!(batches);
-        while let Some(batch) = batches.next().await {
-            let mut chunks = Vec::with_capacity(batch.len());
-            for page in batch {
-                match page {
-                    Ok(ids) => chunks.push(ids),
-                    Err(e) => {
-                        summary.failures += 1;
-                        summary.record_error(format!("listing tenants failed: {e}"));
-                    }
+        futures::pin_mut!(picks);
+        let mut chunk: Vec<Uuid> = Vec::with_capacity(self.config.chunk_size);
+        let mut batch: Vec<Vec<Uuid>> = Vec::with_capacity(MAX_ENTRIES_PER_CALL);
+        loop {
+            let next = picks.next().await;
+            let done = next.is_none();
+            match next {
+                Some(Err(e)) => {
+                    summary.failures += 1;
+                    summary.record_error(format!("listing tenants failed: {e}"));
+                }
+                Some(Ok(pick)) => match pick.decision {
+                    Decision::Skip(reason) => summary.skip(reason),
+                    Decision::Warm => chunk.push(pick.id),
+                },
+                None => {}
+            }
+            if chunk.len() == self.config.chunk_size || (done && !chunk.is_empty()) {
+                batch.push(std::mem::take(&mut chunk));
+            }
+            if batch.len() == MAX_ENTRIES_PER_CALL || (done && !batch.is_empty()) {
+                let published = fanout.publish(summary.run_id, std::mem::take(&mut batch)).await;
+                summary.chunks_published += published.chunks;
+                for (ids, reason) in published.failed {
+                    summary.failures += ids.len() as u64;
+                    summary.record_error(format!("chunk of {} tenants not published: {reason}", ids.len()));
                 }
             }
-            if chunks.is_empty() {
-                continue;
-            }
-            let published = fanout.publish(summary.run_id, chunks).await;
-            summary.chunks_published += published.chunks;
-            for (ids, reason) in published.failed {
-                summary.failures += ids.len() as u64;
-                summary.record_error(format!("chunk of {} tenants not published: {reason}", ids.len()));
+            if done {
+                break;
             }
         }
         tracing::info!(
@@ -246,15 +415,36 @@ async fn count_active(db: &Database) -> Result<u64, sqlx::Error> {
     retry_transient(count).await
 }
 
-/// Up to `limit` active tenant ids after `after`, in id order (keyset paging); retried on a lost
+/// What a run reads of one active tenant.
+#[derive(Debug, sqlx::FromRow)]
+struct TenantRow {
+    id: Uuid,
+    timezone: Option<String>,
+    warm_hour: Option<i16>,
+    last_warmed_at: Option<DateTime<Utc>>,
+}
+
+impl TenantRow {
+    fn plan_tenant(&self) -> plan::Tenant {
+        plan::Tenant {
+            id: self.id,
+            zone: Zone::parse(self.timezone.as_deref()),
+            warm_hour: self.warm_hour.and_then(|h| u32::try_from(h).ok()),
+            last_warmed_at: self.last_warmed_at,
+        }
+    }
+}
+
+/// Up to `limit` active tenants after `after`, in id order (keyset paging); retried on a lost
 /// connection. In a transaction of its own (see `Database::persistent`).
-async fn tenant_page(db: &Database, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+async fn tenant_rows(db: &Database, after: Option<Uuid>, limit: i64) -> Result<Vec<TenantRow>, sqlx::Error> {
     retry_transient(|| async {
         let mut tx = db.begin().await?;
-        let page = sqlx::query_scalar(
-            "SELECT id FROM tenant
-              WHERE status = 'active' AND ($1::uuid IS NULL OR id > $1)
-              ORDER BY id LIMIT $2",
+        let page = sqlx::query_as(
+            "SELECT t.id, t.timezone, t.warm_hour, s.last_warmed_at
+               FROM tenant t LEFT JOIN tenant_warm_state s ON s.tenant_id = t.id
+              WHERE t.status = 'active' AND ($1::uuid IS NULL OR t.id > $1)
+              ORDER BY t.id LIMIT $2",
         )
         .persistent(db.persistent())
         .bind(after)
@@ -267,35 +457,23 @@ async fn tenant_page(db: &Database, after: Option<Uuid>, limit: i64) -> Result<V
     .await
 }
 
-/// Active tenant ids in id order, `size` at a time (keyset paging), one page in memory at a time.
-/// A failed page ends the stream after one error.
-fn tenant_pages(db: Database, size: i64) -> impl Stream<Item = Result<Vec<Uuid>, String>> {
-    // State: `None` when done, otherwise the cursor (the last id of the previous page, if any).
-    stream::unfold(Some(None), move |cursor: Option<Option<Uuid>>| {
-        let db = db.clone();
-        async move {
-            let after = cursor?;
-            match tenant_page(&db, after, size).await {
-                Ok(page) if page.is_empty() => None,
-                Ok(page) => {
-                    let next = (page.len() as i64 == size).then(|| page.last().copied());
-                    Some((Ok(page), next))
-                }
-                Err(e) => Some((Err(chain(&e)), None)),
-            }
-        }
+/// Records that tenant `id`'s bundles were stored at `at` (never moving the time back).
+async fn record_warmed(db: &Database, id: Uuid, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    retry_transient(|| async {
+        let mut tx = db.begin().await?;
+        sqlx::query(
+            "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at) VALUES ($1, $2)
+             ON CONFLICT (tenant_id) DO UPDATE
+                SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
+        )
+        .persistent(db.persistent())
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     })
-}
-
-/// Every active tenant id, one page in memory at a time. A failed page ends the stream after one error.
-fn active_tenants(db: Database) -> impl Stream<Item = Result<Uuid, String>> {
-    tenant_pages(db, TENANT_PAGE).flat_map(|page| {
-        let items: Vec<Result<Uuid, String>> = match page {
-            Ok(ids) => ids.into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e)],
-        };
-        stream::iter(items)
-    })
+    .await
 }
 
 /// Elapsed time as whole milliseconds.

@@ -32,6 +32,14 @@ const CONNECT_COOLDOWN: Duration = Duration::from_millis(500);
 /// Keys asked for per SCAN step and deleted per UNLINK during a namespace clear.
 pub const SCAN_BATCH: usize = 1_000;
 
+/// A read to record beside a `GET`: `field` of `hash`, which is kept `keep_for` after the last one.
+#[derive(Debug, Clone)]
+pub struct Recording<'a> {
+    pub hash: &'a str,
+    pub field: &'a str,
+    pub keep_for: Duration,
+}
+
 /// How the process reaches Redis.
 enum Backend {
     Standalone {
@@ -133,6 +141,102 @@ impl RedisCache {
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
         self.run(|mut c| async move { c.get(key).await }).await
+    }
+
+    /// `GET key` and, in the same round trip, `HSET hash field 1` + `EXPIRE hash` (a read recorded
+    /// at no cost to the hit path): one pipeline on a standalone server; in a cluster, where the two
+    /// keys live in different slots, the commands are sent at once rather than one after the other.
+    /// Every command is idempotent, so the retry after a closed connection stays harmless.
+    pub async fn get_recording(
+        &self,
+        key: &str,
+        record: &Recording<'_>,
+    ) -> Result<Option<Vec<u8>>, CacheError> {
+        let seconds = record.keep_for.as_secs().max(1) as i64;
+        self.run(|c| async move {
+            match c {
+                Connection::Standalone(mut c) => {
+                    let (value,): (Option<Vec<u8>>,) = redis::pipe()
+                        .get(key)
+                        .hset(record.hash, record.field, 1)
+                        .ignore()
+                        .expire(record.hash, seconds)
+                        .ignore()
+                        .query_async(&mut c)
+                        .await?;
+                    Ok(value)
+                }
+                Connection::Cluster(c) => {
+                    let (mut a, mut b) = (c.clone(), c);
+                    let get = async move { a.get::<_, Option<Vec<u8>>>(key).await };
+                    let put = async move {
+                        redis::pipe()
+                            .hset(record.hash, record.field, 1)
+                            .ignore()
+                            .expire(record.hash, seconds)
+                            .ignore()
+                            .query_async::<()>(&mut b)
+                            .await
+                    };
+                    let (value, recorded) = futures::join!(get, put);
+                    if let Err(e) = recorded {
+                        tracing::debug!(error = %e, "read not recorded");
+                    }
+                    value
+                }
+            }
+        })
+        .await
+    }
+
+    /// Every field of each hash in `keys` (empty for a missing key), pipelined on a standalone server,
+    /// sent at once in a cluster.
+    pub async fn hash_fields(&self, keys: &[String]) -> Result<Vec<Vec<String>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(|c| async move {
+            match c {
+                Connection::Standalone(mut c) => {
+                    let mut pipe = redis::pipe();
+                    for key in keys {
+                        pipe.hkeys(key);
+                    }
+                    pipe.query_async(&mut c).await
+                }
+                Connection::Cluster(c) => {
+                    let each = keys.iter().map(|key| {
+                        let mut c = c.clone();
+                        async move { c.hkeys::<_, Vec<String>>(key).await }
+                    });
+                    futures::future::try_join_all(each).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// Deletes `fields` of hash `key`.
+    pub async fn hash_delete(&self, key: &str, fields: &[String]) -> Result<(), CacheError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        self.run(|mut c| async move { c.hdel::<_, _, ()>(key, fields).await })
+            .await
+    }
+
+    /// Sets `key` to `value` (no expiry) unless it exists; returns the value now stored.
+    pub async fn set_once(&self, key: &str, value: &str) -> Result<String, CacheError> {
+        let options = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .get(true);
+        let found: Option<String> = self
+            .run(|mut c| {
+                let options = options.clone();
+                async move { c.set_options(key, value, options).await }
+            })
+            .await?;
+        Ok(found.unwrap_or_else(|| value.to_owned()))
     }
 
     /// Stores `value` under `key`; Redis deletes it after `expire_after`.

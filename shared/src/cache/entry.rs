@@ -1,8 +1,8 @@
 //! The byte format of a cached bundle: when and from which data version it was computed, when it was
-//! last found current, and the bundle's JSON, zstd-compressed with a dictionary of bundle JSON when
+//! last found current, when the day its figures count in ends, and the bundle's JSON, zstd-compressed with a dictionary of bundle JSON when
 //! that makes it smaller.
 //!
-//! Layout (29-byte header, then the payload):
+//! Layout (37-byte header, then the payload):
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
@@ -11,7 +11,8 @@
 //! | 5 | 8 | `generated_at`, unix ms, i64 big-endian |
 //! | 13 | 8 | `validated_at`, unix ms, i64 big-endian |
 //! | 21 | 8 | data version, i64 big-endian |
-//! | 29 | … | payload |
+//! | 29 | 8 | `day_ends_at`, unix ms, i64 big-endian: the end of the (tenant-local) day it was computed on |
+//! | 37 | … | payload |
 //!
 //! `validated_at` sits at a fixed offset so that a revalidation rewrites it in place, and the data
 //! version at another so that the rewrite can check it is marking the entry it compared.
@@ -32,19 +33,23 @@ pub struct Entry {
     pub generated_at_ms: i64,
     pub validated_at_ms: i64,
     pub data_version: i64,
+    /// When the day the bundle's 30-day figures count in ends (the tenant's local midnight; UTC
+    /// midnight for the global view): from then on the entry is not served as current.
+    pub day_ends_at_ms: i64,
     /// The bundle's JSON, uncompressed.
     pub json: String,
 }
 
 /// Format and bundle-shape version; see the module documentation for when it changes.
-pub const MAGIC: &[u8; 4] = b"DBC1";
+pub const MAGIC: &[u8; 4] = b"DBC2";
 const FLAGS_OFFSET: usize = 4;
 const GENERATED_AT_OFFSET: usize = 5;
 /// Where `validated_at` is, for the in-place revalidation.
 pub const VALIDATED_AT_OFFSET: usize = 13;
 /// Where the data version is, for the in-place revalidation's check.
 pub const DATA_VERSION_OFFSET: usize = 21;
-pub const HEADER_LEN: usize = 29;
+const DAY_ENDS_AT_OFFSET: usize = 29;
+pub const HEADER_LEN: usize = 37;
 
 const FLAG_PLAIN: u8 = 0;
 /// zstd without a dictionary (written by earlier versions; still read).
@@ -92,6 +97,7 @@ impl Entry {
         out.extend_from_slice(&self.generated_at_ms.to_be_bytes());
         out.extend_from_slice(&self.validated_at_ms.to_be_bytes());
         out.extend_from_slice(&self.data_version.to_be_bytes());
+        out.extend_from_slice(&self.day_ends_at_ms.to_be_bytes());
         out.extend_from_slice(payload);
         out
     }
@@ -119,6 +125,7 @@ impl Entry {
             generated_at_ms: field(bytes, GENERATED_AT_OFFSET)?,
             validated_at_ms: field(bytes, VALIDATED_AT_OFFSET)?,
             data_version: field(bytes, DATA_VERSION_OFFSET)?,
+            day_ends_at_ms: field(bytes, DAY_ENDS_AT_OFFSET)?,
             json: String::from_utf8(json).ok()?,
         })
     }
@@ -142,6 +149,7 @@ mod tests {
             generated_at_ms: 1_700_000_000_123,
             validated_at_ms: 1_700_000_000_456,
             data_version: 42,
+            day_ends_at_ms: 1_700_006_400_000,
             json,
         }
     }
@@ -166,9 +174,10 @@ mod tests {
         assert_eq!(field(&bytes, GENERATED_AT_OFFSET), Some(1_700_000_000_123));
         assert_eq!(field(&bytes, VALIDATED_AT_OFFSET), Some(1_700_000_000_456));
         assert_eq!(
-            bytes[DATA_VERSION_OFFSET..HEADER_LEN],
+            bytes[DATA_VERSION_OFFSET..DAY_ENDS_AT_OFFSET],
             Entry::data_version_bytes(42)
         );
+        assert_eq!(field(&bytes, DAY_ENDS_AT_OFFSET), Some(1_700_006_400_000));
         assert_eq!(&bytes[HEADER_LEN..], b"{}");
     }
 

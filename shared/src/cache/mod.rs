@@ -6,6 +6,6 @@ pub mod connection;
 pub mod entry;
 pub mod local;
 
-pub use connection::{RedisCache, SCAN_BATCH};
+pub use connection::{Recording, RedisCache, SCAN_BATCH};
 pub use entry::Entry;
 pub use local::{Found, LocalConfig, LocalLevel};

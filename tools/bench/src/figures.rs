@@ -96,7 +96,7 @@ impl Context {
 
     /// The bundle statements of `tenant` with literal values, for pgbench.
     fn literal_sql(&self, tenant: &str, include: &str) -> Vec<String> {
-        let since = bundle::recent_window_start(Utc::now()).to_rfc3339();
+        let since = bundle::recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc).to_rfc3339();
         let sql = Sql::for_scope(Scope::Tenant(Uuid::nil()));
         let fill = |s: &str, limit: i64| {
             s.replace("$1::uuid", &format!("{tenant}::uuid"))
@@ -327,7 +327,7 @@ pub async fn miss(ctx: &Context) -> Result<Vec<Row>> {
     let t = format!("tenant_id = {tenant}::uuid");
     let since = format!(
         "'{}'::timestamptz",
-        bundle::recent_window_start(Utc::now()).to_rfc3339()
+        bundle::recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc).to_rfc3339()
     );
     let previous: Vec<String> = vec![
         format!("SELECT count(*) FROM contacts WHERE {t};"),
@@ -383,6 +383,7 @@ pub async fn bytes(ctx: &Context) -> Result<Vec<Row>> {
             generated_at_ms: 0,
             validated_at_ms: 0,
             data_version: 0,
+            day_ends_at_ms: 0,
             json,
         }
         .encode()

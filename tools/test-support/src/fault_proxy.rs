@@ -27,6 +27,9 @@ struct Shared {
     silenced_below: AtomicU64,
     next_flow: AtomicU64,
     wedged: AtomicBool,
+    /// Chunks read from clients and forwarded to the server: one per request a client sent without
+    /// waiting (a pipeline is one), so the count of round trips a client started.
+    client_sends: AtomicU64,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -59,6 +62,7 @@ impl FaultProxy {
             silenced_below: AtomicU64::new(0),
             next_flow: AtomicU64::new(0),
             wedged: AtomicBool::new(false),
+            client_sends: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -79,6 +83,12 @@ impl FaultProxy {
             }
             Mode::Wedged => self.shared.wedged.store(true, Ordering::SeqCst),
         }
+    }
+
+    /// Chunks clients have sent so far (see `Shared::client_sends`): with one request at a time and a
+    /// loopback network, the number of round trips.
+    pub fn client_sends(&self) -> u64 {
+        self.shared.client_sends.load(Ordering::SeqCst)
     }
 
     /// Flows accepted so far.
@@ -115,8 +125,8 @@ async fn serve_flow(client: TcpStream, flow: u64, shared: Arc<Shared>) {
     let _ = server.set_nodelay(true);
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    let up = pump(&mut client_read, &mut server_write, flow, &shared);
-    let down = pump(&mut server_read, &mut client_write, flow, &shared);
+    let up = pump(&mut client_read, &mut server_write, flow, &shared, true);
+    let down = pump(&mut server_read, &mut client_write, flow, &shared, false);
     tokio::join!(up, down);
     // A silenced flow keeps both sockets open: the peer sees silence, not a close.
     if shared.silenced(flow) {
@@ -132,7 +142,7 @@ async fn hold<T>(sockets: T) {
 
 /// Copies `from` to `to` until either closes or the flow is silenced; data read after the flow was
 /// silenced is dropped, as the network would.
-async fn pump<R, W>(from: &mut R, to: &mut W, flow: u64, shared: &Shared)
+async fn pump<R, W>(from: &mut R, to: &mut W, flow: u64, shared: &Shared, from_client: bool)
 where
     R: AsyncReadExt + Unpin,
     W: AsyncWriteExt + Unpin,
@@ -149,6 +159,9 @@ where
         };
         if shared.silenced(flow) {
             return;
+        }
+        if from_client {
+            shared.client_sends.fetch_add(1, Ordering::SeqCst);
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;

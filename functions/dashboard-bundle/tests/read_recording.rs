@@ -1,0 +1,89 @@
+//! Dashboard reads are recorded per tenant and hour for the warmer, in the same round trip as the
+//! bundle's own Redis read: a hit costs what it cost before.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use shared::clock::Clock;
+use shared::read_history;
+use sqlx::PgPool;
+use test_support::{self as testing, FaultProxy, TestEnv};
+
+fn shared_redis() -> SocketAddr {
+    std::env::var("REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("REDIS_URL is redis://ip:port")
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_hit_records_its_read_in_one_round_trip(pool: PgPool) {
+    let proxy = FaultProxy::start(shared_redis()).await;
+    let env = TestEnv::new()
+        .set("REDIS_URL", format!("redis://{}", proxy.addr()))
+        // Long enough that the later hit is served without revalidation: the bare hit path.
+        .set("BUNDLE_TTL_SECONDS", "7200");
+    let tenant = testing::insert_tenant(&pool, "acme").await;
+    let clock = Clock::starting_at(Utc.with_ymd_and_hms(2026, 3, 10, 9, 10, 0).unwrap());
+    let state = common::state_over(&env, env.database(&pool), clock.clone());
+    assert_eq!(common::get(&state, tenant).await.outcome(), "MISS");
+    clock.advance(TimeDelta::hours(1));
+
+    let before = proxy.client_sends();
+    let reply = common::get(&state, tenant).await;
+    let sends = proxy.client_sends() - before;
+
+    assert_eq!(reply.outcome(), "HIT");
+    assert_eq!(sends, 1, "the read is recorded in the hit's own round trip");
+    let fields = state
+        .bundles
+        .redis()
+        .hash_fields(&[state.bundles.keys().tenant_reads(tenant)])
+        .await
+        .unwrap()
+        .remove(0);
+    let mut expected = vec![
+        read_history::field(Utc.with_ymd_and_hms(2026, 3, 10, 9, 0, 0).unwrap()),
+        read_history::field(Utc.with_ymd_and_hms(2026, 3, 10, 10, 0, 0).unwrap()),
+    ];
+    let mut fields = fields;
+    fields.sort();
+    expected.sort();
+    assert_eq!(fields, expected, "the miss's hour and the hit's hour");
+    let kept = state
+        .bundles
+        .redis()
+        .expires_in(&state.bundles.keys().tenant_reads(tenant))
+        .await
+        .unwrap()
+        .expect("the history expires");
+    assert!(kept > read_history::KEEP_FOR - std::time::Duration::from_secs(60));
+    testing::cleanup_prefix(&env.prefix()).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_global_view_records_no_tenant_read(pool: PgPool) {
+    let env = TestEnv::new();
+    let tenant = testing::insert_tenant(&pool, "acme").await;
+    let state = common::state(&env, &pool);
+    let token = testing::token(shared::auth::Role::Superadmin, None);
+    let reply = common::send(
+        &state,
+        &testing::with_token(testing::event("dashboard-bundle-global.json"), Some(&token)),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200);
+    let fields = state
+        .bundles
+        .redis()
+        .hash_fields(&[state.bundles.keys().tenant_reads(tenant)])
+        .await
+        .unwrap();
+    assert_eq!(fields, [Vec::<String>::new()]);
+    testing::cleanup_prefix(&env.prefix()).await;
+}

@@ -1,0 +1,143 @@
+//! Dashboard reads per tenant, as the warmer learns from them: the request path marks the UTC hour of
+//! each read in a Redis hash (`Keys::tenant_reads`, field = unix hour), in the same round trip as
+//! its bundle `GET`, so every read is recorded (the first of each day included) at no cost to a hit.
+//! The hash expires [`WINDOW_DAYS`] + 1 days after the last read; the warmer drops older fields. The
+//! tenant's zone is applied when reading the history, so it needs no lookup on the request path.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
+
+use crate::tenant_time::Zone;
+
+/// How far back reads are kept and used: four weeks, so every weekday is seen four times.
+pub const WINDOW_DAYS: u64 = 28;
+
+/// How long a tenant's hash lives after its last read.
+pub const KEEP_FOR: Duration = Duration::from_secs((WINDOW_DAYS + 1) * 86_400);
+
+/// The hash field of a read at `at`: its unix hour.
+pub fn field(at: DateTime<Utc>) -> String {
+    at.timestamp().div_euclid(3600).to_string()
+}
+
+/// The hours in which a tenant was read, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadHistory {
+    hours: Vec<DateTime<Utc>>,
+}
+
+impl ReadHistory {
+    /// From the hash's fields; fields that are not unix hours are ignored.
+    pub fn from_fields(fields: &[String]) -> Self {
+        let mut hours: Vec<DateTime<Utc>> = fields
+            .iter()
+            .filter_map(|f| f.parse::<i64>().ok())
+            .filter_map(|h| DateTime::from_timestamp(h.checked_mul(3600)?, 0))
+            .collect();
+        hours.sort_unstable();
+        hours.dedup();
+        Self { hours }
+    }
+
+    /// From read instants (the benchmark's and tests' way in).
+    pub fn from_reads(reads: impl IntoIterator<Item = DateTime<Utc>>) -> Self {
+        Self::from_fields(&reads.into_iter().map(field).collect::<Vec<_>>())
+    }
+
+    /// Fields older than the window at `now`, for the warmer to delete.
+    pub fn expired_fields(fields: &[String], now: DateTime<Utc>) -> Vec<String> {
+        let oldest = (now - chrono::TimeDelta::days(WINDOW_DAYS as i64))
+            .timestamp()
+            .div_euclid(3600);
+        fields
+            .iter()
+            .filter(|f| f.parse::<i64>().map_or(true, |h| h < oldest))
+            .cloned()
+            .collect()
+    }
+
+    /// Adds a read at `at` (what the request path's `HSET` does), keeping the order.
+    pub fn record(&mut self, at: DateTime<Utc>) {
+        let Some(hour) = DateTime::from_timestamp(at.timestamp().div_euclid(3600) * 3600, 0) else {
+            return;
+        };
+        if self.hours.last().is_none_or(|last| *last < hour) {
+            self.hours.push(hour);
+        } else if let Err(i) = self.hours.binary_search(&hour) {
+            self.hours.insert(i, hour);
+        }
+    }
+
+    /// Drops hours older than the window at `now` (what the warmer's `HDEL` and the key's expiry do).
+    pub fn forget_before_window(&mut self, now: DateTime<Utc>) {
+        let oldest = now - chrono::TimeDelta::days(WINDOW_DAYS as i64);
+        self.hours
+            .retain(|at| *at >= oldest - chrono::TimeDelta::hours(1));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hours.is_empty()
+    }
+
+    /// The start of the hour of the latest read.
+    pub fn last_read(&self) -> Option<DateTime<Utc>> {
+        self.hours.last().copied()
+    }
+
+    /// For each local day in `[from, to)` with a read, the local hour of its first read.
+    pub fn first_read_hours(&self, zone: Zone, from: NaiveDate, to: NaiveDate) -> BTreeMap<NaiveDate, u32> {
+        let mut days = BTreeMap::new();
+        let (start, end) = (zone.day_start(from), zone.day_start(to));
+        for at in self.hours.iter().filter(|at| **at >= start && **at < end) {
+            let local = at.with_timezone(&zone.tz());
+            days.entry(local.date_naive()).or_insert(local.hour());
+        }
+        days
+    }
+
+    /// The window's first local day, for `today`.
+    pub fn window_start(today: NaiveDate) -> NaiveDate {
+        today.checked_sub_days(Days::new(WINDOW_DAYS)).unwrap_or(today)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn first_reads_are_grouped_by_the_tenants_local_day() {
+        let tokyo = Zone::parse(Some("Asia/Tokyo"));
+        // 23:10 UTC on 1 March is 08:10 on 2 March in Tokyo; 01:00 UTC is 10:00 there.
+        let history = ReadHistory::from_reads([
+            Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 1, 23, 10, 0).unwrap(),
+        ]);
+        let days = history.first_read_hours(
+            tokyo,
+            NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
+        );
+        assert_eq!(
+            days.into_iter().collect::<Vec<_>>(),
+            [(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), 8)]
+        );
+    }
+
+    #[test]
+    fn fields_past_the_window_are_expired() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 30, 12, 0, 0).unwrap();
+        let fields = vec![
+            field(now - chrono::TimeDelta::days(29)),
+            field(now - chrono::TimeDelta::days(1)),
+            "junk".to_owned(),
+        ];
+        assert_eq!(
+            ReadHistory::expired_fields(&fields, now),
+            [fields[0].clone(), "junk".to_owned()]
+        );
+    }
+}
