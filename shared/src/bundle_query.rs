@@ -45,7 +45,7 @@ pub struct Bundle {
     pub meta: Meta,
 }
 
-#[derive(Debug, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub total_contacts: i64,
