@@ -302,7 +302,7 @@ async fn repair_restores_stats_after_writes_that_bypassed_the_triggers(pool: PgP
     .unwrap();
     drop(conn);
     let (reference, maintained) = both(
-        &mut *pool.acquire().await.unwrap(),
+        &mut pool.acquire().await.unwrap(),
         Scope::Tenant(ids[0]),
         true,
         since,
