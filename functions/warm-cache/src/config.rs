@@ -35,6 +35,9 @@ pub struct WarmConfig {
     /// (`WARM_DEADLINE_MARGIN_MS`); at least the tenant bound, so a tenant started just before the
     /// margin still ends before the deadline.
     pub deadline_margin: Duration,
+    /// Active tenants a scheduled run recomputes the slow way to check the maintained stats
+    /// (`WARM_CHECK_SAMPLE`; 0: no check).
+    pub check_sample: u32,
 }
 
 /// 500 tenant ids make a ~20 KB event; ten of them stay under PutEvents' 256 KB request limit.
@@ -89,6 +92,7 @@ impl WarmConfig {
             event_bus_name: env.optional("WARM_EVENT_BUS_NAME"),
             tenant_timeout,
             deadline_margin,
+            check_sample: env.parsed("WARM_CHECK_SAMPLE", 20)?,
         })
     }
 }

@@ -28,6 +28,12 @@ pub struct Summary {
     pub already_done: bool,
     pub stopped_early: bool,
     pub duration_ms: u64,
+    /// Change deltas folded into the base counters at the start of the run.
+    pub deltas_compacted: u64,
+    /// Tenants whose maintained stats were recomputed the slow way, and how many of them had drifted
+    /// (each repaired).
+    pub stats_checked: u64,
+    pub stats_drifted: u64,
     pub errors: Vec<String>,
 }
 
@@ -126,7 +132,7 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
             "UPDATE cache_warm_run
                 SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
                     skipped_deadline = $5, chunks_published = $6, error_summary = $7, skipped_fresh = $8,
-                    succeeded = $9
+                    succeeded = $9, deltas_compacted = $10, stats_checked = $11, stats_drifted = $12
               WHERE id = $1",
         )
         .persistent(db.persistent())
@@ -139,6 +145,9 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(error_summary.clone())
         .bind(saturating_i32(summary.skipped_fresh))
         .bind(!summary.nothing_done())
+        .bind(i64::try_from(summary.deltas_compacted).unwrap_or(i64::MAX))
+        .bind(saturating_i32(summary.stats_checked))
+        .bind(saturating_i32(summary.stats_drifted))
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -163,6 +172,7 @@ pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
                     { "Name": "BundlesWarmed", "Unit": "Count" },
                     { "Name": "WarmFailures", "Unit": "Count" },
                     { "Name": "TenantsLeft", "Unit": "Count" },
+                    { "Name": "StatsDrifted", "Unit": "Count" },
                 ],
             }],
         },
@@ -172,6 +182,7 @@ pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
         "BundlesWarmed": summary.bundles_warmed,
         "WarmFailures": summary.failures,
         "TenantsLeft": summary.skipped_deadline,
+        "StatsDrifted": summary.stats_drifted,
     })
     .to_string()
 }
@@ -201,7 +212,13 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["WarmDurationMs", "BundlesWarmed", "WarmFailures", "TenantsLeft"]
+            [
+                "WarmDurationMs",
+                "BundlesWarmed",
+                "WarmFailures",
+                "TenantsLeft",
+                "StatsDrifted"
+            ]
         );
         assert_eq!(line["_aws"]["Timestamp"], 1_795_478_400_000i64);
         assert_eq!(line["Trigger"], "schedule");
