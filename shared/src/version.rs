@@ -26,7 +26,7 @@ fn tenant_version(tenant: &str) -> String {
 }
 
 /// The global version: every change anywhere (the epoch rows among the deltas are counted once).
-const GLOBAL_VERSION_SQL: &str = "SELECT ((SELECT coalesce(sum(changes), 0) FROM bundle_stats_base
+pub const GLOBAL_VERSION_SQL: &str = "SELECT ((SELECT coalesce(sum(changes), 0) FROM bundle_stats_base
             WHERE kind IN (2, 3) AND tenant_id IS NULL AND bucket IS NULL)
         + (SELECT coalesce(sum(changes), 0) FROM bundle_stats_delta WHERE bucket IS NULL))::int8";
 

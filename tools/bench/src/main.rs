@@ -4,6 +4,7 @@
 //! `bench train-dictionary` (re)trains the zstd dictionary of cached bundles,
 //! `shared/src/bundle.dict`, on bundles of the benchmark dataset.
 
+mod changes;
 mod data;
 mod dictionary;
 mod figures;
@@ -44,11 +45,12 @@ async fn main() -> Result<()> {
         .max_connections(16)
         .connect(&database_url)
         .await?;
+    // Always: a dataset generated before a new migration gets it (its backfill included).
+    shared::db::MIGRATOR
+        .run(&pool)
+        .await
+        .context("migrating the bench database")?;
     if !data::generated(&pool).await? {
-        shared::db::MIGRATOR
-            .run(&pool)
-            .await
-            .context("migrating the bench database")?;
         eprintln!("bench: generating the dataset (seed {}), once", data::SEED);
         data::generate(&pool).await?;
     }
@@ -56,7 +58,8 @@ async fn main() -> Result<()> {
         return dictionary::train(&pool).await;
     }
     let ctx = figures::Context::new(pool, database_url, redis_port).await?;
-    // BENCH_FIGURES=hit,miss runs only those (for iterating); the default runs all and writes the report.
+    // BENCH_FIGURES=hit,miss runs only those (for iterating; `changes`: figures 8-10, change tracking);
+    // the default runs all and writes the report.
     let only = std::env::var("BENCH_FIGURES").ok();
     let wanted = |name: &str| {
         only.as_deref()
@@ -80,6 +83,11 @@ async fn main() -> Result<()> {
     }
     if wanted("faults") {
         rows.extend(figures::silent_drop(&ctx).await?);
+    }
+    if wanted("changes") {
+        rows.extend(changes::writes(&ctx).await?);
+        rows.extend(changes::miss_scale(&ctx).await?);
+        rows.extend(changes::compaction(&ctx).await?);
     }
     if wanted("artefacts") {
         rows.extend(figures::artefacts(&ctx).await?);
