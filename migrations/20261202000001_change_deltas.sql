@@ -52,6 +52,9 @@ CREATE TABLE bundle_stats_delta (
 );
 CREATE INDEX bundle_stats_delta_tenant_idx ON bundle_stats_delta (tenant_id, bucket);
 CREATE INDEX bundle_stats_delta_epoch_idx ON bundle_stats_delta (changes) WHERE epoch;
+-- Every compaction deletes what it folds: vacuumed early, so that reads of the few live deltas do not
+-- wade through dead ones.
+ALTER TABLE bundle_stats_delta SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
 
 CREATE TABLE bundle_stats_base (
     kind               smallint NOT NULL CHECK (kind BETWEEN 0 AND 3),
@@ -72,6 +75,10 @@ CREATE TABLE bundle_stats_base (
     -- Bucket before the flag: a 30-day count reads one index range.
     CONSTRAINT bundle_stats_base_key UNIQUE NULLS NOT DISTINCT (kind, tenant_id, bucket, is_test)
 );
+-- The 30-day counts read up to 2 × 96 buckets a day: an index-only range.
+CREATE INDEX bundle_stats_base_recent_idx ON bundle_stats_base (kind, tenant_id, bucket)
+    INCLUDE (is_test, leads, activities) WHERE bucket IS NOT NULL;
+ALTER TABLE bundle_stats_base SET (autovacuum_vacuum_scale_factor = 0.02);
 
 DO $do$
 DECLARE
