@@ -193,21 +193,18 @@ async fn query_bundle(
         .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
-        .bind(RECENT_ACTIVITIES)
         .fetch_all(&mut *conn)
         .await?;
     let recent_leads = sqlx::query_as(sql.recent_leads.as_str())
         .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
-        .bind(RECENT_LEADS)
         .fetch_all(&mut *conn)
         .await?;
     let recent_opportunities = sqlx::query_as(sql.recent_opportunities.as_str())
         .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
-        .bind(RECENT_OPPORTUNITIES)
         .fetch_all(&mut *conn)
         .await?;
 
@@ -259,7 +256,8 @@ static GLOBAL_SQL: LazyLock<Sql> = LazyLock::new(|| {
 
 impl Sql {
     /// Parameters of every statement: `$1` tenant id (unused for the global scope), `$2` include test
-    /// data; then `$3`, the 30-day window start for `stats` and the row limit for the lists.
+    /// data; `$3`, the 30-day window start, for `stats` only. The lists' limits are constants in the
+    /// text: a generic plan with a parameter as limit assumes a tenth of the rows and sorts them all.
     pub fn for_scope(scope: Scope) -> &'static Self {
         match scope {
             Scope::Tenant(_) => &TENANT_SQL,
@@ -335,7 +333,7 @@ impl Sql {
                         {created_at} AS created_at, {created_date} AS created_date, assigned_to
                    FROM activities WHERE {rows}
                   ORDER BY created_at DESC NULLS LAST, id ASC
-                  LIMIT $3::int8",
+                  LIMIT {RECENT_ACTIVITIES}",
                 kind = text("type"),
                 subject = text("subject"),
                 status = text("status"),
@@ -347,7 +345,7 @@ impl Sql {
                         {created_date} AS created_date, {status} AS status
                    FROM leads WHERE {rows}
                   ORDER BY coalesce(created_date, created_at) DESC NULLS LAST, id ASC
-                  LIMIT $3::int8",
+                  LIMIT {RECENT_LEADS}",
                 first_name = text("first_name"),
                 last_name = text("last_name"),
                 company = text("company"),
@@ -359,7 +357,7 @@ impl Sql {
                         {stage} AS stage, {updated_at} AS updated_at
                    FROM opportunities WHERE {rows}
                   ORDER BY updated_at DESC NULLS LAST, id ASC
-                  LIMIT $3::int8",
+                  LIMIT {RECENT_OPPORTUNITIES}",
                 name = text("name"),
                 stage = text("stage"),
                 updated_at = timestamp("updated_at"),
