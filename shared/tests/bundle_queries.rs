@@ -345,7 +345,11 @@ async fn recent_lists_are_read_in_index_order_without_sorting(pool: PgPool) {
     let mut n = 0;
     for scope in [Scope::Tenant(id(A)), Scope::Global] {
         let sql = shared::bundle_query::Sql::for_scope(scope);
-        for statement in [&sql.recent_activities, &sql.recent_leads, &sql.recent_opportunities] {
+        for statement in [
+            &sql.recent_activities,
+            &sql.recent_leads,
+            &sql.recent_opportunities,
+        ] {
             n += 1;
             let mut conn = pool.acquire().await.unwrap();
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
