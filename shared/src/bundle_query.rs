@@ -4,6 +4,11 @@
 //! lists describe the same snapshot. Sums are computed by Postgres over every row and carried to JSON
 //! as exact decimal text, never through a float.
 //!
+//! The eleven stats are read from the counters the change-tracking triggers maintain (base rows and
+//! unfolded deltas, see `migrations/20261202000001_change_deltas.sql`), at a cost that does not grow
+//! with the data. [`Sql::stats`] is the same definition as a full scan of the tables: the reference
+//! the exactness check and the tests compare the maintained figures with.
+//!
 //! Values Postgres accepts but JSON or the bundle cannot carry are defined here, in SQL, so that no
 //! row can fail or crash a computation:
 //! - a `NaN` or infinite `amount` counts in no sum and shows as `null` in the list;
@@ -42,7 +47,7 @@ pub struct Bundle {
     pub meta: Meta,
 }
 
-#[derive(Debug, Serialize, FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     pub total_contacts: i64,
@@ -121,6 +126,15 @@ pub fn recent_window_start(now: DateTime<Utc>, zone: Zone) -> DateTime<Utc> {
     zone.day_start(start)
 }
 
+/// Whether the maintained 30-day counts are exact for a window starting at `since`: on a 15-minute
+/// boundary, inside the years where buckets are finite (see `bundle_bucket` in the migrations).
+pub fn maintained_window(since: DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    since.timestamp().rem_euclid(900) == 0
+        && since.timestamp_subsec_nanos() == 0
+        && (1000..9000).contains(&since.year())
+}
+
 /// A bundle, the data version of the snapshot it was computed from, and the zone its day counts in.
 #[derive(Debug)]
 pub struct Computed {
@@ -178,7 +192,14 @@ async fn query_bundle(
     let include_test_data = id.include_test_data;
     let since = recent_window_start(now, zone);
 
-    let stats: Stats = sqlx::query_as(sql.stats.as_str())
+    // The maintained 30-day counts are per 15-minute bucket: exact for a window starting on a bucket
+    // boundary (any midnight of any time zone); another start is counted the slow way.
+    let stats_sql = if maintained_window(since) {
+        &sql.maintained_stats
+    } else {
+        &sql.stats
+    };
+    let stats: Stats = sqlx::query_as(stats_sql.as_str())
         .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
@@ -189,21 +210,18 @@ async fn query_bundle(
         .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
-        .bind(RECENT_ACTIVITIES)
         .fetch_all(&mut *conn)
         .await?;
     let recent_leads = sqlx::query_as(sql.recent_leads.as_str())
         .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
-        .bind(RECENT_LEADS)
         .fetch_all(&mut *conn)
         .await?;
     let recent_opportunities = sqlx::query_as(sql.recent_opportunities.as_str())
         .persistent(persistent)
         .bind(tenant)
         .bind(include_test_data)
-        .bind(RECENT_OPPORTUNITIES)
         .fetch_all(&mut *conn)
         .await?;
 
@@ -227,20 +245,36 @@ async fn query_bundle(
 /// texts (rather than `$1 IS NULL OR tenant_id = $1`) so that Postgres's cached generic plan for a
 /// tenant stays an index scan on `tenant_id`.
 pub struct Sql {
+    /// The eleven stats by a full scan of the tables: the reference definition.
     pub stats: String,
+    /// The same figures from the maintained counters (same parameters).
+    pub maintained_stats: String,
     pub recent_activities: String,
     pub recent_leads: String,
     pub recent_opportunities: String,
 }
 
-static TENANT_SQL: LazyLock<Sql> =
-    LazyLock::new(|| Sql::build("tenant_id = $1::uuid AND ($2::bool OR is_test_data IS NOT TRUE)"));
-/// `$1` is bound but unused: every statement takes the same parameters whatever the scope.
-static GLOBAL_SQL: LazyLock<Sql> = LazyLock::new(|| Sql::build("($2::bool OR is_test_data IS NOT TRUE)"));
+static TENANT_SQL: LazyLock<Sql> = LazyLock::new(|| {
+    Sql::build(
+        "tenant_id = $1::uuid AND ($2::bool OR is_test_data IS NOT TRUE)",
+        "kind = 0 AND tenant_id = $1::uuid",
+        "tenant_id = $1::uuid",
+    )
+});
+/// `$1` is bound but unused: every statement takes the same parameters whatever the scope. The global
+/// counters are base rows of their own (kind 2) plus every unfolded delta.
+static GLOBAL_SQL: LazyLock<Sql> = LazyLock::new(|| {
+    Sql::build(
+        "($2::bool OR is_test_data IS NOT TRUE)",
+        "kind = 2 AND tenant_id IS NULL",
+        "NOT epoch",
+    )
+});
 
 impl Sql {
     /// Parameters of every statement: `$1` tenant id (unused for the global scope), `$2` include test
-    /// data; then `$3`, the 30-day window start for `stats` and the row limit for the lists.
+    /// data; `$3`, the 30-day window start, for `stats` only. The lists' limits are constants in the
+    /// text: a generic plan with a parameter as limit assumes a tenth of the rows and sorts them all.
     pub fn for_scope(scope: Scope) -> &'static Self {
         match scope {
             Scope::Tenant(_) => &TENANT_SQL,
@@ -248,9 +282,38 @@ impl Sql {
         }
     }
 
-    fn build(rows: &str) -> Self {
+    /// `rows`: the scope's CRM rows; `base` and `deltas`: its maintained counters.
+    fn build(rows: &str, base: &str, deltas: &str) -> Self {
         let finite_amount = FINITE_AMOUNT;
+        let test = "($2::bool OR NOT is_test)";
+        let totals = "contacts, accounts, leads, open_leads, opportunities, won_opportunities, \
+                      open_opportunities, pipeline, won_value";
         Self {
+            maintained_stats: format!(
+                "WITH totals AS (
+                   SELECT {totals} FROM bundle_stats_base WHERE {base} AND bucket IS NULL AND {test}
+                   UNION ALL
+                   SELECT {totals} FROM bundle_stats_delta WHERE {deltas} AND bucket IS NULL AND {test}
+                 ), recent AS (
+                   SELECT leads, activities FROM bundle_stats_base
+                    WHERE {base} AND bucket >= $3::timestamptz AND {test}
+                   UNION ALL
+                   SELECT leads, activities FROM bundle_stats_delta
+                    WHERE {deltas} AND bucket >= $3::timestamptz AND {test}
+                 )
+                 SELECT coalesce(sum(contacts), 0)::int8 AS total_contacts,
+                        coalesce(sum(accounts), 0)::int8 AS total_accounts,
+                        coalesce(sum(leads), 0)::int8 AS total_leads,
+                        coalesce(sum(opportunities), 0)::int8 AS total_opportunities,
+                        coalesce(sum(open_leads), 0)::int8 AS open_leads,
+                        coalesce(sum(won_opportunities), 0)::int8 AS won_opportunities,
+                        coalesce(sum(open_opportunities), 0)::int8 AS open_opportunities,
+                        (SELECT coalesce(sum(leads), 0)::int8 FROM recent) AS new_leads_last30_days,
+                        (SELECT coalesce(sum(activities), 0)::int8 FROM recent) AS activities_last30_days,
+                        round(coalesce(sum(pipeline), 0), 2)::text AS pipeline_value,
+                        round(coalesce(sum(won_value), 0), 2)::text AS won_value
+                   FROM totals"
+            ),
             stats: format!(
                 "SELECT
                    (SELECT count(*) FROM contacts WHERE {rows}) AS total_contacts,
@@ -287,7 +350,7 @@ impl Sql {
                         {created_at} AS created_at, {created_date} AS created_date, assigned_to
                    FROM activities WHERE {rows}
                   ORDER BY created_at DESC NULLS LAST, id ASC
-                  LIMIT $3::int8",
+                  LIMIT {RECENT_ACTIVITIES}",
                 kind = text("type"),
                 subject = text("subject"),
                 status = text("status"),
@@ -299,7 +362,7 @@ impl Sql {
                         {created_date} AS created_date, {status} AS status
                    FROM leads WHERE {rows}
                   ORDER BY coalesce(created_date, created_at) DESC NULLS LAST, id ASC
-                  LIMIT $3::int8",
+                  LIMIT {RECENT_LEADS}",
                 first_name = text("first_name"),
                 last_name = text("last_name"),
                 company = text("company"),
@@ -311,7 +374,7 @@ impl Sql {
                         {stage} AS stage, {updated_at} AS updated_at
                    FROM opportunities WHERE {rows}
                   ORDER BY updated_at DESC NULLS LAST, id ASC
-                  LIMIT $3::int8",
+                  LIMIT {RECENT_OPPORTUNITIES}",
                 name = text("name"),
                 stage = text("stage"),
                 updated_at = timestamp("updated_at"),
@@ -395,6 +458,18 @@ mod tests {
             recent_window_start(now, Zone::Invalid),
             recent_window_start(now, Zone::Utc)
         );
+    }
+
+    #[test]
+    fn maintained_counts_serve_windows_on_quarter_hours_only() {
+        let midnight = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        assert!(maintained_window(midnight));
+        // Kathmandu's midnight (UTC+05:45) is on a quarter hour.
+        assert!(maintained_window(
+            Utc.with_ymd_and_hms(2026, 2, 28, 18, 15, 0).unwrap()
+        ));
+        assert!(!maintained_window(midnight + chrono::TimeDelta::minutes(7)));
+        assert!(!maintained_window(midnight + chrono::TimeDelta::milliseconds(1)));
     }
 
     #[test]

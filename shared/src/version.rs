@@ -1,13 +1,48 @@
-//! Data versions: the change counters that the `tenant_data_version` triggers move, read to decide
-//! whether a cached bundle still describes the data.
+//! Data versions: sums of the `changes` that the change-tracking triggers append to
+//! `bundle_stats_delta` (see `migrations/20261202000001_change_deltas.sql`), read to decide whether a
+//! cached bundle still describes the data.
+//!
+//! A version is a sum over what the reader's snapshot sees: writers only add rows and compaction
+//! moves them into base rows without changing any sum, so every committed write raises the version of
+//! every later snapshot, whatever order concurrent transactions commit in.
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use crate::keys::Scope;
 
-/// The current data version of `scope`: the tenant's counter (0 before its first write), or the sum of
-/// every counter for the global view. Read it in the bundle's own snapshot so the two agree.
+/// The epoch (TRUNCATEs, invalidations): part of every version, so it moves tenants with no row yet.
+const EPOCH: &str = "(SELECT coalesce(sum(changes), 0) FROM bundle_stats_base WHERE kind = 3)
+     + (SELECT coalesce(sum(changes), 0) FROM bundle_stats_delta WHERE epoch)";
+
+/// The version of tenant `$1`: its own changes and the epoch.
+fn tenant_version(tenant: &str) -> String {
+    format!(
+        "((SELECT coalesce(sum(changes), 0) FROM bundle_stats_base
+            WHERE kind = 0 AND tenant_id = {tenant} AND bucket IS NULL)
+        + (SELECT coalesce(sum(changes), 0) FROM bundle_stats_delta WHERE tenant_id = {tenant} AND bucket IS NULL)
+        + {EPOCH})::int8"
+    )
+}
+
+/// The global version: every change anywhere (the epoch rows among the deltas are counted once).
+pub const GLOBAL_VERSION_SQL: &str = "SELECT ((SELECT coalesce(sum(changes), 0) FROM bundle_stats_base
+            WHERE kind IN (2, 3) AND tenant_id IS NULL AND bucket IS NULL)
+        + (SELECT coalesce(sum(changes), 0) FROM bundle_stats_delta WHERE bucket IS NULL))::int8";
+
+static CURRENT_TENANT_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {}", tenant_version("$1::uuid")));
+
+/// Used by [`of_existing_tenant`]; public for the benchmark, which runs the very same statement.
+pub static TENANT_VERSION_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM tenant t WHERE t.id = $1::uuid",
+        tenant_version("t.id")
+    )
+});
+
+/// The current data version of `scope` (0 for a tenant before any write, in a fresh database), or the
+/// global one. Read it in the bundle's own snapshot so the two agree.
 /// `persistent` is sqlx's: whether to use a named prepared statement (see [`crate::db::Database`]).
 pub async fn current<'c>(
     executor: impl PgExecutor<'c>,
@@ -16,16 +51,14 @@ pub async fn current<'c>(
 ) -> Result<i64, sqlx::Error> {
     match scope {
         Scope::Tenant(id) => {
-            sqlx::query_scalar(
-                "SELECT coalesce((SELECT version FROM tenant_data_version WHERE tenant_id = $1), 0)",
-            )
-            .persistent(persistent)
-            .bind(id)
-            .fetch_one(executor)
-            .await
+            sqlx::query_scalar(CURRENT_TENANT_SQL.as_str())
+                .persistent(persistent)
+                .bind(id)
+                .fetch_one(executor)
+                .await
         }
         Scope::Global => {
-            sqlx::query_scalar("SELECT coalesce(sum(version), 0)::int8 FROM tenant_data_version")
+            sqlx::query_scalar(GLOBAL_VERSION_SQL)
                 .persistent(persistent)
                 .fetch_one(executor)
                 .await
@@ -39,17 +72,12 @@ pub async fn of_existing_tenant<'c>(
     id: Uuid,
     persistent: bool,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(TENANT_VERSION_SQL)
+    sqlx::query_scalar(TENANT_VERSION_SQL.as_str())
         .persistent(persistent)
         .bind(id)
         .fetch_optional(executor)
         .await
 }
-
-/// Used by [`of_existing_tenant`]; public for the benchmark, which runs the very same statement.
-pub const TENANT_VERSION_SQL: &str = "SELECT coalesce(v.version, 0) FROM tenant t
-       LEFT JOIN tenant_data_version v ON v.tenant_id = t.id
-      WHERE t.id = $1";
 
 /// The data version and the stored time zone name of tenant `id`, or `None` if no such tenant exists:
 /// one round trip for both (what a bundle computation reads first).
@@ -58,13 +86,16 @@ pub async fn of_existing_tenant_with_zone<'c>(
     id: Uuid,
     persistent: bool,
 ) -> Result<Option<(i64, Option<String>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT coalesce(v.version, 0), t.timezone FROM tenant t
-           LEFT JOIN tenant_data_version v ON v.tenant_id = t.id
-          WHERE t.id = $1",
-    )
-    .persistent(persistent)
-    .bind(id)
-    .fetch_optional(executor)
-    .await
+    sqlx::query_as(TENANT_VERSION_AND_ZONE_SQL.as_str())
+        .persistent(persistent)
+        .bind(id)
+        .fetch_optional(executor)
+        .await
 }
+
+static TENANT_VERSION_AND_ZONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {}, t.timezone FROM tenant t WHERE t.id = $1::uuid",
+        tenant_version("t.id")
+    )
+});

@@ -335,3 +335,38 @@ async fn hostile_values_become_defined_json_for_the_tenant_and_the_global_view(p
         assert!(text.len() < 64 * 1024, "{} bytes", text.len());
     }
 }
+
+/// A list reads its first rows from an index in the list's own order, whatever the number of rows of
+/// the tenant (or of all tenants), even in the generic plan of a prepared statement: no sort of rows.
+#[sqlx::test(migrations = "../migrations")]
+async fn recent_lists_are_read_in_index_order_without_sorting(pool: PgPool) {
+    seed(&pool).await;
+    exec(&pool, "ANALYZE").await;
+    let mut n = 0;
+    for scope in [Scope::Tenant(id(A)), Scope::Global] {
+        let sql = shared::bundle_query::Sql::for_scope(scope);
+        for statement in [
+            &sql.recent_activities,
+            &sql.recent_leads,
+            &sql.recent_opportunities,
+        ] {
+            n += 1;
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_sort = off;
+                 PREPARE list_{n} (uuid, bool) AS {statement}"
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (FORMAT TEXT) EXECUTE list_{n} ('00000000-0000-0000-0000-00000000000a', false)"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("Sort"), "{scope:?}: sort in\n{plan}");
+        }
+    }
+}

@@ -47,6 +47,9 @@ pub struct WarmConfig {
     pub schedule_timezone: String,
     /// Answer `POST /api/cron/execute` HTTP events (`WARM_CRON_ROUTE`, `make dev` only).
     pub cron_route: bool,
+    /// Active tenants a scheduled run recomputes the slow way to check the maintained stats
+    /// (`WARM_CHECK_SAMPLE`; 0: no check).
+    pub check_sample: u32,
 }
 
 /// The schedules the template uses for each mode.
@@ -119,6 +122,7 @@ impl WarmConfig {
             event_bus_name: env.optional("WARM_EVENT_BUS_NAME"),
             tenant_timeout,
             deadline_margin,
+            check_sample: env.parsed("WARM_CHECK_SAMPLE", 20)?,
         })
     }
 }

@@ -5,6 +5,7 @@
 //!   warm every active tenant.
 //! - A bare `{"tenant_ids": [...]}` (a rule's constant input, or a manual invoke): warm those tenants.
 //! - A fan-out chunk envelope (`"detail-type": "Dashboard Warm Chunk"`): warm the chunk's tenants.
+//! - `{"action": "compact"}` (its own frequent schedule): fold the change deltas, warm nothing.
 
 use serde_json::Value;
 use shared::keys::parse_tenant_id;
@@ -29,6 +30,8 @@ pub enum Input {
         tenant_ids: Vec<Uuid>,
         parent_run_id: Option<Uuid>,
     },
+    /// Compaction only: no run row, no warming.
+    Compact,
 }
 
 impl Input {
@@ -38,6 +41,7 @@ impl Input {
             Input::Schedule { .. } => "schedule",
             Input::Manual { .. } => "manual",
             Input::Chunk { .. } => "chunk",
+            Input::Compact => "compact",
         }
     }
 }
@@ -46,7 +50,7 @@ impl Input {
 pub enum InputError {
     #[error(
         "unrecognised event: expected an EventBridge \"Scheduled Event\", a \"Dashboard Warm Chunk\", \
-         or {{\"tenant_ids\": [\"<uuid>\", ...]}}"
+         {{\"tenant_ids\": [\"<uuid>\", ...]}} or {{\"action\": \"compact\"}}"
     )]
     UnknownShape,
     #[error("unsupported detail-type {0:?}")]
@@ -85,6 +89,9 @@ pub fn parse(event: &Value) -> Result<Input, InputError> {
                 other.unwrap_or_default().chars().take(100).collect(),
             )),
         };
+    }
+    if object.len() == 1 && object.get("action").and_then(Value::as_str) == Some("compact") {
+        return Ok(Input::Compact);
     }
     if object.len() == 1 && object.contains_key("tenant_ids") {
         return Ok(Input::Manual {
@@ -161,6 +168,12 @@ mod tests {
                 parent_run_id: Some(run)
             })
         );
+    }
+
+    #[test]
+    fn compact_action_is_a_compaction() {
+        assert_eq!(parse(&json!({"action": "compact"})), Ok(Input::Compact));
+        assert!(parse(&json!({"action": "warm"})).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod job;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod upkeep;
 
 use std::time::Instant;
 
@@ -86,6 +87,9 @@ pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<
     let input =
         input::parse(&event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
     let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
+    if input == input::Input::Compact {
+        return compact(state, deadline).await;
+    }
     let summary = warm(state, &input, deadline).await?;
     Ok(serde_json::to_value(&summary)?)
 }
@@ -114,6 +118,17 @@ async fn cron_execute(state: &WarmState, event: &LambdaEvent<Value>) -> Value {
             }
         }
     }
+}
+
+/// `{"action": "compact"}`: folds the change deltas (an `Err`, retried, when Postgres fails).
+pub async fn compact(state: &WarmState, deadline: Deadline) -> Result<Value, Error> {
+    let started = Instant::now();
+    let folded = upkeep::compact(&state.db, deadline)
+        .await
+        .inspect_err(|e| tracing::error!(error = %chain(e), "compaction failed"))?;
+    let duration_ms = millis(started.elapsed());
+    tracing::info!(deltas_compacted = folded, duration_ms, "compaction finished");
+    Ok(serde_json::json!({"deltas_compacted": folded, "duration_ms": duration_ms}))
 }
 
 /// Runs `input`, records the run row and the metrics line, and returns the summary.
@@ -167,6 +182,13 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         now: state.clock.now(),
         invalid_zones: Default::default(),
     };
+    if matches!(input, input::Input::Schedule { .. }) {
+        // Fewer deltas for every bundle this run computes; the compact schedule does the rest.
+        match upkeep::compact(db, deadline).await {
+            Ok(folded) => summary.deltas_compacted = folded,
+            Err(e) => summary.record_error(format!("compaction failed: {}", chain(&e))),
+        }
+    }
     // Boxed: the run's future nests the whole bundle computation, deep enough to exceed the
     // compiler's layout depth limit in release builds when inlined into `main`'s future.
     let listed = Box::pin(warmer.run(input, deadline, &mut summary)).await;
@@ -174,6 +196,15 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
     if let Err(e) = &listed {
         summary.failures += 1;
         summary.record_error(format!("listing tenants failed: {}", chain(e)));
+    }
+    if matches!(input, input::Input::Schedule { .. }) && !deadline.passed() {
+        match upkeep::check_sample(db, state.warm.check_sample).await {
+            Ok(checked) => {
+                summary.stats_checked = checked.tenants;
+                summary.stats_drifted = checked.drifted;
+            }
+            Err(e) => summary.record_error(format!("exactness check failed: {}", chain(&e))),
+        }
     }
     summary.duration_ms = millis(started.elapsed());
     if let Err(e) = report::finish(db, &summary).await {
@@ -195,6 +226,9 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         failures = summary.failures,
         skipped_deadline = summary.skipped_deadline,
         chunks_published = summary.chunks_published,
+        deltas_compacted = summary.deltas_compacted,
+        stats_checked = summary.stats_checked,
+        stats_drifted = summary.stats_drifted,
         duration_ms = summary.duration_ms,
         "warm run finished"
     );

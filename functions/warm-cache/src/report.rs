@@ -40,6 +40,12 @@ pub struct Summary {
     pub already_done: bool,
     pub stopped_early: bool,
     pub duration_ms: u64,
+    /// Change deltas folded into the base counters at the start of the run.
+    pub deltas_compacted: u64,
+    /// Tenants whose maintained stats were recomputed the slow way, and how many of them had drifted
+    /// (each repaired).
+    pub stats_checked: u64,
+    pub stats_drifted: u64,
     pub errors: Vec<String>,
 }
 
@@ -148,7 +154,8 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
                 SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
                     skipped_deadline = $5, chunks_published = $6, error_summary = $7, skipped_fresh = $8,
                     succeeded = $9, mode = $10, tenants_warmed = $11, tenants_skipped = $12,
-                    skip_reasons = $13, invalid_zones = $14, global_warmed = $15
+                    skip_reasons = $13, invalid_zones = $14, global_warmed = $15,
+                    deltas_compacted = $16, stats_checked = $17, stats_drifted = $18
               WHERE id = $1",
         )
         .persistent(db.persistent())
@@ -167,6 +174,9 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(sqlx::types::Json(&summary.skip_reasons))
         .bind(saturating_i32(summary.invalid_zones))
         .bind(summary.global_warmed)
+        .bind(i64::try_from(summary.deltas_compacted).unwrap_or(i64::MAX))
+        .bind(saturating_i32(summary.stats_checked))
+        .bind(saturating_i32(summary.stats_drifted))
         .execute(&mut *tx)
         .await?;
         tx.commit().await
@@ -197,6 +207,7 @@ pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
                     { "Name": "SkippedIdle", "Unit": "Count" },
                     { "Name": "SkippedNotExpected", "Unit": "Count" },
                     { "Name": "InvalidZones", "Unit": "Count" },
+                    { "Name": "StatsDrifted", "Unit": "Count" },
                 ],
             }],
         },
@@ -213,6 +224,7 @@ pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
         "SkippedNotExpected": summary.skipped_for(Skip::NotExpected),
         "InvalidZones": summary.invalid_zones,
         "Mode": summary.mode,
+        "StatsDrifted": summary.stats_drifted,
     })
     .to_string()
 }
@@ -255,7 +267,8 @@ mod tests {
                 "SkippedNotDue",
                 "SkippedIdle",
                 "SkippedNotExpected",
-                "InvalidZones"
+                "InvalidZones",
+                "StatsDrifted"
             ]
         );
         assert_eq!(line["_aws"]["Timestamp"], 1_795_478_400_000i64);

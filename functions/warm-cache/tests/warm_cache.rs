@@ -609,3 +609,69 @@ async fn a_retry_after_an_attempt_that_warmed_nothing_does_the_work(pool: PgPool
     assert_eq!(retry["bundles_warmed"], 3 * 2 + 2);
     cleanup(s).await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn scheduled_run_compacts_checks_a_sample_and_repairs_drift(pool: PgPool) {
+    let active = tenants(&pool, 5).await;
+    // A write that bypassed the triggers: the maintained stats of this tenant no longer match.
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET session_replication_role = replica;
+         INSERT INTO activities (tenant_id, type) VALUES ('{}', 'call');
+         RESET session_replication_role",
+        active[2]
+    )))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let s = state(pool.clone(), warm_env().set("WARM_CHECK_SAMPLE", "10"), None);
+
+    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
+
+    assert!(summary["deltas_compacted"].as_u64() > Some(0), "{summary}");
+    assert_eq!(
+        summary["stats_checked"], 6,
+        "five tenants and the rows without one"
+    );
+    assert_eq!(summary["stats_drifted"], 1);
+    let row: (i64, i32, i32) =
+        sqlx::query_as("SELECT deltas_compacted, stats_checked, stats_drifted FROM cache_warm_run")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((row.1, row.2), (6, 1));
+    assert!(row.0 > 0);
+    let still: i64 = sqlx::query_scalar("SELECT bundle_stats_repair($1)")
+        .bind(active[2])
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(still, 0, "repaired");
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn compact_action_folds_every_delta_and_records_no_run(pool: PgPool) {
+    tenants(&pool, 3).await;
+    let s = state(pool.clone(), warm_env(), None);
+
+    let result = invoke(
+        &s,
+        serde_json::json!({"action": "compact"}),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+
+    assert!(result["deltas_compacted"].as_u64() > Some(0), "{result}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM bundle_stats_delta")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    assert!(run_rows(&pool).await.is_empty());
+    cleanup(s).await;
+}

@@ -25,8 +25,8 @@ mod local_level;
 pub use local_level::local_level;
 
 pub struct Context {
-    pool: PgPool,
-    database_url: String,
+    pub pool: PgPool,
+    pub database_url: String,
     redis_port: u16,
     /// Tenant no. 1: 115,000 rows.
     huge: Uuid,
@@ -75,7 +75,7 @@ impl Context {
             .set("BUNDLE_LEASE_MS", "30000")
     }
 
-    fn db(&self) -> Database {
+    pub fn db(&self) -> Database {
         self.env().database(&self.pool)
     }
 
@@ -94,23 +94,41 @@ impl Context {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 
-    /// The bundle statements of `tenant` with literal values, for pgbench.
+    /// The bundle statements of `tenant` with literal values, for pgbench: what `bundle::compute` runs.
     fn literal_sql(&self, tenant: &str, include: &str) -> Vec<String> {
+        self.literal_sql_of(Some(tenant), include, false)
+    }
+
+    /// The bundle statements of a tenant (`None`: the global view) with literal values, the stats from
+    /// the maintained counters or (`full_scan`) by the reference full scan of the tables.
+    pub fn literal_sql_of(&self, tenant: Option<&str>, include: &str, full_scan: bool) -> Vec<String> {
         let since = bundle::recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc).to_rfc3339();
-        let sql = Sql::for_scope(Scope::Tenant(Uuid::nil()));
+        let sql = Sql::for_scope(match tenant {
+            Some(_) => Scope::Tenant(Uuid::nil()),
+            None => Scope::Global,
+        });
+        let literal = tenant
+            .map(|t| format!("{t}::uuid"))
+            .unwrap_or_else(|| "NULL::uuid".to_owned());
         let fill = |s: &str, limit: i64| {
-            s.replace("$1::uuid", &format!("{tenant}::uuid"))
+            s.replace("$1::uuid", &literal)
                 .replace("$2::bool", include)
                 .replace("$3::timestamptz", &format!("'{since}'::timestamptz"))
                 .replace("$3::int8", &limit.to_string())
         };
+        let version = match tenant {
+            Some(_) => shared::version::TENANT_VERSION_SQL.replace("$1::uuid", &literal),
+            None => shared::version::GLOBAL_VERSION_SQL.to_owned(),
+        };
+        let stats = if full_scan {
+            &sql.stats
+        } else {
+            &sql.maintained_stats
+        };
         vec![
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;".to_owned(),
-            format!(
-                "{};",
-                one_line(&shared::version::TENANT_VERSION_SQL.replace("$1", &format!("{tenant}::uuid")))
-            ),
-            format!("{};", one_line(&fill(&sql.stats, 0))),
+            format!("{};", one_line(&version)),
+            format!("{};", one_line(&fill(stats, 0))),
             format!(
                 "{};",
                 one_line(&fill(&sql.recent_activities, bundle::RECENT_ACTIVITIES))
@@ -124,7 +142,7 @@ impl Context {
         ]
     }
 
-    fn script(&self, name: &str, lines: &[String]) -> Result<PathBuf> {
+    pub fn script(&self, name: &str, lines: &[String]) -> Result<PathBuf> {
         let path = self.dir.join(name);
         std::fs::write(&path, lines.join("\n") + "\n")?;
         Ok(path)
@@ -227,21 +245,21 @@ pub async fn silent_drop(ctx: &Context) -> Result<Vec<Row>> {
 }
 
 /// A request deadline no benchmark reaches.
-fn far_deadline() -> tokio::time::Instant {
+pub fn far_deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(600)
 }
 
 /// pgbench reads one statement per line.
-fn one_line(sql: &str) -> String {
+pub fn one_line(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn ratio(ours: f64, floor: f64) -> String {
+pub fn ratio(ours: f64, floor: f64) -> String {
     format!("{:.2}×", ours / floor)
 }
 
@@ -411,7 +429,7 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
         if expired {
             first.bundles.get_bundle(id, Read::Bust, far_deadline()).await?;
             // A write moves the tenant's version (the data itself is left as generated).
-            sqlx::query("UPDATE tenant_data_version SET version = version + 1 WHERE tenant_id = $1")
+            sqlx::query("INSERT INTO bundle_stats_delta (tenant_id, is_test, changes) VALUES ($1, false, 1)")
                 .bind(ctx.huge)
                 .execute(&ctx.pool)
                 .await?;

@@ -1,0 +1,326 @@
+//! Figures 8-10 (`BENCH_FIGURES=changes`): what change tracking costs the CRM's writes, and what a
+//! miss costs at growing data sizes, each beside the same work without the triggers or done the slow
+//! way (the full-scan SQL) in the same run.
+//!
+//! Writes go to two copies of `leads` made here (same columns, indexes and foreign key), one with the
+//! leads triggers attached: the CRM's tables are left as they are. Rows per tenant are grown by
+//! tenants of their own (`bench-scale-*`), generated once, through the triggers.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use chrono::Utc;
+use shared::bundle_query as bundle;
+use shared::keys::{BundleId, Scope};
+use uuid::Uuid;
+
+use crate::figures::{one_line, percentile, ratio, Context};
+use crate::{floors, Row};
+
+/// The write tables: `bench_w_plain` (no triggers) and `bench_w_tracked` (the leads triggers).
+async fn write_tables(ctx: &Context) -> Result<Uuid> {
+    let setup = "DROP TABLE IF EXISTS bench_w_plain, bench_w_tracked;
+        CREATE TABLE bench_w_plain (LIKE leads INCLUDING ALL, FOREIGN KEY (tenant_id) REFERENCES tenant (id));
+        CREATE TABLE bench_w_tracked (LIKE leads INCLUDING ALL, FOREIGN KEY (tenant_id) REFERENCES tenant (id));
+        CREATE TRIGGER bench_w_insert AFTER INSERT ON bench_w_tracked REFERENCING NEW TABLE AS new_rows
+          FOR EACH STATEMENT EXECUTE FUNCTION bundle_track_leads_insert();
+        CREATE TRIGGER bench_w_update AFTER UPDATE ON bench_w_tracked
+          REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+          FOR EACH STATEMENT EXECUTE FUNCTION bundle_track_leads_update();
+        CREATE TRIGGER bench_w_delete AFTER DELETE ON bench_w_tracked REFERENCING OLD TABLE AS old_rows
+          FOR EACH STATEMENT EXECUTE FUNCTION bundle_track_leads_delete();
+        INSERT INTO tenant (slug, name) VALUES ('bench-writes', 'Bench writes') ON CONFLICT (slug) DO NOTHING;";
+    sqlx::raw_sql(setup).execute(&ctx.pool).await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM tenant WHERE slug = 'bench-writes'")
+            .fetch_one(&ctx.pool)
+            .await?,
+    )
+}
+
+/// Removes the write tables; the tracked rows are deleted first, so the counters of `bench-writes`
+/// return to what the tables hold (nothing).
+async fn drop_write_tables(ctx: &Context) -> Result<()> {
+    sqlx::raw_sql("DELETE FROM bench_w_tracked; DROP TABLE bench_w_plain, bench_w_tracked")
+        .execute(&ctx.pool)
+        .await?;
+    Ok(())
+}
+
+/// pgbench of `sql` (`{t}` the table, `{tenant}` the tenant) on both tables: (plain, tracked) as
+/// (average latency ms, tps).
+fn both_tables(
+    ctx: &Context,
+    name: &str,
+    lines: &[&str],
+    tenant: Uuid,
+    clients: u32,
+    transactions: u32,
+) -> Result<((f64, f64), (f64, f64))> {
+    let mut out = Vec::new();
+    for table in ["bench_w_plain", "bench_w_tracked"] {
+        let script: Vec<String> = lines
+            .iter()
+            .map(|l| one_line(&l.replace("{t}", table).replace("{tenant}", &tenant.to_string())))
+            .collect();
+        let path = ctx.script(&format!("{name}-{table}.sql"), &script)?;
+        // A warm-up pass, so that both tables start from the same state of caches and indexes.
+        floors::pgbench(&ctx.database_url, &path, clients, transactions.div_ceil(5))?;
+        out.push(floors::pgbench(&ctx.database_url, &path, clients, transactions)?);
+    }
+    Ok((out[0], out[1]))
+}
+
+/// Figure 8: write overhead; figure 9: two writers of one tenant.
+pub async fn writes(ctx: &Context) -> Result<Vec<Row>> {
+    let tenant = write_tables(ctx).await?;
+    let mut rows = Vec::new();
+    let cases: [(&str, &str, Vec<&str>, u32); 3] = [
+        (
+            "single-row insert",
+            "write-one",
+            vec!["INSERT INTO {t} (tenant_id, status, created_date) VALUES ('{tenant}', 'new', now());"],
+            2_000,
+        ),
+        (
+            "1,000-row insert",
+            "write-thousand",
+            vec![
+                "INSERT INTO {t} (tenant_id, status, created_date)
+                   SELECT '{tenant}', 'new', now() - g * interval '1 minute' FROM generate_series(1, 1000) g;",
+            ],
+            40,
+        ),
+        (
+            "1,000-row update (status, created_date)",
+            "update-thousand",
+            vec![
+                "UPDATE {t} SET status = CASE WHEN status = 'new' THEN 'lost' ELSE 'new' END,
+                        created_date = created_date + interval '7 minutes'
+                  WHERE id IN (SELECT id FROM {t} LIMIT 1000);",
+            ],
+            40,
+        ),
+    ];
+    for (what, name, lines, transactions) in cases {
+        let ((plain, _), (tracked, _)) = both_tables(ctx, name, &lines, tenant, 1, transactions)?;
+        rows.push(Row {
+            figure: format!("8. Write overhead: {what}"),
+            ours: format!("{tracked:.3} ms with the triggers"),
+            floor: format!("{plain:.3} ms without"),
+            ratio: ratio(tracked, plain),
+            goal: if transactions > 100 {
+                "≤ 1.3×"
+            } else {
+                "(context)"
+            }
+            .into(),
+            how: format!(
+                "pgbench -M prepared -t {transactions}, a copy of leads with and without the leads triggers"
+            ),
+        });
+    }
+    // Two transactions of one tenant, each open 2 ms between its writes: with a shared version row
+    // the second would wait for the first to commit.
+    let two = [
+        "BEGIN;",
+        "INSERT INTO {t} (tenant_id, status) VALUES ('{tenant}', 'new');",
+        "SELECT pg_sleep(0.002);",
+        "INSERT INTO {t} (tenant_id, status) VALUES ('{tenant}', 'lost');",
+        "COMMIT;",
+    ];
+    let ((_, plain_tps), (_, tracked_tps)) = both_tables(ctx, "two-writers", &two, tenant, 2, 300)?;
+    rows.push(Row {
+        figure: "9. Two writers on one tenant: throughput".into(),
+        ours: format!("{tracked_tps:.0} tx/s with the triggers"),
+        floor: format!("{plain_tps:.0} tx/s without"),
+        ratio: format!("{:.2}", tracked_tps / plain_tps),
+        goal: "≥ 0.9 (no blocking)".into(),
+        how: "pgbench -c 2 -t 300: BEGIN; insert; 2 ms; insert; COMMIT, both clients on one tenant".into(),
+    });
+    drop_write_tables(ctx).await?;
+    Ok(rows)
+}
+
+/// A tenant of `rows` rows across the five tables (proportions of the large tenant), made once.
+async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
+    let slug = format!("bench-scale-{rows}");
+    let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tenant WHERE slug = $1")
+        .bind(&slug)
+        .fetch_optional(&ctx.pool)
+        .await?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let started = Instant::now();
+    let mut tx = ctx.pool.begin().await?;
+    let id: Uuid = sqlx::query_scalar("INSERT INTO tenant (slug, name) VALUES ($1, $1) RETURNING id")
+        .bind(&slug)
+        .fetch_one(&mut *tx)
+        .await?;
+    let common = "is_test_data, created_at, created_date, updated_at";
+    let values = "g % 13 = 0, now() - make_interval(secs => (g * 7919) % 34560000),
+                  CASE WHEN g % 3 = 0 THEN NULL ELSE now() - make_interval(secs => (g * 7919) % 34560000 + 3600) END,
+                  now() - make_interval(secs => (g * 104729) % 7776000)";
+    for (table, share, extra_cols, extra) in [
+        ("contacts", 20, ", first_name", ", 'First ' || g"),
+        ("accounts", 10, ", name", ", 'Account ' || g"),
+        (
+            "leads",
+            30,
+            ", status",
+            ", (ARRAY['new', 'new', 'contacted', 'qualified', 'converted', 'lost', NULL])[1 + g % 7]",
+        ),
+        (
+            "opportunities",
+            25,
+            ", name, stage, amount",
+            ", 'Deal ' || g, (ARRAY['qualification', 'proposal', 'negotiation', 'won', 'closed_won', 'lost',
+               'closed_lost', NULL])[1 + g % 8], CASE WHEN g % 10 = 0 THEN NULL ELSE ((g * 37) % 250000 + 500)::numeric / 4 END",
+        ),
+        ("activities", 30, ", type", ", (ARRAY['call', 'email', 'meeting', 'task'])[1 + g % 4]"),
+    ] {
+        let n = rows * share / 115;
+        let sql = format!(
+            "INSERT INTO {table} (tenant_id, {common}{extra_cols})
+               SELECT '{id}', {values}{extra} FROM generate_series(1::int8, {n}) g"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    sqlx::raw_sql("ANALYZE").execute(&ctx.pool).await?;
+    eprintln!("bench: generated {slug} in {:.1?}", started.elapsed());
+    Ok(id)
+}
+
+async fn compact_all(ctx: &Context) -> Result<()> {
+    loop {
+        let folded: Option<i64> = sqlx::query_scalar("SELECT bundle_stats_compact(100000)")
+            .fetch_one(&ctx.pool)
+            .await?;
+        if folded.unwrap_or(0) < 100_000 {
+            // What autovacuum does soon after (the migration tunes it for these tables): the figures
+            // are of the steady state, not of a just-folded backlog of millions of deltas.
+            sqlx::raw_sql("VACUUM ANALYZE bundle_stats_delta, bundle_stats_base")
+                .execute(&ctx.pool)
+                .await?;
+            return Ok(());
+        }
+    }
+}
+
+/// p50 of `bundle::compute` + serialisation of `id`, after warm-up.
+async fn compute_p50(ctx: &Context, id: BundleId, runs: usize) -> Result<f64> {
+    let mut times = Vec::new();
+    for i in 0..runs + 2 {
+        let started = Instant::now();
+        let computed = bundle::compute(&ctx.db(), id, Utc::now(), 300).await?;
+        let _json = serde_json::to_vec(&computed.bundle)?;
+        if i >= 2 {
+            times.push(started.elapsed());
+        }
+    }
+    times.sort();
+    Ok(percentile(&times, 0.5))
+}
+
+/// The full-scan statements of `tenant` (`None`: global), by pgbench: average ms.
+fn full_scan_ms(ctx: &Context, tenant: Option<Uuid>, runs: u32) -> Result<f64> {
+    let literal = tenant.map(|t| format!("'{t}'"));
+    let lines = ctx.literal_sql_of(literal.as_deref(), "true", true);
+    let name = format!(
+        "full-scan-{}.sql",
+        tenant.map(|t| t.to_string()).unwrap_or_else(|| "global".into())
+    );
+    let path = ctx.script(&name, &lines)?;
+    Ok(floors::pgbench(&ctx.database_url, &path, 1, runs)?.0)
+}
+
+async fn total_rows(ctx: &Context) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT ((SELECT count(*) FROM contacts) + (SELECT count(*) FROM accounts) + (SELECT count(*) FROM leads)
+               + (SELECT count(*) FROM opportunities) + (SELECT count(*) FROM activities))::int8",
+    )
+    .fetch_one(&ctx.pool)
+    .await?)
+}
+
+async fn global_row(ctx: &Context) -> Result<Row> {
+    compact_all(ctx).await?;
+    let rows = total_rows(ctx).await?;
+    let ours = compute_p50(ctx, BundleId::new(Scope::Global, true), 15).await?;
+    let full = full_scan_ms(ctx, None, 3)?;
+    Ok(Row {
+        figure: format!("10. Miss: global view, {:.1} M rows", rows as f64 / 1e6),
+        ours: format!("p50 {ours:.1} ms"),
+        floor: format!("full-scan SQL by pgbench: {full:.0} ms"),
+        ratio: format!("{:.4}×", ours / full),
+        goal: "≤ 50 ms at 10 M rows, flat".into(),
+        how: "bundle::compute (maintained stats, cross-tenant list indexes) after compaction; pgbench -t 3 of the full-scan statements".into(),
+    })
+}
+
+/// Figure 10: a miss at 10^3, 10^5 and 10^6 rows per tenant, and the global view at the dataset's
+/// size and (with `BENCH_GLOBAL_ROWS`, default 10 M) at that many rows.
+pub async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
+    let mut rows = vec![global_row(ctx).await?];
+    for size in [1_000i64, 100_000, 1_000_000] {
+        let tenant = scale_tenant(ctx, size).await?;
+        compact_all(ctx).await?;
+        let ours = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 15).await?;
+        let full = full_scan_ms(ctx, Some(tenant), if size >= 1_000_000 { 3 } else { 10 })?;
+        rows.push(Row {
+            figure: format!("10. Miss: tenant of {size} rows"),
+            ours: format!("p50 {ours:.2} ms"),
+            floor: format!("full-scan SQL by pgbench: {full:.1} ms"),
+            ratio: ratio(ours, full),
+            goal: "≤ 5 ms, flat".into(),
+            how: "bundle::compute + serialise after compaction, 15 runs; pgbench of the same bundle with the full-scan stats".into(),
+        });
+    }
+    let target: i64 = std::env::var("BENCH_GLOBAL_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let mut filler = 0;
+    while total_rows(ctx).await? < target {
+        filler += 1;
+        scale_tenant(ctx, 1_000_000 + filler).await?;
+    }
+    if filler > 0 || total_rows(ctx).await? >= target {
+        rows.push(global_row(ctx).await?);
+    }
+    Ok(rows)
+}
+
+/// Folded and unfolded reads: how long the compaction of one write burst takes.
+pub async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
+    compact_all(ctx).await?;
+    let tenant = scale_tenant(ctx, 1_000).await?;
+    sqlx::query(
+        "UPDATE leads SET created_date = coalesce(created_date, created_at) + interval '1 minute'
+          WHERE tenant_id = $1",
+    )
+    .bind(tenant)
+    .execute(&ctx.pool)
+    .await?;
+    let deltas: i64 = sqlx::query_scalar("SELECT count(*) FROM bundle_stats_delta")
+        .fetch_one(&ctx.pool)
+        .await?;
+    let unfolded = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 10).await?;
+    let started = Instant::now();
+    let _: Option<i64> = sqlx::query_scalar("SELECT bundle_stats_compact(100000)")
+        .fetch_one(&ctx.pool)
+        .await?;
+    let took = started.elapsed();
+    compact_all(ctx).await?;
+    let folded = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 10).await?;
+    Ok(vec![Row {
+        figure: format!("10b. Compaction of {deltas} deltas"),
+        ours: format!("{:.1} ms", took.as_secs_f64() * 1000.0),
+        floor: format!("miss {unfolded:.2} ms before, {folded:.2} ms after"),
+        ratio: ratio(unfolded, folded.max(f64::EPSILON)),
+        goal: "(context)".into(),
+        how: "one bundle_stats_compact call after one UPDATE of every lead of the 1,000-row tenant; misses after a vacuum".into(),
+    }])
+}
