@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The warm schedule's Scheduler input in template.yaml and events/warm-cache-scheduler.json agree.
+"""The warm schedule's Scheduler input in template.yaml and events/warm-cache-scheduler.json agree (and the
+compaction schedule's and events/warm-cache-compact.json).
 
 The template sends a document with Scheduler placeholders; the event file is the same document filled in,
 and is what the tests and the end-to-end check feed the warmer. Run with a Python that has samtranslator
@@ -17,9 +18,11 @@ PLACEHOLDERS = {
 root = Path(__file__).resolve().parent.parent
 template = yaml_parse((root / "template.yaml").read_text())
 events = template["Resources"]["WarmCacheFunction"]["Properties"]["Events"]
-inputs = [e["Properties"]["Input"] for e in events.values() if e["Type"] == "ScheduleV2"]
-assert len(inputs) == 1, f"expected one ScheduleV2 event on WarmCacheFunction, found {len(inputs)}"
-sent = json.loads(inputs[0])
+schedules = {name: e["Properties"]["Input"] for name, e in events.items() if e["Type"] == "ScheduleV2"}
+assert set(schedules) == {"Midnight", "Compact"}, f"ScheduleV2 events on WarmCacheFunction: {sorted(schedules)}"
+compact = json.loads((root / "events" / "warm-cache-compact.json").read_text())
+assert json.loads(schedules["Compact"]) == compact, f"Compact sends {schedules['Compact']}, not {compact}"
+sent = json.loads(schedules["Midnight"])
 example = json.loads((root / "events" / "warm-cache-scheduler.json").read_text())
 
 expected = {"source": "aws.scheduler", "detail-type": "Scheduled Event", **PLACEHOLDERS}

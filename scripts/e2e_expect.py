@@ -52,6 +52,10 @@ def warm_tenants(r):
     assert r["trigger"] == "manual" and r["bundles_warmed"] == 2 and r["failures"] == 0, r
 
 
+def compact(r):
+    assert isinstance(r["deltas_compacted"], int) and r["deltas_compacted"] >= 0, r
+
+
 def clear_tenant(r):
     status, _, body = http(r)
     assert status == 200, (status, body)
@@ -74,6 +78,8 @@ EXPECTATIONS = {
     # EventBridge Scheduler's input (template.yaml): a scheduled run too.
     "warm-cache-scheduler.json": warm_schedule,
     "warm-cache-tenants.json": warm_tenants,
+    # The compaction schedule's input (template.yaml): folds the change deltas, records no run.
+    "warm-cache-compact.json": compact,
     "clear-cache-tenant.json": clear_tenant,
     "clear-cache-all.json": clear_all,
 }
