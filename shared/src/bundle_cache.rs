@@ -462,9 +462,10 @@ fn stale_if_database_failed(
 }
 
 /// Still the day `entry` was computed on: its figures' 30-day window has not moved.
+/// Only the end counts: another environment's clock running a little ahead makes its entries look
+/// computed "in the future", which must not make them yesterday's.
 fn same_day(entry: &Entry, now: DateTime<Utc>) -> bool {
-    let now_ms = now.timestamp_millis();
-    now_ms >= entry.generated_at_ms && now_ms < entry.day_ends_at_ms
+    now.timestamp_millis() < entry.day_ends_at_ms
 }
 
 /// Up to `max`, from the clock's sub-millisecond noise: enough to spread waiters apart.

@@ -284,3 +284,45 @@ async fn crm_writer_roles_need_no_grant_on_the_change_tables(pool: PgPool) {
     .await
     .unwrap();
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn changing_a_tenants_timezone_moves_its_version_and_renaming_it_does_not(pool: PgPool) {
+    let acme = tenant(&pool, "acme").await;
+    let other = tenant(&pool, "other").await;
+    let before = (
+        version(&pool, Scope::Tenant(acme)).await,
+        version(&pool, Scope::Tenant(other)).await,
+    );
+
+    sqlx::query("UPDATE tenant SET name = 'Acme Inc.' WHERE id = $1")
+        .bind(acme)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        version(&pool, Scope::Tenant(acme)).await,
+        before.0,
+        "a rename changes no figure"
+    );
+
+    sqlx::query("UPDATE tenant SET timezone = 'Asia/Tokyo'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let after = (
+        version(&pool, Scope::Tenant(acme)).await,
+        version(&pool, Scope::Tenant(other)).await,
+    );
+    assert!(
+        after.0 > before.0 && after.1 > before.1,
+        "{before:?} -> {after:?}"
+    );
+
+    // Setting the same zone again is no change.
+    sqlx::query("UPDATE tenant SET timezone = 'Asia/Tokyo' WHERE id = $1")
+        .bind(acme)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version(&pool, Scope::Tenant(acme)).await, after.0);
+}

@@ -31,6 +31,14 @@ impl Deadline {
         }
     }
 
+    /// This deadline or `budget` from now, whichever comes first.
+    pub fn within(self, budget: Duration) -> Self {
+        let budget_end = Instant::now() + budget;
+        Self {
+            stop_at: Some(self.stop_at.map_or(budget_end, |at| at.min(budget_end))),
+        }
+    }
+
     /// Whether it is too late to start another tenant.
     pub fn passed(&self) -> bool {
         self.stop_at.is_some_and(|at| Instant::now() >= at)
@@ -49,6 +57,15 @@ mod tests {
     fn a_duration_passed_as_deadline_means_no_deadline() {
         assert!(!Deadline::from_epoch_ms(600_000, Duration::ZERO).passed());
         assert!(!Deadline::from_epoch_ms(0, Duration::from_secs(10)).passed());
+    }
+
+    #[test]
+    fn a_budget_ends_before_a_later_deadline() {
+        assert!(Deadline::none().within(Duration::ZERO).passed());
+        assert!(!Deadline::none().within(Duration::from_secs(60)).passed());
+        assert!(Deadline::from_epoch_ms(now_ms() + 5_000, Duration::from_secs(10))
+            .within(Duration::from_secs(60))
+            .passed());
     }
 
     #[test]

@@ -31,6 +31,9 @@ use crate::fanout::Fanout;
 use crate::report::Summary;
 use crate::run::{millis, Warmer};
 
+/// How long a scheduled run spends folding deltas before it warms.
+const RUN_COMPACTION_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the function builds once per cold start and shares across invocations.
 pub struct WarmState {
     pub db: Database,
@@ -183,8 +186,9 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
         invalid_zones: Default::default(),
     };
     if matches!(input, input::Input::Schedule { .. }) {
-        // Fewer deltas for every bundle this run computes; the compact schedule does the rest.
-        match upkeep::compact(db, deadline).await {
+        // Fewer deltas for every bundle this run computes, within a budget so that a backlog (the
+        // compact schedule failing for a while) never eats the run; the compact schedule does the rest.
+        match upkeep::compact(db, deadline.within(RUN_COMPACTION_BUDGET)).await {
             Ok(folded) => summary.deltas_compacted = folded,
             Err(e) => summary.record_error(format!("compaction failed: {}", chain(&e))),
         }

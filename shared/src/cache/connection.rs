@@ -156,15 +156,21 @@ impl RedisCache {
         self.run(|c| async move {
             match c {
                 Connection::Standalone(mut c) => {
-                    let (value,): (Option<Vec<u8>>,) = redis::pipe()
-                        .get(key)
-                        .hset(record.hash, record.field, 1)
-                        .ignore()
-                        .expire(record.hash, seconds)
-                        .ignore()
-                        .query_async(&mut c)
-                        .await?;
-                    Ok(value)
+                    // Each reply on its own: a refused HSET (a full `noeviction` server) must not
+                    // fail the GET, as in the cluster branch.
+                    type Reply<T> = redis::RedisResult<T>;
+                    let (value, recorded, _): (Reply<Option<Vec<u8>>>, Reply<i64>, Reply<i64>) =
+                        redis::pipe()
+                            .get(key)
+                            .hset(record.hash, record.field, 1)
+                            .expire(record.hash, seconds)
+                            .ignore_errors()
+                            .query_async(&mut c)
+                            .await?;
+                    if let Err(e) = recorded {
+                        tracing::debug!(error = %e, "read not recorded");
+                    }
+                    value
                 }
                 Connection::Cluster(c) => {
                     let (mut a, mut b) = (c.clone(), c);
