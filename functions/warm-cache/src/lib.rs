@@ -84,8 +84,10 @@ impl WarmState {
 /// Handles one invocation. Returns the run's summary; an `Err` only when the event is not one this
 /// function understands, or when nothing at all could be warmed (so that EventBridge's retry helps).
 pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    // The run's futures are boxed: nested in `main`'s future they exceed the compiler's layout depth
+    // limit in release builds.
     if state.warm.cron_route && cron_route::is_http_event(&event.payload) {
-        return Ok(cron_execute(state, &event).await);
+        return Ok(Box::pin(cron_execute(state, &event)).await);
     }
     let input =
         input::parse(&event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
@@ -93,7 +95,7 @@ pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<
     if input == input::Input::Compact {
         return compact(state, deadline).await;
     }
-    let summary = warm(state, &input, deadline).await?;
+    let summary = Box::pin(warm(state, &input, deadline)).await?;
     Ok(serde_json::to_value(&summary)?)
 }
 
@@ -105,7 +107,7 @@ async fn cron_execute(state: &WarmState, event: &LambdaEvent<Value>) -> Value {
         cron_route::Request::Warm => {
             let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
             let input = input::Input::Schedule { execution_id: None };
-            match warm(state, &input, deadline).await {
+            match Box::pin(warm(state, &input, deadline)).await {
                 Ok(summary) => cron_route::response(
                     200,
                     &json!({"status": "success", "function_name": cron_route::WARM_FUNCTION_NAME, "data": summary}),

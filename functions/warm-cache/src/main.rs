@@ -1,3 +1,7 @@
+// The handler's future (warm run, fan-out, compaction, the runbook route, secret re-reads) is deeper
+// than the compiler's default layout query limit in release builds.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use warm_cache::{config::Config, fanout::Fanout, warm_event, WarmState};
