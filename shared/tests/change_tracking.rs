@@ -9,15 +9,8 @@ use shared::keys::Scope;
 use shared::version::current;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
+use test_support::insert_tenant as tenant;
 use uuid::Uuid;
-
-async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
-    sqlx::query_scalar("INSERT INTO tenant (slug, name) VALUES ($1, $1) RETURNING id")
-        .bind(slug)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
 
 /// A pool of its own, large enough for every connection a scenario holds at once.
 fn writers(pool: &PgPool) -> PgPool {

@@ -3,15 +3,8 @@
 use shared::keys::Scope;
 use shared::version::current;
 use sqlx::PgPool;
+use test_support::insert_tenant as tenant;
 use uuid::Uuid;
-
-async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
-    sqlx::query_scalar("INSERT INTO tenant (slug, name) VALUES ($1, $1) RETURNING id")
-        .bind(slug)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
 
 async fn exec(pool: &PgPool, sql: &str, a: Uuid, b: Uuid) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
