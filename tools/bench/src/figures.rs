@@ -60,7 +60,7 @@ impl Context {
     }
 
     /// The functions' environment in the benchmark: long timeouts, a prefix of this run's own.
-    fn env(&self) -> TestEnv {
+    pub(crate) fn env(&self) -> TestEnv {
         TestEnv::new()
             .set("DATABASE_URL", self.database_url.clone())
             .set("REDIS_URL", format!("redis://127.0.0.1:{}", self.redis_port))

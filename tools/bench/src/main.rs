@@ -9,6 +9,7 @@ mod data;
 mod dictionary;
 mod figures;
 mod floors;
+mod warm_replay;
 mod warm_sim;
 
 use std::fmt::Write as _;
@@ -96,6 +97,9 @@ async fn main() -> Result<()> {
     }
     if wanted("warm-modes") {
         rows.extend(warm_sim::run());
+    }
+    if wanted("warm-replay") {
+        rows.extend(warm_replay::figures(&ctx).await?);
     }
     if wanted("changes") {
         rows.extend(changes::writes(&ctx).await?);

@@ -1,0 +1,240 @@
+//! `BENCH_FIGURES=warm-replay` (part of the full run): the headline predictive policy of
+//! `warm-modes` replayed through the real warmer and the real request path for a sample of the same
+//! simulated tenants, with a simulated clock, beside the reduced model on the same sample.
+//!
+//! The sample's tenants (with their zones) live in a database of their own
+//! (`<bench database>_warm_replay`, recreated each run, migrated); its reads are `GET
+//! /api/reports/dashboard-bundle` requests through `dashboard_bundle::route` with an employee token
+//! (status from `X-Cache`); its writes insert a lead (the change triggers move the tenant's version);
+//! and each hourly run is a Scheduler event through `warm_cache::warm_event`, reading the histories the
+//! requests recorded in Redis. One clock, set to each step's time, drives both functions.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use lambda_http::lambda_runtime::{Context as LambdaContext, LambdaEvent};
+use shared::auth::Role;
+use shared::clock::Clock;
+use shared::tenant_time::Zone;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::Postgres;
+use test_support::{event, request, with_token};
+use uuid::Uuid;
+
+use crate::figures::Context;
+use crate::warm_sim::{self, Kind, Step};
+use crate::Row;
+
+/// Tenants of the simulated population replayed for real (about half of them ever read).
+const SAMPLE: usize = 200;
+
+pub async fn figures(ctx: &Context) -> Result<Vec<Row>> {
+    let start = warm_sim::start();
+    let measured_from = warm_sim::measured_from(start);
+    let (name, policy) = warm_sim::headline_policy();
+    let (zone_names, habits) = warm_sim::population_of(warm_sim::HEADLINE);
+    let zones: Vec<Zone> = zone_names.iter().map(|n| Zone::parse(Some(n))).collect();
+    let (events, _) = warm_sim::workload(start, &zones, &habits);
+    let events: Vec<warm_sim::Event> = events
+        .into_iter()
+        .filter(|(_, _, t)| (*t as usize) < SAMPLE)
+        .collect();
+    let model = warm_sim::replay(start, &policy, &zones[..SAMPLE], &events);
+
+    let url = replay_database_url(&ctx.database_url);
+    if Postgres::database_exists(&url).await? {
+        Postgres::drop_database(&url).await?;
+    }
+    Postgres::create_database(&url).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&url)
+        .await?;
+    shared::db::MIGRATOR
+        .run(&pool)
+        .await
+        .context("migrating the replay database")?;
+    let mut ids = Vec::with_capacity(SAMPLE);
+    for (t, zone) in zone_names.iter().take(SAMPLE).enumerate() {
+        let id: Uuid =
+            sqlx::query_scalar("INSERT INTO tenant (slug, name, timezone) VALUES ($1, $1, $2) RETURNING id")
+                .bind(format!("sim-{t}"))
+                .bind(zone)
+                .fetch_one(&pool)
+                .await?;
+        ids.push(id);
+    }
+
+    let prefix = format!("bench-replay:{}:", Uuid::new_v4().simple());
+    let env = ctx
+        .env()
+        .set("DATABASE_URL", url.clone())
+        .set("CACHE_KEY_PREFIX", prefix.clone())
+        .set("WARM_MODE", "local")
+        .set("WARM_LOCAL_HOUR", policy.local_hour.to_string())
+        .set("WARM_PREDICTIVE", policy.predictive.to_string())
+        .set("WARM_LEAD_MINUTES", policy.lead.num_minutes().to_string())
+        .set(
+            "WARM_IDLE_DAYS",
+            policy.idle_days.map(|d| d.to_string()).unwrap_or_default(),
+        )
+        .set("WARM_CHECK_SAMPLE", "0")
+        .set("WARM_CONCURRENCY", "4");
+    let clock = Clock::starting_at(start);
+    let db = env.database(&pool);
+    let warm_config = warm_cache::config::Config::from_lookup(env.lookup())
+        .map_err(|e| anyhow::anyhow!("warm config: {e}"))?;
+    let warmer = warm_cache::WarmState::with_clock(warm_config, db.clone(), None, clock.clone())?;
+    let dashboard_config = dashboard_bundle::config::Config::from_lookup(env.lookup())
+        .map_err(|e| anyhow::anyhow!("dashboard config: {e}"))?;
+    let dashboard = dashboard_bundle::State::with_database(dashboard_config, db, clock.clone())?;
+    let tokens: Vec<String> = ids
+        .iter()
+        .map(|id| test_support::token(Role::Employee, Some(*id)))
+        .collect();
+
+    // Reads counted as recorded from the first run's instant exactly, as the model has it (the first
+    // run would store its own clock, a few milliseconds on, and so believe "idle" that much later).
+    let since_key = warmer.bundles.keys().reads_recorded_since();
+    warmer
+        .bundles
+        .redis()
+        .set_once(&since_key, &start.timestamp_millis().to_string())
+        .await?;
+    let mut real = Real::default();
+    let mut last_read_day: Vec<Option<NaiveDate>> = vec![None; SAMPLE];
+    let set = |at: DateTime<Utc>| clock.advance(at - clock.now());
+    for step in warm_sim::steps(start, &policy, &events) {
+        match step {
+            Step::Run(at) => {
+                set(at);
+                let summary = scheduled_run(&warmer, at).await?;
+                if at >= measured_from {
+                    real.warm_computations += summary["tenants_warmed"].as_u64().unwrap_or(0);
+                }
+                real.failures += summary["failures"].as_u64().unwrap_or(0);
+            }
+            Step::Event((at, Kind::Write, t)) => {
+                sqlx::query("INSERT INTO leads (tenant_id, created_date) VALUES ($1, $2)")
+                    .bind(ids[t as usize])
+                    .bind(at)
+                    .execute(&pool)
+                    .await?;
+            }
+            Step::Event((at, Kind::Read, t)) => {
+                set(at);
+                let t = t as usize;
+                let ev = with_token(event("dashboard-bundle.json"), Some(&tokens[t]));
+                let response = dashboard_bundle::route(&dashboard, request(&ev))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("dashboard route: {e}"))?;
+                let hit = response
+                    .headers()
+                    .get("x-cache")
+                    .is_some_and(|v| v.as_bytes() == b"HIT");
+                if !response.status().is_success() {
+                    real.failures += 1;
+                }
+                let day = zones[t].date_at(at);
+                if at >= measured_from {
+                    real.request_computations += u64::from(!hit);
+                    if last_read_day[t] != Some(day) {
+                        real.firsts.insert((t as u32, day), hit);
+                    }
+                }
+                last_read_day[t] = Some(day);
+            }
+        }
+    }
+    let cache = shared::cache::RedisCache::new(&env.redis())?;
+    let _ = cache.unlink_matching(&format!("{prefix}*")).await;
+    pool.close().await;
+    let _ = Postgres::drop_database(&url).await;
+    Ok(report(name, &model, &real))
+}
+
+#[derive(Default)]
+struct Real {
+    firsts: BTreeMap<(u32, NaiveDate), bool>,
+    warm_computations: u64,
+    request_computations: u64,
+    /// Runs' failures and reads that were not answered 200.
+    failures: u64,
+}
+
+fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
+    let share = |hits: usize, of: usize| 100.0 * hits as f64 / of.max(1) as f64;
+    let real_hits = real.firsts.values().filter(|hit| **hit).count();
+    let agree = model
+        .firsts
+        .iter()
+        .filter(|(t, day, hit)| real.firsts.get(&(*t, *day)) == Some(hit))
+        .count();
+    let days = warm_sim::MEASURED_DAYS as f64;
+    let how = format!("{SAMPLE} tenants of the headline population, real handlers, simulated clock");
+    vec![
+        Row {
+            figure: format!("W5. First read of a tenant-day that is a HIT, real path, {name}"),
+            ours: format!(
+                "{:.2} % of {}",
+                share(real_hits, real.firsts.len()),
+                real.firsts.len()
+            ),
+            floor: format!(
+                "model on the same tenants: {:.2} % of {}",
+                share(model.first_read_hits as usize, model.firsts.len()),
+                model.firsts.len()
+            ),
+            ratio: format!(
+                "{agree} of {} first reads agree",
+                model.firsts.len().max(real.firsts.len())
+            ),
+            goal: "all agree".into(),
+            how: how.clone(),
+        },
+        Row {
+            figure: format!("W6. Bundles computed per day by the warmer / on requests, real path, {name}"),
+            ours: format!(
+                "{:.1} / {:.1}",
+                real.warm_computations as f64 / days,
+                real.request_computations as f64 / days
+            ),
+            floor: format!(
+                "model: {:.1} / {:.1}",
+                model.warm_computations as f64 / days,
+                model.request_computations as f64 / days
+            ),
+            ratio: format!("{} failures", real.failures),
+            goal: "0 failures".into(),
+            how,
+        },
+    ]
+}
+
+/// One hourly Scheduler execution of the warmer at `at`.
+async fn scheduled_run(warmer: &warm_cache::WarmState, at: DateTime<Utc>) -> Result<serde_json::Value> {
+    let mut context = LambdaContext::default();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    context.deadline = now_ms + Duration::from_secs(600).as_millis() as u64;
+    let mut payload = event("warm-cache-scheduler.json");
+    payload["execution_id"] = Uuid::new_v4().to_string().into();
+    payload["scheduled_time"] = at.to_rfc3339().into();
+    warm_cache::warm_event(warmer, LambdaEvent::new(payload, context))
+        .await
+        .map_err(|e| anyhow::anyhow!("warm run at {at}: {e}"))
+}
+
+/// The bench database's URL with `_warm_replay` appended to its name.
+fn replay_database_url(url: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let named = format!("{base}_warm_replay");
+    match query {
+        Some(q) => format!("{named}?{q}"),
+        None => named,
+    }
+}
