@@ -3,16 +3,14 @@
 //! an invalid zone is reported and counted as UTC, and idle or never-read tenants are skipped.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::cache::Recording;
 use shared::clock::Clock;
 use shared::read_history;
 use sqlx::PgPool;
-use test_support::{self as testing, event, TestEnv};
+use test_support::{self as testing, TestEnv};
 use uuid::Uuid;
 use warm_cache::{config::Config, warm_event, WarmState};
 
@@ -42,14 +40,8 @@ fn local_env() -> TestEnv {
 }
 
 async fn run(warm: &Warm) -> Value {
-    let mut context = Context::default();
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    context.deadline = now_ms + Duration::from_secs(600).as_millis() as u64;
     // Each hourly run is its own Scheduler execution.
-    let mut payload = event("warm-cache-scheduler.json");
-    payload["execution_id"] = Uuid::new_v4().to_string().into();
-    payload["scheduled_time"] = warm.clock.now().to_rfc3339().into();
-    warm_event(&warm.state, LambdaEvent::new(payload, context))
+    warm_event(&warm.state, testing::scheduled_warm(warm.clock.now()))
         .await
         .expect("run")
 }

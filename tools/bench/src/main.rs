@@ -9,6 +9,7 @@ mod data;
 mod dictionary;
 mod figures;
 mod floors;
+mod rng;
 mod warm_replay;
 mod warm_sim;
 

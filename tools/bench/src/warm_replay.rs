@@ -12,11 +12,9 @@
 //! figure but `warm-modes`, it runs after the bench dataset exists (generated once).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use lambda_http::lambda_runtime::{Context as LambdaContext, LambdaEvent};
 use shared::auth::Role;
 use shared::clock::Clock;
 use shared::tenant_time::Zone;
@@ -247,16 +245,7 @@ fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
 
 /// One hourly Scheduler execution of the warmer at `at`.
 async fn scheduled_run(warmer: &warm_cache::WarmState, at: DateTime<Utc>) -> Result<serde_json::Value> {
-    let mut context = LambdaContext::default();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    context.deadline = now_ms + Duration::from_secs(600).as_millis() as u64;
-    let mut payload = event("warm-cache-scheduler.json");
-    payload["execution_id"] = Uuid::new_v4().to_string().into();
-    payload["scheduled_time"] = at.to_rfc3339().into();
-    warm_cache::warm_event(warmer, LambdaEvent::new(payload, context))
+    warm_cache::warm_event(warmer, test_support::scheduled_warm(at))
         .await
         .map_err(|e| anyhow::anyhow!("warm run at {at}: {e}"))
 }

@@ -33,6 +33,7 @@ use shared::tenant_time::{is_weekend, Zone};
 use uuid::Uuid;
 use warm_cache::plan::{self, Decision, Mode, Policy, Reads};
 
+use crate::rng::SplitMix;
 use crate::Row;
 
 const TENANTS: usize = 10_000;
@@ -63,29 +64,6 @@ const ZONES: [&str; 16] = [
     "Australia/Sydney",
     "Pacific/Auckland",
 ];
-
-/// splitmix64: small, deterministic, good enough for a workload.
-struct Rng(u64);
-
-impl Rng {
-    /// The stream of `base` for seed 0, and another one for each other seed.
-    fn seeded(base: u64, seed: u64) -> Self {
-        Self(base ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03))
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// How a tenant's reads on one kind of day (weekdays, or weekend days) follow each other: the chance
 /// of a read on such a day after the previous day of the same kind had one, and after it had none.
@@ -349,7 +327,7 @@ fn expected_best(chances: &[f64], budget: usize) -> f64 {
 }
 
 pub(crate) fn population_of(population: Population, seed: u64) -> (Vec<&'static str>, Vec<Habit>) {
-    let mut rng = Rng::seeded(0x005e_ed15, seed);
+    let mut rng = SplitMix::seeded(0x005e_ed15, seed);
     let mut zones = Vec::with_capacity(TENANTS);
     let mut habits = Vec::with_capacity(TENANTS);
     for _ in 0..TENANTS {
@@ -390,7 +368,7 @@ pub(crate) fn workload(
     habits: &[Habit],
     seed: u64,
 ) -> (Vec<Event>, Vec<f64>) {
-    let mut rng = Rng::seeded(0x000b_e7c4, seed);
+    let mut rng = SplitMix::seeded(0x000b_e7c4, seed);
     let mut events = Vec::new();
     let mut chances = Vec::new();
     let first_day = start.date_naive();

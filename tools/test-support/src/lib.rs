@@ -171,6 +171,21 @@ pub fn event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// One Scheduler execution of the warmer (its own execution id) scheduled at `at`, with ten
+/// minutes to run.
+pub fn scheduled_warm(at: chrono::DateTime<chrono::Utc>) -> lambda_http::lambda_runtime::LambdaEvent<Value> {
+    let mut context = lambda_http::lambda_runtime::Context::default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    context.deadline = now_ms + Duration::from_secs(600).as_millis() as u64;
+    let mut payload = event("warm-cache-scheduler.json");
+    payload["execution_id"] = Uuid::new_v4().to_string().into();
+    payload["scheduled_time"] = at.to_rfc3339().into();
+    lambda_http::lambda_runtime::LambdaEvent::new(payload, context)
+}
+
 /// Sets (or with `None` removes) the bearer token of an HTTP API event.
 pub fn with_token(mut event: Value, token: Option<&str>) -> Value {
     let headers = event["headers"].as_object_mut().expect("event has headers");

@@ -12,6 +12,7 @@ use shared::keys::{BundleId, Scope};
 use uuid::Uuid;
 
 use super::{far_deadline, percentile, ratio, Context};
+use crate::rng::SplitMix;
 use crate::{floors, Row};
 
 /// Function environments the workload is spread over.
@@ -256,22 +257,5 @@ impl Zipf {
         self.cumulative
             .partition_point(|&c| c < u)
             .min(self.cumulative.len() - 1)
-    }
-}
-
-/// A small seeded generator: the same workload every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
