@@ -291,15 +291,20 @@ impl Sql {
         Self {
             maintained_stats: format!(
                 "WITH totals AS (
-                   SELECT {totals} FROM bundle_stats_base WHERE {base} AND bucket IS NULL AND {test}
+                   SELECT {totals} FROM dashboard_cache.bundle_stats_base WHERE {base} AND bucket IS NULL AND {test}
                    UNION ALL
-                   SELECT {totals} FROM bundle_stats_delta WHERE {deltas} AND bucket IS NULL AND {test}
+                   SELECT {totals} FROM dashboard_cache.bundle_stats_delta WHERE {deltas} AND bucket IS NULL AND {test}
                  ), recent AS (
-                   SELECT leads, activities FROM bundle_stats_base
+                   SELECT leads, activities FROM dashboard_cache.bundle_stats_base
                     WHERE {base} AND bucket >= $3::timestamptz AND {test}
                    UNION ALL
-                   SELECT leads, activities FROM bundle_stats_delta
+                   SELECT leads, activities FROM dashboard_cache.bundle_stats_delta
                     WHERE {deltas} AND bucket >= $3::timestamptz AND {test}
+                 ), kept AS (
+                   -- Buckets before the horizon were folded by compaction: an earlier window start
+                   -- (a clock far behind the database's) is counted from the tables instead.
+                   SELECT $3::timestamptz >= folded_before AS window_kept
+                     FROM dashboard_cache.bundle_stats_horizon
                  )
                  SELECT coalesce(sum(contacts), 0)::int8 AS total_contacts,
                         coalesce(sum(accounts), 0)::int8 AS total_accounts,
@@ -308,8 +313,16 @@ impl Sql {
                         coalesce(sum(open_leads), 0)::int8 AS open_leads,
                         coalesce(sum(won_opportunities), 0)::int8 AS won_opportunities,
                         coalesce(sum(open_opportunities), 0)::int8 AS open_opportunities,
-                        (SELECT coalesce(sum(leads), 0)::int8 FROM recent) AS new_leads_last30_days,
-                        (SELECT coalesce(sum(activities), 0)::int8 FROM recent) AS activities_last30_days,
+                        CASE WHEN (SELECT window_kept FROM kept)
+                             THEN (SELECT coalesce(sum(leads), 0)::int8 FROM recent)
+                             ELSE (SELECT count(*) FROM leads
+                                    WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
+                        END AS new_leads_last30_days,
+                        CASE WHEN (SELECT window_kept FROM kept)
+                             THEN (SELECT coalesce(sum(activities), 0)::int8 FROM recent)
+                             ELSE (SELECT count(*) FROM activities
+                                    WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
+                        END AS activities_last30_days,
                         round(coalesce(sum(pipeline), 0), 2)::text AS pipeline_value,
                         round(coalesce(sum(won_value), 0), 2)::text AS won_value
                    FROM totals"

@@ -1,5 +1,5 @@
 //! Data versions: sums of the `changes` that the change-tracking triggers append to
-//! `bundle_stats_delta` (see `migrations/20261202000001_change_deltas.sql`), read to decide whether a
+//! `dashboard_cache.bundle_stats_delta` (see `migrations/20261205000002_dashboard_cache_tables.sql`), read to decide whether a
 //! cached bundle still describes the data.
 //!
 //! A version is a sum over what the reader's snapshot sees: writers only add rows and compaction
@@ -12,23 +12,23 @@ use uuid::Uuid;
 use crate::keys::Scope;
 
 /// The epoch (TRUNCATEs, invalidations): part of every version, so it moves tenants with no row yet.
-const EPOCH: &str = "(SELECT coalesce(sum(changes), 0) FROM bundle_stats_base WHERE kind = 3)
-     + (SELECT coalesce(sum(changes), 0) FROM bundle_stats_delta WHERE epoch)";
+const EPOCH: &str = "(SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base WHERE kind = 3)
+     + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE epoch)";
 
 /// The version of tenant `$1`: its own changes and the epoch.
 fn tenant_version(tenant: &str) -> String {
     format!(
-        "((SELECT coalesce(sum(changes), 0) FROM bundle_stats_base
+        "((SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base
             WHERE kind = 0 AND tenant_id = {tenant} AND bucket IS NULL)
-        + (SELECT coalesce(sum(changes), 0) FROM bundle_stats_delta WHERE tenant_id = {tenant} AND bucket IS NULL)
+        + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE tenant_id = {tenant} AND bucket IS NULL)
         + {EPOCH})::int8"
     )
 }
 
 /// The global version: every change anywhere (the epoch rows among the deltas are counted once).
-pub const GLOBAL_VERSION_SQL: &str = "SELECT ((SELECT coalesce(sum(changes), 0) FROM bundle_stats_base
+pub const GLOBAL_VERSION_SQL: &str = "SELECT ((SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base
             WHERE kind IN (2, 3) AND tenant_id IS NULL AND bucket IS NULL)
-        + (SELECT coalesce(sum(changes), 0) FROM bundle_stats_delta WHERE bucket IS NULL))::int8";
+        + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE bucket IS NULL))::int8";
 
 static CURRENT_TENANT_SQL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {}", tenant_version("$1::uuid")));

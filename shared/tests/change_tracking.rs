@@ -158,7 +158,7 @@ async fn a_transaction_committing_after_a_later_one_still_moves_the_version(pool
 }
 
 async fn compact(pool: &PgPool) -> Option<i64> {
-    sqlx::query_scalar("SELECT bundle_stats_compact()")
+    sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact()")
         .fetch_one(pool)
         .await
         .unwrap()
@@ -205,7 +205,7 @@ async fn compaction_changes_no_version_a_snapshot_reads(pool: PgPool) {
     for (scope, expected) in scopes.into_iter().zip(before) {
         assert_eq!(version(&pool, scope).await, expected, "{scope:?}");
     }
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM bundle_stats_delta")
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM dashboard_cache.bundle_stats_delta")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -216,14 +216,14 @@ async fn compaction_changes_no_version_a_snapshot_reads(pool: PgPool) {
 async fn a_second_compaction_does_not_wait_for_the_first(pool: PgPool) {
     let pool = writers(&pool);
     let mut first = pool.begin().await.unwrap();
-    let folded: Option<i64> = sqlx::query_scalar("SELECT bundle_stats_compact()")
+    let folded: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact()")
         .fetch_one(&mut *first)
         .await
         .unwrap();
     assert_eq!(folded, Some(0));
 
     let mut second = writer(&pool).await;
-    let skipped: Option<i64> = sqlx::query_scalar("SELECT bundle_stats_compact()")
+    let skipped: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact()")
         .fetch_one(&mut *second)
         .await
         .unwrap();
@@ -251,7 +251,7 @@ async fn crm_writer_roles_need_no_grant_on_the_change_tables(pool: PgPool) {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let denied = sqlx::query("SELECT count(*) FROM bundle_stats_delta")
+    let denied = sqlx::query("SELECT count(*) FROM dashboard_cache.bundle_stats_delta")
         .execute(&mut *tx)
         .await;
     assert!(denied.is_err(), "the change tables are not readable by writers");

@@ -208,6 +208,7 @@ pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -
             Ok(checked) => {
                 summary.stats_checked = checked.tenants;
                 summary.stats_drifted = checked.drifted;
+                summary.untracked_tables = checked.untracked;
             }
             Err(e) => summary.record_error(format!("exactness check failed: {}", chain(&e))),
         }

@@ -46,6 +46,8 @@ pub struct Summary {
     /// (each repaired).
     pub stats_checked: u64,
     pub stats_drifted: u64,
+    /// Inheritance children and partitions of the CRM tables: their rows are never counted.
+    pub untracked_tables: Vec<String>,
     pub errors: Vec<String>,
 }
 
@@ -155,7 +157,8 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
                     skipped_deadline = $5, chunks_published = $6, error_summary = $7, skipped_fresh = $8,
                     succeeded = $9, mode = $10, tenants_warmed = $11, tenants_skipped = $12,
                     skip_reasons = $13, invalid_zones = $14, global_warmed = $15,
-                    deltas_compacted = $16, stats_checked = $17, stats_drifted = $18
+                    deltas_compacted = $16, stats_checked = $17, stats_drifted = $18,
+                    untracked_tables = $19
               WHERE id = $1",
         )
         .persistent(db.persistent())
@@ -177,6 +180,7 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(i64::try_from(summary.deltas_compacted).unwrap_or(i64::MAX))
         .bind(saturating_i32(summary.stats_checked))
         .bind(saturating_i32(summary.stats_drifted))
+        .bind(&summary.untracked_tables)
         .execute(&mut *tx)
         .await?;
         tx.commit().await

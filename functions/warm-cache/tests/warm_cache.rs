@@ -644,7 +644,7 @@ async fn scheduled_run_compacts_checks_a_sample_and_repairs_drift(pool: PgPool) 
             .unwrap();
     assert_eq!((row.1, row.2), (6, 1));
     assert!(row.0 > 0);
-    let still: i64 = sqlx::query_scalar("SELECT bundle_stats_repair($1)")
+    let still: i64 = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_repair($1)")
         .bind(active[2])
         .fetch_one(&pool)
         .await
@@ -667,7 +667,7 @@ async fn compact_action_folds_every_delta_and_records_no_run(pool: PgPool) {
     .unwrap();
 
     assert!(result["deltas_compacted"].as_u64() > Some(0), "{result}");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM bundle_stats_delta")
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM dashboard_cache.bundle_stats_delta")
         .fetch_one(&pool)
         .await
         .unwrap();

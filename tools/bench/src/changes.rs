@@ -195,15 +195,17 @@ async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
 
 async fn compact_all(ctx: &Context) -> Result<()> {
     loop {
-        let folded: Option<i64> = sqlx::query_scalar("SELECT bundle_stats_compact(100000)")
+        let folded: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact(100000)")
             .fetch_one(&ctx.pool)
             .await?;
         if folded.unwrap_or(0) < 100_000 {
             // What autovacuum does soon after (the migration tunes it for these tables): the figures
             // are of the steady state, not of a just-folded backlog of millions of deltas.
-            sqlx::raw_sql("VACUUM ANALYZE bundle_stats_delta, bundle_stats_base")
-                .execute(&ctx.pool)
-                .await?;
+            sqlx::raw_sql(
+                "VACUUM ANALYZE dashboard_cache.bundle_stats_delta, dashboard_cache.bundle_stats_base",
+            )
+            .execute(&ctx.pool)
+            .await?;
             return Ok(());
         }
     }
@@ -304,12 +306,12 @@ pub async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
     .bind(tenant)
     .execute(&ctx.pool)
     .await?;
-    let deltas: i64 = sqlx::query_scalar("SELECT count(*) FROM bundle_stats_delta")
+    let deltas: i64 = sqlx::query_scalar("SELECT count(*) FROM dashboard_cache.bundle_stats_delta")
         .fetch_one(&ctx.pool)
         .await?;
     let unfolded = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 10).await?;
     let started = Instant::now();
-    let _: Option<i64> = sqlx::query_scalar("SELECT bundle_stats_compact(100000)")
+    let _: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact(100000)")
         .fetch_one(&ctx.pool)
         .await?;
     let took = started.elapsed();

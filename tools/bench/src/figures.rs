@@ -429,7 +429,7 @@ pub async fn stampede(ctx: &Context) -> Result<Vec<Row>> {
         if expired {
             first.bundles.get_bundle(id, Read::Bust, far_deadline()).await?;
             // A write moves the tenant's version (the data itself is left as generated).
-            sqlx::query("INSERT INTO bundle_stats_delta (tenant_id, is_test, changes) VALUES ($1, false, 1)")
+            sqlx::query("INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, changes) VALUES ($1, false, 1)")
                 .bind(ctx.huge)
                 .execute(&ctx.pool)
                 .await?;

@@ -3,6 +3,8 @@
 //! events of `events/`, reading responses, Redis and Postgres servers of a test's own, and a
 //! fault-injecting proxy.
 
+mod db_role;
+pub mod exactness;
 mod fault_proxy;
 pub mod idp;
 mod own_postgres;
@@ -21,6 +23,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use db_role::{readme_grants, DbRole};
 pub use fault_proxy::{FaultProxy, Mode};
 pub use own_postgres::{OwnPostgres, OWN_POSTGRES_PASSWORD};
 pub use own_redis::OwnRedis;

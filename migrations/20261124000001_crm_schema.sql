@@ -1,7 +1,8 @@
--- Tenants and the five CRM tables the dashboard bundle reads.
--- Table and column names are read by other tools: do not rename them.
+-- The CRM's own tables, as the CRM ships them: the tenants and the five tables the dashboard bundle
+-- reads. On a customer's database they exist already (IF NOT EXISTS: nothing is changed); tests and
+-- `make dev` get them here. Table and column names are read by other tools: do not rename them.
 
-CREATE TABLE tenant (
+CREATE TABLE IF NOT EXISTS tenant (
     id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     slug       text UNIQUE NOT NULL,
     name       text NOT NULL,
@@ -9,9 +10,9 @@ CREATE TABLE tenant (
     created_at timestamptz DEFAULT now()
 );
 -- The warmer pages through active tenants in id order.
-CREATE INDEX tenant_active_id_idx ON tenant (id) WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS tenant_active_id_idx ON tenant (id) WHERE status = 'active';
 
-CREATE TABLE contacts (
+CREATE TABLE IF NOT EXISTS contacts (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id    uuid REFERENCES tenant (id),
     is_test_data boolean DEFAULT false,
@@ -24,7 +25,7 @@ CREATE TABLE contacts (
     email        text
 );
 
-CREATE TABLE accounts (
+CREATE TABLE IF NOT EXISTS accounts (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id    uuid REFERENCES tenant (id),
     is_test_data boolean DEFAULT false,
@@ -35,7 +36,7 @@ CREATE TABLE accounts (
     name         text NOT NULL
 );
 
-CREATE TABLE leads (
+CREATE TABLE IF NOT EXISTS leads (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id    uuid REFERENCES tenant (id),
     is_test_data boolean DEFAULT false,
@@ -51,7 +52,7 @@ CREATE TABLE leads (
     status       text DEFAULT 'new'
 );
 
-CREATE TABLE opportunities (
+CREATE TABLE IF NOT EXISTS opportunities (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id    uuid REFERENCES tenant (id),
     is_test_data boolean DEFAULT false,
@@ -64,7 +65,7 @@ CREATE TABLE opportunities (
     amount       numeric(15, 2)
 );
 
-CREATE TABLE activities (
+CREATE TABLE IF NOT EXISTS activities (
     id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     tenant_id    uuid REFERENCES tenant (id),
     is_test_data boolean DEFAULT false,
@@ -77,19 +78,17 @@ CREATE TABLE activities (
     status       text DEFAULT 'pending'
 );
 
--- One index per bundle query shape, each leading with tenant_id so that a tenant's bundle reads only
--- that tenant's index range. INCLUDE columns let the counts run as index-only scans.
-CREATE INDEX contacts_tenant_idx ON contacts (tenant_id) INCLUDE (is_test_data);
-CREATE INDEX accounts_tenant_idx ON accounts (tenant_id) INCLUDE (is_test_data);
+-- The CRM's tenant indexes (a tenant's rows in one index range; INCLUDE columns let the full-scan
+-- counts of the exactness check run as index-only scans). The bundle's list indexes are the
+-- product's, built concurrently by later migrations.
+CREATE INDEX IF NOT EXISTS contacts_tenant_idx ON contacts (tenant_id) INCLUDE (is_test_data);
+CREATE INDEX IF NOT EXISTS accounts_tenant_idx ON accounts (tenant_id) INCLUDE (is_test_data);
 
-CREATE INDEX leads_tenant_stats_idx ON leads (tenant_id)
+CREATE INDEX IF NOT EXISTS leads_tenant_stats_idx ON leads (tenant_id)
     INCLUDE (is_test_data, status, created_date, created_at);
-CREATE INDEX leads_tenant_recent_idx ON leads (tenant_id, (coalesce(created_date, created_at)) DESC, id);
 
-CREATE INDEX opportunities_tenant_stats_idx ON opportunities (tenant_id)
+CREATE INDEX IF NOT EXISTS opportunities_tenant_stats_idx ON opportunities (tenant_id)
     INCLUDE (is_test_data, stage, amount);
-CREATE INDEX opportunities_tenant_recent_idx ON opportunities (tenant_id, updated_at DESC, id);
 
-CREATE INDEX activities_tenant_recent_idx ON activities (tenant_id, created_at DESC, id);
-CREATE INDEX activities_tenant_day_idx ON activities (tenant_id, (coalesce(created_date, created_at)))
+CREATE INDEX IF NOT EXISTS activities_tenant_day_idx ON activities (tenant_id, (coalesce(created_date, created_at)))
     INCLUDE (is_test_data);

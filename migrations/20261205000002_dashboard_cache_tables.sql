@@ -1,0 +1,94 @@
+-- The maintained bundle counters (issue 12), owned by dashboard_cache_owner.
+--
+-- Writers only ever INSERT into bundle_stats_delta (no upsert, no UPDATE, no row lock shared with any
+-- other writer): each write statement appends, per touched (tenant, test-data flag), one totals row with
+-- `changes = 1` and that statement's effect on the bundle's counters and sums, and for leads and
+-- activities one row per touched 15-minute bucket of coalesce(created_date, created_at).
+--
+-- A reader's data version is the sum of `changes` over what its snapshot sees (base rows + unfolded
+-- deltas + the epoch): rows are only ever added, so a transaction that commits late still raises every
+-- later snapshot's sum, whatever the commit order (unlike max(sequence)). Its stats are the same kind
+-- of sum. bundle_stats_compact() folds deltas into bundle_stats_base in one statement (every snapshot
+-- sees either the deltas or the fold), serialised by an advisory lock; storage stays bounded.
+SET LOCAL ROLE dashboard_cache_owner;
+
+-- The bucket of the 30-day counts: 15-minute UTC intervals, so that a window starting at any local
+-- midnight (every IANA offset is a multiple of 15 minutes) is a whole number of buckets. Timestamps
+-- outside years 1000-8999 (±infinity included) go to ±infinity, which compare like the timestamps they
+-- stand for with any window start inside those years; date_bin can then never overflow in a writer.
+-- A SQL-standard body: parsed here, so no caller's search_path can change what it calls.
+CREATE FUNCTION dashboard_cache.bundle_bucket(ts timestamptz) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+         WHEN ts >= '1000-01-01 00:00:00+00' AND ts < '9000-01-01 00:00:00+00'
+           THEN date_bin('15 minutes', ts, '1970-01-01 00:00:00+00')
+         WHEN ts >= '9000-01-01 00:00:00+00' THEN 'infinity'::timestamptz
+         ELSE '-infinity'::timestamptz
+       END;
+
+CREATE TABLE dashboard_cache.bundle_stats_delta (
+    -- NULL: rows without a tenant (they count in the global view only).
+    tenant_id          uuid,
+    -- is_test_data IS TRUE.
+    is_test            boolean NOT NULL,
+    -- NULL: the totals row; else the bucket whose leads and activities this row counts.
+    bucket             timestamptz,
+    -- A TRUNCATE or an invalidation: `changes` moves every version.
+    epoch              boolean NOT NULL DEFAULT false,
+    changes            int8 NOT NULL DEFAULT 0,
+    contacts           int8 NOT NULL DEFAULT 0,
+    accounts           int8 NOT NULL DEFAULT 0,
+    leads              int8 NOT NULL DEFAULT 0,
+    open_leads         int8 NOT NULL DEFAULT 0,
+    opportunities      int8 NOT NULL DEFAULT 0,
+    won_opportunities  int8 NOT NULL DEFAULT 0,
+    open_opportunities int8 NOT NULL DEFAULT 0,
+    pipeline           numeric NOT NULL DEFAULT 0,
+    won_value          numeric NOT NULL DEFAULT 0,
+    activities         int8 NOT NULL DEFAULT 0
+);
+CREATE INDEX bundle_stats_delta_tenant_idx ON dashboard_cache.bundle_stats_delta (tenant_id, bucket);
+CREATE INDEX bundle_stats_delta_epoch_idx ON dashboard_cache.bundle_stats_delta (changes) WHERE epoch;
+-- Every compaction deletes what it folds: vacuumed early, so that reads of the few live deltas do not
+-- wade through dead ones.
+ALTER TABLE dashboard_cache.bundle_stats_delta
+    SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
+
+-- Base rows, by kind: 0 a tenant's, 1 rows whose tenant_id is NULL, 2 every row (the global view, so
+-- that it costs a few hundred rows, not one per tenant), 3 the epoch (TRUNCATEs and invalidations: part
+-- of every version, so it also moves tenants that have no row yet).
+CREATE TABLE dashboard_cache.bundle_stats_base (
+    kind               smallint NOT NULL CHECK (kind BETWEEN 0 AND 3),
+    tenant_id          uuid CHECK ((kind = 0) = (tenant_id IS NOT NULL)),
+    is_test            boolean NOT NULL,
+    bucket             timestamptz,
+    changes            int8 NOT NULL DEFAULT 0,
+    contacts           int8 NOT NULL DEFAULT 0,
+    accounts           int8 NOT NULL DEFAULT 0,
+    leads              int8 NOT NULL DEFAULT 0,
+    open_leads         int8 NOT NULL DEFAULT 0,
+    opportunities      int8 NOT NULL DEFAULT 0,
+    won_opportunities  int8 NOT NULL DEFAULT 0,
+    open_opportunities int8 NOT NULL DEFAULT 0,
+    pipeline           numeric NOT NULL DEFAULT 0,
+    won_value          numeric NOT NULL DEFAULT 0,
+    activities         int8 NOT NULL DEFAULT 0,
+    -- Bucket before the flag: a 30-day count reads one index range.
+    CONSTRAINT bundle_stats_base_key UNIQUE NULLS NOT DISTINCT (kind, tenant_id, bucket, is_test)
+);
+-- The 30-day counts read up to 2 × 96 buckets a day: an index-only range.
+CREATE INDEX bundle_stats_base_recent_idx ON dashboard_cache.bundle_stats_base (kind, tenant_id, bucket)
+    INCLUDE (is_test, leads, activities) WHERE bucket IS NOT NULL;
+ALTER TABLE dashboard_cache.bundle_stats_base SET (autovacuum_vacuum_scale_factor = 0.02);
+
+-- Buckets before `folded_before` have been folded into each group's -infinity bucket by compaction
+-- (their leads and activities are in the totals already; only 30-day windows read buckets), so a
+-- group keeps about 35 days of buckets whatever its history. A window starting earlier is counted by
+-- the full scan instead (the bundle's stats statement reads this row in its own snapshot).
+CREATE TABLE dashboard_cache.bundle_stats_horizon (
+    id            boolean PRIMARY KEY DEFAULT true CHECK (id),
+    folded_before timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO dashboard_cache.bundle_stats_horizon DEFAULT VALUES;
+
+RESET ROLE;

@@ -1,0 +1,191 @@
+-- Upkeep of the maintained counters: compaction (deltas folded into base rows, old buckets aged), the
+-- exactness repair of one tenant, and the resync after writes that bypassed the triggers.
+--
+-- bundle_stats_compact only touches this schema's tables, so it runs as their owner (SECURITY
+-- DEFINER): the warmer needs EXECUTE, not write rights on the base rows. Repair and resync read the
+-- CRM's tables, on which dashboard_cache_owner has no right: they run as their caller (SECURITY
+-- INVOKER), who needs SELECT on the CRM tables and INSERT on bundle_stats_delta.
+SET LOCAL ROLE dashboard_cache_owner;
+
+-- Folds up to `max_rows` deltas into the base rows, in one statement: a snapshot sees either those
+-- deltas or their fold, never both or neither, so what a reader computes never changes. Once a day it
+-- also folds the base buckets older than 35 days into their group's -infinity bucket (and moves the
+-- horizon in the same transaction), so storage follows the 30-day window, not the history. Returns
+-- the number of deltas folded, or NULL when another compaction holds the lock (it will fold them).
+CREATE FUNCTION dashboard_cache.bundle_stats_compact(max_rows integer DEFAULT 50000) RETURNS int8
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    folded int8;
+    horizon timestamptz := date_bin('1 day', now() - interval '35 days', '1970-01-01 00:00:00+00');
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('dashboard_cache.bundle_stats_compact')) THEN
+        RETURN NULL;
+    END IF;
+
+    UPDATE dashboard_cache.bundle_stats_horizon SET folded_before = horizon WHERE folded_before < horizon;
+    IF FOUND THEN
+        WITH aged AS (
+            DELETE FROM dashboard_cache.bundle_stats_base
+             WHERE bucket < horizon AND bucket > '-infinity'
+            RETURNING kind, tenant_id, is_test, leads, activities
+        )
+        INSERT INTO dashboard_cache.bundle_stats_base AS b (kind, tenant_id, is_test, bucket, leads, activities)
+        SELECT kind, tenant_id, is_test, '-infinity', sum(leads), sum(activities)
+          FROM aged GROUP BY kind, tenant_id, is_test
+        ON CONFLICT (kind, tenant_id, bucket, is_test) DO UPDATE SET
+            leads = b.leads + excluded.leads,
+            activities = b.activities + excluded.activities;
+    ELSE
+        SELECT folded_before INTO horizon FROM dashboard_cache.bundle_stats_horizon;
+    END IF;
+
+    WITH moved AS (
+        DELETE FROM dashboard_cache.bundle_stats_delta
+         WHERE ctid = ANY (ARRAY(SELECT ctid FROM dashboard_cache.bundle_stats_delta LIMIT max_rows))
+        RETURNING *
+    ), keyed AS (
+        SELECT CASE WHEN epoch THEN 3 WHEN tenant_id IS NULL THEN 1 ELSE 0 END AS kind,
+               CASE WHEN epoch THEN NULL ELSE tenant_id END AS tenant_id,
+               CASE WHEN epoch THEN false ELSE is_test END AS is_test,
+               CASE WHEN epoch THEN NULL WHEN bucket < horizon THEN '-infinity' ELSE bucket END AS bucket,
+               changes, contacts, accounts, leads, open_leads, opportunities, won_opportunities,
+               open_opportunities, pipeline, won_value, activities
+          FROM moved
+        UNION ALL
+        SELECT 2, NULL, is_test, CASE WHEN bucket < horizon THEN '-infinity' ELSE bucket END,
+               changes, contacts, accounts, leads, open_leads, opportunities,
+               won_opportunities, open_opportunities, pipeline, won_value, activities
+          FROM moved WHERE NOT epoch
+    ), stored AS (
+        INSERT INTO dashboard_cache.bundle_stats_base AS b (kind, tenant_id, is_test, bucket, changes,
+                    contacts, accounts, leads, open_leads, opportunities, won_opportunities,
+                    open_opportunities, pipeline, won_value, activities)
+        SELECT kind, tenant_id, is_test, bucket, sum(changes), sum(contacts), sum(accounts), sum(leads),
+               sum(open_leads), sum(opportunities), sum(won_opportunities), sum(open_opportunities),
+               sum(pipeline), sum(won_value), sum(activities)
+          FROM keyed GROUP BY kind, tenant_id, is_test, bucket
+        ON CONFLICT (kind, tenant_id, bucket, is_test) DO UPDATE SET
+            changes = b.changes + excluded.changes,
+            contacts = b.contacts + excluded.contacts,
+            accounts = b.accounts + excluded.accounts,
+            leads = b.leads + excluded.leads,
+            open_leads = b.open_leads + excluded.open_leads,
+            opportunities = b.opportunities + excluded.opportunities,
+            won_opportunities = b.won_opportunities + excluded.won_opportunities,
+            open_opportunities = b.open_opportunities + excluded.open_opportunities,
+            pipeline = b.pipeline + excluded.pipeline,
+            won_value = b.won_value + excluded.won_value,
+            activities = b.activities + excluded.activities
+        RETURNING 1
+    )
+    SELECT count(*) INTO folded FROM moved;
+    RETURN folded;
+END
+$$;
+
+-- Compares the maintained stats of one tenant (NULL: the rows without a tenant) with a full
+-- recomputation in one statement, so in one snapshot, and appends the difference as a delta (with a
+-- version change): exact again whatever writers do meanwhile. Repairs of one tenant are serialised
+-- (an advisory lock), and each takes its snapshot after the lock, so a second repair sees the first
+-- one's correction instead of adding it again: hence READ COMMITTED only. Returns the number of
+-- drifted groups (a group: the totals or one bucket, with or without test data).
+CREATE FUNCTION dashboard_cache.bundle_stats_repair(p_tenant uuid) RETURNS int8
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    drifted int8;
+    horizon timestamptz;
+    scope text := CASE WHEN p_tenant IS NULL THEN 'tenant_id IS NULL' ELSE 'tenant_id = $1' END;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'bundle_stats_repair needs a READ COMMITTED transaction, not %',
+              current_setting('transaction_isolation')
+            USING ERRCODE = '0A000',
+                  HINT = 'Its snapshot must start after the per-tenant lock, or a concurrent repair is counted twice.';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('dashboard_cache.bundle_stats_repair'),
+                                  hashtext(coalesce(p_tenant::text, 'no tenant')));
+    -- Buckets before the horizon are folded into -infinity on both sides.
+    SELECT folded_before INTO horizon FROM dashboard_cache.bundle_stats_horizon;
+    EXECUTE format($sql$
+        WITH truth AS (
+            SELECT is_test, CASE WHEN bucket < $2 THEN '-infinity' ELSE bucket END AS bucket,
+                   sum(contacts) AS contacts, sum(accounts) AS accounts, sum(leads) AS leads,
+                   sum(open_leads) AS open_leads, sum(opportunities) AS opportunities,
+                   sum(won_opportunities) AS won_opportunities, sum(open_opportunities) AS open_opportunities,
+                   sum(pipeline) AS pipeline, sum(won_value) AS won_value, sum(activities) AS activities
+              FROM dashboard_cache.bundle_stats_truth
+             WHERE %1$s
+             GROUP BY 1, 2
+        ), kept AS (
+            SELECT is_test, CASE WHEN bucket < $2 THEN '-infinity' ELSE bucket END AS bucket,
+                   sum(contacts) AS contacts, sum(accounts) AS accounts, sum(leads) AS leads,
+                   sum(open_leads) AS open_leads, sum(opportunities) AS opportunities,
+                   sum(won_opportunities) AS won_opportunities, sum(open_opportunities) AS open_opportunities,
+                   sum(pipeline) AS pipeline, sum(won_value) AS won_value, sum(activities) AS activities
+              FROM (SELECT is_test, bucket, contacts, accounts, leads, open_leads, opportunities,
+                           won_opportunities, open_opportunities, pipeline, won_value, activities
+                      FROM dashboard_cache.bundle_stats_base WHERE kind = %2$s AND %1$s
+                    UNION ALL
+                    SELECT is_test, bucket, contacts, accounts, leads, open_leads, opportunities,
+                           won_opportunities, open_opportunities, pipeline, won_value, activities
+                      FROM dashboard_cache.bundle_stats_delta WHERE NOT epoch AND %1$s) AS k
+             GROUP BY 1, 2
+        ), diff AS (
+            SELECT coalesce(t.is_test, k.is_test) AS is_test, coalesce(t.bucket, k.bucket) AS bucket,
+                   coalesce(t.contacts, 0) - coalesce(k.contacts, 0) AS contacts,
+                   coalesce(t.accounts, 0) - coalesce(k.accounts, 0) AS accounts,
+                   coalesce(t.leads, 0) - coalesce(k.leads, 0) AS leads,
+                   coalesce(t.open_leads, 0) - coalesce(k.open_leads, 0) AS open_leads,
+                   coalesce(t.opportunities, 0) - coalesce(k.opportunities, 0) AS opportunities,
+                   coalesce(t.won_opportunities, 0) - coalesce(k.won_opportunities, 0) AS won_opportunities,
+                   coalesce(t.open_opportunities, 0) - coalesce(k.open_opportunities, 0) AS open_opportunities,
+                   coalesce(t.pipeline, 0) - coalesce(k.pipeline, 0) AS pipeline,
+                   coalesce(t.won_value, 0) - coalesce(k.won_value, 0) AS won_value,
+                   coalesce(t.activities, 0) - coalesce(k.activities, 0) AS activities
+              FROM truth t FULL JOIN kept k
+                ON t.is_test = k.is_test AND t.bucket IS NOT DISTINCT FROM k.bucket
+        ), drift AS (
+            SELECT * FROM diff
+             WHERE contacts <> 0 OR accounts <> 0 OR leads <> 0 OR open_leads <> 0 OR opportunities <> 0
+                OR won_opportunities <> 0 OR open_opportunities <> 0 OR pipeline <> 0 OR won_value <> 0
+                OR activities <> 0
+        ), fixed AS (
+            INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, bucket, changes, contacts,
+                        accounts, leads, open_leads, opportunities, won_opportunities, open_opportunities,
+                        pipeline, won_value, activities)
+            SELECT $1, is_test, bucket, 0, contacts, accounts, leads, open_leads, opportunities,
+                   won_opportunities, open_opportunities, pipeline, won_value, activities
+              FROM drift
+            RETURNING 1
+        )
+        SELECT count(*) FROM drift $sql$, scope, CASE WHEN p_tenant IS NULL THEN 1 ELSE 0 END)
+    INTO drifted USING p_tenant, horizon;
+    IF drifted > 0 THEN
+        INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, changes) VALUES (p_tenant, false, 1);
+    END IF;
+    RETURN drifted;
+END
+$$;
+
+-- After writes that bypassed the triggers (session_replication_role = replica, pg_restore, COPY or
+-- bulk loads with triggers disabled): repairs every tenant's stats and the rows without a tenant, and
+-- moves every version. Returns the number of drifted groups found.
+CREATE FUNCTION dashboard_cache.bundle_stats_resync() RETURNS int8
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    total int8 := 0;
+    each_tenant uuid;
+BEGIN
+    FOR each_tenant IN SELECT id FROM dashboard_cache.tenants ORDER BY id LOOP
+        total := total + dashboard_cache.bundle_stats_repair(each_tenant);
+    END LOOP;
+    total := total + dashboard_cache.bundle_stats_repair(NULL);
+    INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, epoch, changes) VALUES (NULL, false, true, 1);
+    RETURN total;
+END
+$$;
+
+REVOKE ALL ON FUNCTION dashboard_cache.bundle_stats_compact(integer), dashboard_cache.bundle_stats_repair(uuid),
+    dashboard_cache.bundle_stats_resync() FROM PUBLIC;
+
+RESET ROLE;
