@@ -10,6 +10,12 @@
 //! (taking the lease themselves if the holder disappears). Postgres failing, or the request's deadline
 //! passing, while an entry exists serves that entry (`STALE`).
 //!
+//! Stores never go backwards: Redis refuses an entry older, by (data version, generated_at), than the
+//! one it holds (see [`crate::cache::entry`]), so a slow writer cannot put back data a user has seen
+//! replaced. And an entry found after this request read the data version is a `HIT` only if it was
+//! computed from at least that version: outside the freshness window, a `HIT` has every write
+//! committed before the request.
+//!
 //! In the dashboard function a cached read first looks in the process's in-memory level
 //! ([`LocalLevel`]): a copy read from Redis at most `LOCAL_CACHE_MAX_AGE_MS` ago that is still inside
 //! the window above is served from there (`HIT`, level memory) with no Redis round trip.
@@ -37,7 +43,7 @@ const WAIT_POLL: Duration = Duration::from_millis(20);
 pub enum CacheStatus {
     /// Served from Redis, fresh or revalidated.
     Hit,
-    /// Computed from Postgres and stored.
+    /// Computed from Postgres and stored (or not, because a newer entry was stored meanwhile).
     Miss,
     /// Computed from Postgres; Redis was unavailable, so nothing was read or stored.
     Bypass,
@@ -77,6 +83,16 @@ pub enum Read {
 enum Store {
     Yes,
     /// Redis is unavailable: compute, serve, keep nothing.
+    No,
+}
+
+/// What became of a computed entry's store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Yes,
+    /// Redis already held a newer entry, which stays.
+    Superseded,
+    /// Redis was unavailable (or not to be written).
     No,
 }
 
@@ -255,7 +271,9 @@ impl BundleCache {
 
     /// Within the freshness window and on the (tenant-local) day it was computed.
     fn is_fresh(&self, entry: &Entry, now: DateTime<Utc>) -> bool {
-        let age_ms = now.timestamp_millis() - entry.validated_at_ms;
+        // Stamped ahead of this clock (another environment's runs fast), an entry is of age zero, not
+        // younger: with `BUNDLE_TTL_SECONDS=0` it is checked like any other.
+        let age_ms = (now.timestamp_millis() - entry.validated_at_ms).max(0);
         age_ms < self.freshness.fresh_for.as_millis() as i64 && same_day(entry, now)
     }
 
@@ -269,19 +287,21 @@ impl BundleCache {
         now: DateTime<Utc>,
     ) -> Result<Served, BundleError> {
         let Some(entry) = entry else {
-            return self.recompute_once(id, key, None).await;
+            return self.recompute_once(id, key, None, None).await;
         };
         if !same_day(entry, now) {
-            return self.recompute_once(id, key, Some(entry)).await;
+            return self.recompute_once(id, key, Some(entry), None).await;
         }
         match self.current_version(id).await {
-            Ok(current) if current == entry.data_version => {
+            // Versions only grow: an entry of this version or a later one has every write the
+            // version counts.
+            Ok(current) if entry.data_version >= current => {
                 let age_ms = now.timestamp_millis() - entry.generated_at_ms;
                 if read == Read::Bust && age_ms >= self.freshness.bust_interval.as_millis() as i64 {
-                    return self.recompute_once(id, key, Some(entry)).await;
+                    return self.recompute_once(id, key, Some(entry), Some(current)).await;
                 }
                 let stamp = now.timestamp_millis();
-                match self.redis.mark_validated(key, current, stamp).await {
+                match self.redis.mark_validated(key, entry.data_version, stamp).await {
                     Ok(true) => {
                         let revalidated = Entry {
                             validated_at_ms: stamp,
@@ -294,7 +314,7 @@ impl BundleCache {
                 }
                 Ok(served(entry.clone(), CacheStatus::Hit, key.to_owned()))
             }
-            Ok(_) => self.recompute_once(id, key, Some(entry)).await,
+            Ok(current) => self.recompute_once(id, key, Some(entry), Some(current)).await,
             Err(e) => {
                 tracing::warn!(%key, error = %chain(&e), "version check failed, serving stale entry");
                 Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()))
@@ -312,34 +332,56 @@ impl BundleCache {
 
     /// Recomputes `key` with at most one caller at a time across all instances: the lease holder
     /// computes; the others serve `previous` as STALE or, with no previous entry, wait for the holder's
-    /// value, retaking the lease if the holder disappears without storing one.
+    /// value, retaking the lease if the holder disappears without storing one. `current` is the data
+    /// version this request read, if it read one: nothing older is served as a HIT.
     async fn recompute_once(
         &self,
         id: BundleId,
         key: &str,
         previous: Option<&Entry>,
+        mut current: Option<i64>,
     ) -> Result<Served, BundleError> {
         let lease_key = self.keys.recompute_lease(id);
+        // A waiter's find that lacks writes this request must see: served only as STALE.
+        let mut outdated: Option<Entry> = None;
         loop {
+            let previous = previous.or(outdated.as_ref());
             match self.redis.acquire_lease(&lease_key, self.freshness.lease).await {
                 Ok(Some(token)) => {
-                    return self
-                        .compute_as_holder(id, key, previous, &lease_key, &token)
-                        .await
+                    let holder = Holder {
+                        lease_key: &lease_key,
+                        token: &token,
+                    };
+                    return self.compute_as_holder(id, key, previous, current, holder).await;
                 }
                 Ok(None) => {
                     if let Some(entry) = previous {
                         return Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()));
                     }
                     tokio::time::sleep(WAIT_POLL + jitter(WAIT_POLL)).await;
-                    match self.redis.get(key).await {
-                        Ok(Some(bytes)) => {
-                            if let Some(entry) = Entry::decode(&bytes) {
-                                return Ok(served(entry, CacheStatus::Hit, key.to_owned()));
-                            }
-                        }
-                        Ok(None) => {}
+                    let found = match self.redis.get(key).await {
+                        Ok(bytes) => bytes.as_deref().and_then(Entry::decode),
                         Err(_) => return self.compute_and_store(id, key.to_owned(), Store::No).await,
+                    };
+                    let Some(entry) = found else { continue };
+                    // The holder may have computed from a snapshot older than this request: a HIT
+                    // only if it has every write committed before the request began.
+                    let version = match current {
+                        Some(version) => Ok(version),
+                        None => self.current_version(id).await,
+                    };
+                    match version {
+                        Ok(version) if entry.data_version >= version => {
+                            return Ok(served(entry, CacheStatus::Hit, key.to_owned()))
+                        }
+                        Ok(version) => {
+                            current = Some(version);
+                            outdated = Some(entry);
+                        }
+                        Err(e) => {
+                            tracing::warn!(%key, error = %chain(&e), "version check failed, serving stale entry");
+                            return Ok(served(entry, CacheStatus::Stale, key.to_owned()));
+                        }
                     }
                 }
                 Err(e) => {
@@ -351,33 +393,47 @@ impl BundleCache {
         }
     }
 
-    /// The lease holder's part: compute and store, unless the previous holder stored a newer entry
-    /// between our read and our lease; serve `previous` if Postgres fails.
+    /// The lease holder's part: compute and store, unless another caller stored an entry that may
+    /// be served instead between our read and our lease; serve `previous` if Postgres fails.
     async fn compute_as_holder(
         &self,
         id: BundleId,
         key: &str,
         previous: Option<&Entry>,
-        lease_key: &str,
-        token: &str,
+        current: Option<i64>,
+        holder: Holder<'_>,
     ) -> Result<Served, BundleError> {
-        let result = match self.newer_than(key, previous).await {
+        let result = match self.stored_since(id, key, previous, current).await {
             Some(newer) => Ok(served(newer, CacheStatus::Hit, key.to_owned())),
             None => self.compute_and_store(id, key.to_owned(), Store::Yes).await,
         };
-        if let Err(e) = self.redis.release_lease(lease_key, token).await {
+        if let Err(e) = self.redis.release_lease(holder.lease_key, holder.token).await {
+            let lease_key = holder.lease_key;
             tracing::warn!(%lease_key, error = %chain(&e), "lease release failed; it will expire");
         }
         stale_if_database_failed(result, previous, key)
     }
 
-    /// The entry now under `key` if it was stored after `previous` (or `previous` is `None`).
-    async fn newer_than(&self, key: &str, previous: Option<&Entry>) -> Option<Entry> {
+    /// The entry now under `key` if it may be served as a HIT instead of recomputing: stored after
+    /// `previous` (a greater [`Entry::fence`]), computed today, and from at least data version
+    /// `current` (read now when this request has not read one; only when such an entry exists).
+    async fn stored_since(
+        &self,
+        id: BundleId,
+        key: &str,
+        previous: Option<&Entry>,
+        current: Option<i64>,
+    ) -> Option<Entry> {
         let entry = Entry::decode(&self.redis.get(key).await.ok()??)?;
-        match previous {
-            Some(p) if entry.generated_at_ms <= p.generated_at_ms => None,
-            _ => Some(entry),
+        let newer = previous.is_none_or(|p| entry.fence() > p.fence());
+        if !newer || !same_day(&entry, self.clock.now()) {
+            return None;
         }
+        let current = match current {
+            Some(version) => version,
+            None => self.current_version(id).await.ok()?,
+        };
+        (entry.data_version >= current).then_some(entry)
     }
 
     async fn compute_and_store(
@@ -387,20 +443,25 @@ impl BundleCache {
         store: Store,
     ) -> Result<Served, BundleError> {
         let entry = self.compute(id).await?;
-        let stored = store == Store::Yes && self.store(&key, &entry, self.freshness.max_age).await;
-        let status = if stored {
-            CacheStatus::Miss
-        } else {
-            CacheStatus::Bypass
+        let stored = match store {
+            Store::Yes => self.store(&key, &entry, self.freshness.max_age).await,
+            Store::No => Stored::No,
+        };
+        // Superseded, the entry computed is still this request's answer: computed after the request
+        // began, it has every write committed before.
+        let status = match stored {
+            Stored::Yes | Stored::Superseded => CacheStatus::Miss,
+            Stored::No => CacheStatus::Bypass,
         };
         Ok(served(entry, status, key))
     }
 
     /// Computes bundle `id` and stores it to expire after `expire_after`, whatever is cached: what the
-    /// warmer does. Returns whether the store succeeded.
+    /// warmer does. Returns whether Redis now holds it or a newer entry (one stored while it
+    /// computed, which its store does not replace); `false` when Redis was unavailable.
     pub async fn refresh(&self, id: BundleId, expire_after: Duration) -> Result<bool, BundleError> {
         let entry = self.compute(id).await?;
-        Ok(self.store(&self.keys.bundle(id), &entry, expire_after).await)
+        Ok(self.store(&self.keys.bundle(id), &entry, expire_after).await != Stored::No)
     }
 
     async fn compute(&self, id: BundleId) -> Result<Entry, BundleError> {
@@ -419,18 +480,29 @@ impl BundleCache {
         })
     }
 
-    async fn store(&self, key: &str, entry: &Entry, expire_after: Duration) -> bool {
-        match self.redis.set(key, &entry.encode(), expire_after).await {
-            Ok(()) => {
+    async fn store(&self, key: &str, entry: &Entry, expire_after: Duration) -> Stored {
+        match self.redis.store_entry(key, entry, expire_after).await {
+            Ok(true) => {
                 self.local.keep(key, entry).await;
-                true
+                Stored::Yes
+            }
+            Ok(false) => {
+                tracing::debug!(%key, "a newer entry was stored meanwhile; keeping it");
+                Stored::Superseded
             }
             Err(e) => {
                 tracing::warn!(%key, error = %chain(&e), "cache write failed");
-                false
+                Stored::No
             }
         }
     }
+}
+
+/// The recompute lease a caller holds.
+#[derive(Clone, Copy)]
+struct Holder<'a> {
+    lease_key: &'a str,
+    token: &'a str,
 }
 
 fn served(entry: Entry, status: CacheStatus, key: String) -> Served {

@@ -290,3 +290,120 @@ async fn a_read_is_recorded_beside_its_get_and_histories_are_read_back_on_every_
         cache.unlink(&all).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_store_never_replaces_a_newer_entry_on_every_backend() {
+    let entry = |data_version, generated_at_ms, json: &str| Entry {
+        generated_at_ms,
+        validated_at_ms: generated_at_ms,
+        data_version,
+        day_ends_at_ms: i64::MAX,
+        json: json.to_owned(),
+    };
+    let ttl = Duration::from_secs(60);
+    for (name, config) in backends() {
+        let cache = Cache::new(&config).unwrap();
+        let key = format!("{}entry", prefix());
+
+        assert!(
+            cache
+                .store_entry(&key, &entry(5, 1_000, "v5"), ttl)
+                .await
+                .unwrap(),
+            "{name}: empty key"
+        );
+        assert!(
+            !cache
+                .store_entry(&key, &entry(4, 9_000, "v4 later"), ttl)
+                .await
+                .unwrap(),
+            "{name}: an older version computed later"
+        );
+        assert!(
+            !cache
+                .store_entry(&key, &entry(5, 999, "v5 earlier"), ttl)
+                .await
+                .unwrap(),
+            "{name}: the same version computed earlier"
+        );
+        assert_eq!(stored_json(&cache, &key).await, "v5", "{name}");
+
+        // The same pair again (a retried store) and anything newer replace it; the expiry is set anew.
+        assert!(
+            cache
+                .store_entry(&key, &entry(5, 1_000, "v5 again"), ttl)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            cache
+                .store_entry(&key, &entry(5, 1_001, "v5 later"), ttl)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            cache.store_entry(&key, &entry(6, 0, "v6"), ttl).await.unwrap(),
+            "{name}"
+        );
+        assert_eq!(stored_json(&cache, &key).await, "v6", "{name}");
+        assert!(
+            cache.expires_in(&key).await.unwrap().is_some(),
+            "{name}: expiry set"
+        );
+
+        // Versions and times compare as whole signed 64-bit numbers, not as doubles or by one byte.
+        assert!(
+            cache
+                .store_entry(&key, &entry(1 << 53, 0, "2^53"), ttl)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !cache
+                .store_entry(&key, &entry((1 << 53) - 1, i64::MAX, "2^53 - 1"), ttl)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            cache
+                .store_entry(&key, &entry((1 << 53) + 1, -1, "2^53 + 1"), ttl)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert_eq!(stored_json(&cache, &key).await, "2^53 + 1", "{name}");
+        assert!(
+            cache
+                .store_entry(&key, &entry(i64::MAX, 0, "max"), ttl)
+                .await
+                .unwrap(),
+            "{name}"
+        );
+        assert!(
+            !cache
+                .store_entry(&key, &entry(i64::MAX, -1, "max, before 1970"), ttl)
+                .await
+                .unwrap(),
+            "{name}: a negative time is less, not greater"
+        );
+
+        // Bytes of another format (an older deployment's) are replaced.
+        cache.set(&key, b"DBC1 an older format", ttl).await.unwrap();
+        assert!(
+            cache.store_entry(&key, &entry(0, 0, "v0"), ttl).await.unwrap(),
+            "{name}"
+        );
+        assert_eq!(stored_json(&cache, &key).await, "v0", "{name}");
+        cache.unlink(std::slice::from_ref(&key)).await.unwrap();
+    }
+}
+
+async fn stored_json(cache: &Cache, key: &str) -> String {
+    Entry::decode(&cache.get(key).await.unwrap().unwrap())
+        .unwrap()
+        .json
+}

@@ -161,7 +161,7 @@ async fn a_wedged_redis_costs_each_request_one_bounded_wait_and_hits_resume_afte
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_silent_postgres_serves_the_cached_entry_within_the_request_deadline(pool: PgPool) {
-    let proxy = FaultProxy::start(pg_addr(&pool)).await;
+    let proxy = FaultProxy::start(common::pg_addr(&pool)).await;
     let tenant = testing::insert_tenant(&pool, "acme").await;
     let env = TestEnv::new()
         .set("REQUEST_DEADLINE_MS", "1500")
@@ -202,17 +202,6 @@ async fn a_silent_postgres_serves_the_cached_entry_within_the_request_deadline(p
         );
     }
     testing::cleanup_prefix(&env.prefix()).await;
-}
-
-fn pg_addr(pool: &PgPool) -> SocketAddr {
-    let options = pool.connect_options();
-    let host = match options.get_host() {
-        "localhost" => "127.0.0.1",
-        host => host,
-    };
-    format!("{host}:{}", options.get_port())
-        .parse()
-        .expect("Postgres on an IP address")
 }
 
 #[sqlx::test(migrations = "../../migrations")]

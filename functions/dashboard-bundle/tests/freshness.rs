@@ -1,4 +1,6 @@
-//! Freshness: revalidation instead of expiry, one recompute per expiry across instances, stale-if-error.
+//! Freshness: revalidation instead of expiry, one recompute per expiry across instances, stale-if-error,
+//! and stores that never go backwards: a slow instance's older entry never replaces a newer one, and a
+//! `HIT` never lacks a write committed before the request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use serde_json::Value;
 use shared::clock::Clock;
 use shared::keys::{BundleId, Scope};
 use sqlx::PgPool;
-use test_support::{self as testing, TestEnv};
+use test_support::{self as testing, FaultProxy, Mode, TestEnv};
 use uuid::Uuid;
 
 /// 00:00:30 UTC: a warm run has just finished.
@@ -22,6 +24,55 @@ fn just_after_midnight() -> Clock {
 /// One Lambda environment of the function, over the test's database (or PgBouncer in front of it).
 fn instance(env: &TestEnv, pool: &PgPool, clock: &Clock) -> State {
     common::state_over(env, env.database(pool), clock.clone())
+}
+
+/// One Lambda environment whose Postgres and/or Redis traffic passes through a proxy, so that the
+/// test can stop it part-way through its work (a slow computation, a store that lands late).
+fn instance_through(
+    env: &TestEnv,
+    pool: &PgPool,
+    clock: &Clock,
+    pg: Option<&FaultProxy>,
+    redis: Option<&FaultProxy>,
+) -> Arc<State> {
+    let env = match redis {
+        // A held command waits for the test, not for a network: no response timeout in between.
+        Some(proxy) => env
+            .clone()
+            .set("REDIS_URL", format!("redis://{}", proxy.addr()))
+            .set("REDIS_RESPONSE_TIMEOUT_MS", "10000"),
+        None => env.clone(),
+    };
+    let db = match pg {
+        Some(proxy) => {
+            shared::db::Database::new(testing::pool_at(pool, proxy.addr()), &env.database_config())
+        }
+        None => env.database(pool),
+    };
+    Arc::new(common::state_over(&env, db, clock.clone()))
+}
+
+/// Runs `state`'s `get` for `tenant` in a task of its own.
+fn spawn_get(state: &Arc<State>, tenant: Uuid) -> tokio::task::JoinHandle<(String, Value)> {
+    let state = state.clone();
+    tokio::spawn(async move { get(&state, tenant).await })
+}
+
+/// Runs a warm refresh (what the warmer does for each bundle) in a task of its own.
+fn spawn_refresh(
+    state: &Arc<State>,
+    tenant: Uuid,
+) -> tokio::task::JoinHandle<Result<bool, shared::error::BundleError>> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        state
+            .bundles
+            .refresh(
+                BundleId::new(Scope::Tenant(tenant), true),
+                Duration::from_secs(90_000),
+            )
+            .await
+    })
 }
 
 async fn get(state: &State, tenant: Uuid) -> (String, Value) {
@@ -225,5 +276,178 @@ async fn postgres_down_serves_the_stale_entry_and_503_without_one(pool: PgPool) 
 
     let elsewhere = common::state_over(&TestEnv::new(), testing::dead_database(), clock.clone());
     assert_eq!(get(&elsewhere, tenant).await.0, "503");
+    testing::cleanup_prefix(&env.prefix()).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_holder_whose_lease_expired_cannot_replace_the_entry_with_the_users_write(pool: PgPool) {
+    let (env, tenant) = setup(&pool).await;
+    let clock = just_after_midnight();
+    let pg = FaultProxy::start(common::pg_addr(&pool)).await;
+    let redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let slow = instance_through(&env, &pool, &clock, Some(&pg), Some(&redis));
+    let other = instance(&env, &pool, &clock);
+
+    // The slow instance takes the lease and stalls before its first query...
+    pg.set(Mode::Held);
+    let slow_request = spawn_get(&slow, tenant);
+    pg.until_held().await;
+    // ...long enough for its lease to expire; then it computes (one lead) and stalls again before
+    // its store reaches Redis.
+    let lease = other
+        .bundles
+        .keys()
+        .recompute_lease(BundleId::new(Scope::Tenant(tenant), true));
+    other.bundles.redis().unlink(&[lease]).await.unwrap();
+    redis.set(Mode::Held);
+    pg.set(Mode::Healed);
+    redis.until_held().await;
+
+    // The user writes and reads through another instance, which takes the free lease: their lead is there.
+    add_lead(&pool, tenant).await;
+    let (x_cache, body) = get(&other, tenant).await;
+    assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
+
+    // The slow store lands late. The user's next read, in yet another environment and within the
+    // TTL, must still have their lead.
+    redis.set(Mode::Healed);
+    let (_, slow_body) = slow_request.await.unwrap();
+    assert_eq!(leads(&slow_body), 1, "computed before the write");
+    let (x_cache, body) = get(&instance(&env, &pool, &clock), tenant).await;
+    assert_eq!(
+        (x_cache.as_str(), leads(&body)),
+        ("HIT", 2),
+        "the slow holder's older entry replaced the newer one"
+    );
+    testing::cleanup_prefix(&env.prefix()).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_warm_refresh_computed_before_a_write_cannot_replace_the_entry_with_it(pool: PgPool) {
+    let (env, tenant) = setup(&pool).await;
+    let clock = just_after_midnight();
+    let redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let warmer = instance_through(&env, &pool, &clock, None, Some(&redis));
+
+    // The warm refresh computes (one lead) and stalls before its store reaches Redis.
+    redis.set(Mode::Held);
+    let refresh = spawn_refresh(&warmer, tenant);
+    redis.until_held().await;
+
+    add_lead(&pool, tenant).await;
+    let (x_cache, body) = get(&instance(&env, &pool, &clock), tenant).await;
+    assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
+
+    redis.set(Mode::Healed);
+    assert!(
+        refresh.await.unwrap().unwrap(),
+        "a store refused for a newer entry is not a failed warm"
+    );
+    let (x_cache, body) = get(&instance(&env, &pool, &clock), tenant).await;
+    assert_eq!(
+        (x_cache.as_str(), leads(&body)),
+        ("HIT", 2),
+        "the warm refresh's older entry replaced the newer one"
+    );
+    testing::cleanup_prefix(&env.prefix()).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn with_ttl_zero_a_hit_never_lacks_the_users_write_even_when_a_newer_entry_lands(pool: PgPool) {
+    let (env, tenant) = setup(&pool).await;
+    let env = env.set("BUNDLE_TTL_SECONDS", "0");
+    let clock = just_after_midnight();
+    let pg = FaultProxy::start(common::pg_addr(&pool)).await;
+    let redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let user_side = instance_through(&env, &pool, &clock, Some(&pg), None);
+    let warmer = instance_through(&env, &pool, &clock, None, Some(&redis));
+    assert_eq!(get(&user_side, tenant).await.0, "MISS");
+
+    // A warm refresh a second later computes the same data (one lead), and is slow to store it.
+    clock.advance(TimeDelta::seconds(1));
+    redis.set(Mode::Held);
+    let refresh = spawn_refresh(&warmer, tenant);
+    redis.until_held().await;
+
+    // The user writes, then reads: the request finds the first entry and stalls before it reads
+    // the data version...
+    add_lead(&pool, tenant).await;
+    pg.set(Mode::Held);
+    let request = spawn_get(&user_side, tenant);
+    pg.until_held().await;
+    // ...while the refresh's entry lands: generated later than the one the request found, but
+    // computed before the write.
+    redis.set(Mode::Healed);
+    assert!(refresh.await.unwrap().unwrap());
+    pg.set(Mode::Healed);
+
+    let (x_cache, body) = request.await.unwrap();
+    assert_eq!(
+        (x_cache.as_str(), leads(&body)),
+        ("MISS", 2),
+        "the user's own write is missing"
+    );
+    testing::cleanup_prefix(&env.prefix()).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn with_ttl_zero_a_request_waiting_for_the_holder_never_gets_a_hit_without_its_write(pool: PgPool) {
+    let (env, tenant) = setup(&pool).await;
+    let env = env.set("BUNDLE_TTL_SECONDS", "0");
+    let clock = just_after_midnight();
+    let holder_pg = FaultProxy::start(common::pg_addr(&pool)).await;
+    let holder_redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let waiter_redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let holder = instance_through(&env, &pool, &clock, Some(&holder_pg), Some(&holder_redis));
+    let waiter = instance_through(&env, &pool, &clock, None, Some(&waiter_redis));
+
+    // The holder takes the lease of the empty key, computes (one lead), and stalls before its
+    // store reaches Redis.
+    holder_pg.set(Mode::Held);
+    let slow_request = spawn_get(&holder, tenant);
+    holder_pg.until_held().await;
+    holder_redis.set(Mode::Held);
+    holder_pg.set(Mode::Healed);
+    holder_redis.until_held().await;
+
+    // The user writes, then reads: nothing is cached and the lease is taken, so the request waits
+    // for the holder's value (its read, the lease refused, then polls).
+    add_lead(&pool, tenant).await;
+    let request = spawn_get(&waiter, tenant);
+    while waiter_redis.client_sends() < 2 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    holder_redis.set(Mode::Healed);
+    assert_eq!(
+        leads(&slow_request.await.unwrap().1),
+        1,
+        "computed before the write"
+    );
+
+    let (x_cache, body) = request.await.unwrap();
+    assert_ne!(
+        (x_cache.as_str(), leads(&body)),
+        ("HIT", 1),
+        "a HIT without the user's own write"
+    );
+    assert_eq!(body["status"], "success", "{body}");
+    testing::cleanup_prefix(&env.prefix()).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn with_ttl_zero_an_entry_stamped_by_a_clock_running_ahead_is_still_checked(pool: PgPool) {
+    let (env, tenant) = setup(&pool).await;
+    let env = env.set("BUNDLE_TTL_SECONDS", "0");
+    let ahead = just_after_midnight();
+    ahead.advance(TimeDelta::seconds(5));
+    assert_eq!(get(&instance(&env, &pool, &ahead), tenant).await.0, "MISS");
+
+    add_lead(&pool, tenant).await;
+    let (x_cache, body) = get(&instance(&env, &pool, &just_after_midnight()), tenant).await;
+    assert_eq!(
+        (x_cache.as_str(), leads(&body)),
+        ("MISS", 2),
+        "served unchecked as if inside the window"
+    );
     testing::cleanup_prefix(&env.prefix()).await;
 }

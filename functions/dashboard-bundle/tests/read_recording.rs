@@ -3,26 +3,15 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
 use chrono::{TimeDelta, TimeZone, Utc};
 use shared::clock::Clock;
 use shared::read_history;
 use sqlx::PgPool;
 use test_support::{self as testing, FaultProxy, TestEnv};
 
-fn shared_redis() -> SocketAddr {
-    std::env::var("REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-        .trim_start_matches("redis://")
-        .trim_end_matches('/')
-        .parse()
-        .expect("REDIS_URL is redis://ip:port")
-}
-
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_hit_records_its_read_in_one_round_trip(pool: PgPool) {
-    let proxy = FaultProxy::start(shared_redis()).await;
+    let proxy = FaultProxy::start(common::shared_redis_addr()).await;
     let env = TestEnv::new()
         .set("REDIS_URL", format!("redis://{}", proxy.addr()))
         // Long enough that the later hit is served without revalidation: the bare hit path.

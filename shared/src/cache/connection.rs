@@ -23,7 +23,7 @@ use redis::{
     AsyncCommands, AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisFuture, RedisResult, Value,
 };
 
-use crate::cache::entry::{DATA_VERSION_OFFSET, MAGIC, VALIDATED_AT_OFFSET};
+use crate::cache::entry::{Entry, DATA_VERSION_OFFSET, MAGIC, STORE_UNLESS_NEWER, VALIDATED_AT_OFFSET};
 use crate::config::RedisConfig;
 use crate::error::CacheError;
 
@@ -250,6 +250,33 @@ impl RedisCache {
         let ms = expire_after.as_millis().max(1) as u64;
         self.run(|mut c| async move { c.pset_ex(key, value, ms).await })
             .await
+    }
+
+    /// Stores `entry` under `key`, Redis deleting it after `expire_after`, unless `key` holds a newer
+    /// entry (see [`STORE_UNLESS_NEWER`]); returns whether it was stored. One round trip, and safe to
+    /// retry: a second attempt of the same store finds an equal entry and stores again.
+    pub async fn store_entry(
+        &self,
+        key: &str,
+        entry: &Entry,
+        expire_after: Duration,
+    ) -> Result<bool, CacheError> {
+        let ms = expire_after.as_millis().max(1) as u64;
+        let bytes = entry.encode();
+        let stored: i64 = self
+            .run(|mut c| {
+                let bytes = &bytes;
+                async move {
+                    STORE_UNLESS_NEWER
+                        .key(key)
+                        .arg(&bytes[..])
+                        .arg(ms)
+                        .invoke_async(&mut c)
+                        .await
+                }
+            })
+            .await?;
+        Ok(stored == 1)
     }
 
     /// How long until Redis deletes `key`; `None` when it does not exist or never expires.

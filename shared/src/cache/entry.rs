@@ -17,6 +17,12 @@
 //! `validated_at` sits at a fixed offset so that a revalidation rewrites it in place, and the data
 //! version at another so that the rewrite can check it is marking the entry it compared.
 //!
+//! **Stores never go backwards.** Entries are ordered by their [`Entry::fence`], (data version,
+//! `generated_at`): data versions only grow, so the greater pair describes newer data.
+//! [`STORE_UNLESS_NEWER`] reads the stored entry's pair from its header and refuses to replace it
+//! with a lesser one, in the one script call that stores, so a slow writer (a lease holder whose
+//! lease expired, a warm refresh computed before a write) cannot put older data back.
+//!
 //! **When [`MAGIC`] must change:** whenever the header layout changes *or the bundle's JSON shape
 //! changes* (a field added, renamed or given another meaning). Entries with another magic decode as
 //! nothing, which is a miss: a new deployment then never serves bytes of the old shape. A retrained
@@ -24,6 +30,8 @@
 
 use std::cell::RefCell;
 use std::sync::LazyLock;
+
+use redis::Script;
 
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
@@ -43,13 +51,47 @@ pub struct Entry {
 /// Format and bundle-shape version; see the module documentation for when it changes.
 pub const MAGIC: &[u8; 4] = b"DBC2";
 const FLAGS_OFFSET: usize = 4;
-const GENERATED_AT_OFFSET: usize = 5;
+/// Where `generated_at` is, for the store's fence.
+pub const GENERATED_AT_OFFSET: usize = 5;
 /// Where `validated_at` is, for the in-place revalidation.
 pub const VALIDATED_AT_OFFSET: usize = 13;
-/// Where the data version is, for the in-place revalidation's check.
+/// Where the data version is, for the in-place revalidation's check and the store's fence.
 pub const DATA_VERSION_OFFSET: usize = 21;
 const DAY_ENDS_AT_OFFSET: usize = 29;
 pub const HEADER_LEN: usize = 37;
+
+/// `PSETEX KEYS[1] ARGV[2] ARGV[1]` (`ARGV[1]` an encoded entry, `ARGV[2]` its expiry in ms), unless
+/// `KEYS[1]` holds an entry of the same format whose [`Entry::fence`] is greater; returns 1 if it
+/// stored, 0 if it refused. An equal pair stores (the retry of a store whose reply was lost); a
+/// missing key, another format or bytes shorter than a header are replaced. Only the stored entry's
+/// header is read. The pairs are compared byte by byte, big-endian with the sign bit flipped: exact
+/// for every `i64`, where Lua's numbers are doubles (and its string order follows the locale).
+pub static STORE_UNLESS_NEWER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "local function compare(a, b, at)
+           for i = at + 1, at + 8 do
+             local x, y = string.byte(a, i), string.byte(b, i)
+             if i == at + 1 then x = (x + 128) % 256; y = (y + 128) % 256 end
+             if x ~= y then return x < y and -1 or 1 end
+           end
+           return 0
+         end
+         local new = ARGV[1]
+         local old = redis.call('GETRANGE', KEYS[1], 0, {header} - 1)
+         if #old == {header} and #new >= {header}
+            and string.sub(old, 1, {magic}) == string.sub(new, 1, {magic}) then
+           local order = compare(old, new, {version})
+           if order == 0 then order = compare(old, new, {generated}) end
+           if order > 0 then return 0 end
+         end
+         redis.call('PSETEX', KEYS[1], ARGV[2], new)
+         return 1",
+        header = HEADER_LEN,
+        magic = MAGIC.len(),
+        version = DATA_VERSION_OFFSET,
+        generated = GENERATED_AT_OFFSET,
+    ))
+});
 
 const FLAG_PLAIN: u8 = 0;
 /// zstd without a dictionary (written by earlier versions; still read).
@@ -128,6 +170,13 @@ impl Entry {
             day_ends_at_ms: field(bytes, DAY_ENDS_AT_OFFSET)?,
             json: String::from_utf8(json).ok()?,
         })
+    }
+
+    /// The order in which entries of one key replace each other: (data version, `generated_at`). A
+    /// store of an entry whose fence is less than the stored one's is refused, in Redis and in the
+    /// in-memory level alike.
+    pub fn fence(&self) -> (i64, i64) {
+        (self.data_version, self.generated_at_ms)
     }
 
     /// The big-endian bytes of `data_version` as they sit in the header, for the revalidation check.

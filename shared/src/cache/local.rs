@@ -6,6 +6,9 @@
 //! [`LocalConfig::max_age`] after it was read from Redis. So whatever Redis reflects (a clear, a
 //! recompute after a write) is seen by every process within `max_age`.
 //!
+//! Like Redis, the level never goes backwards: a copy is replaced only by an entry whose
+//! [`Entry::fence`] is not less than its own.
+//!
 //! Bounded by memory: each copy weighs its JSON and key bytes plus a fixed overhead, and the cache
 //! evicts (least frequently/recently used, moka's TinyLFU) to stay within `capacity_bytes`.
 //! Concurrent reads of one key that is not in memory are coalesced into one Redis read.
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
+use moka::ops::compute::Op;
 
 use super::Entry;
 use crate::config::Env;
@@ -162,15 +166,23 @@ impl LocalLevel {
     }
 
     /// Keeps `entry`, just written to Redis (or revalidated there) by this process, in place of any
-    /// older copy of `key`: what Redis now serves is what memory serves.
+    /// older copy of `key`: what Redis now serves is what memory serves. A copy with a greater
+    /// [`Entry::fence`] (one read from Redis after another process stored a newer entry) stays.
     pub async fn keep(&self, key: &str, entry: &Entry) {
-        if let Some(cache) = &self.cache {
-            let held = Arc::new(Held {
-                entry: entry.clone(),
-                read_at: Instant::now(),
-            });
-            cache.insert(key.to_owned(), held).await;
-        }
+        let Some(cache) = &self.cache else { return };
+        cache
+            .entry_by_ref(key)
+            .and_compute_with(|held| {
+                let op = match held {
+                    Some(held) if held.value().entry.fence() > entry.fence() => Op::Nop,
+                    _ => Op::Put(Arc::new(Held {
+                        entry: entry.clone(),
+                        read_at: Instant::now(),
+                    })),
+                };
+                std::future::ready(op)
+            })
+            .await;
     }
 
     /// Bytes held now (after moka's pending evictions have run).
@@ -203,4 +215,50 @@ pub(crate) fn decode(bytes: Option<Vec<u8>>, key: &str) -> Option<Entry> {
         tracing::warn!(%key, "unreadable cache entry, recomputing");
     }
     entry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(data_version: i64, generated_at_ms: i64, json: &str) -> Entry {
+        Entry {
+            generated_at_ms,
+            validated_at_ms: generated_at_ms,
+            data_version,
+            day_ends_at_ms: i64::MAX,
+            json: json.to_owned(),
+        }
+    }
+
+    async fn served(level: &LocalLevel, key: &str) -> Option<String> {
+        let fetch = async { Err(CacheError::CoolingDown) };
+        match level.read(key, fetch, |_| true).await {
+            Ok(Found::Memory(entry)) => Some(entry.json),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_copy_is_never_replaced_by_an_older_entry() {
+        let level = LocalLevel::new(LocalConfig {
+            capacity_bytes: 1 << 20,
+            max_age: Duration::from_secs(60),
+        });
+        level.keep("k", &entry(2, 100, "v2")).await;
+        level
+            .keep("k", &entry(1, 200, "older version, computed later"))
+            .await;
+        level
+            .keep("k", &entry(2, 50, "same version, computed earlier"))
+            .await;
+        assert_eq!(served(&level, "k").await.as_deref(), Some("v2"));
+
+        let mut revalidated = entry(2, 100, "v2 revalidated");
+        revalidated.validated_at_ms = 300;
+        level.keep("k", &revalidated).await;
+        assert_eq!(served(&level, "k").await.as_deref(), Some("v2 revalidated"));
+        level.keep("k", &entry(3, 10, "v3")).await;
+        assert_eq!(served(&level, "k").await.as_deref(), Some("v3"));
+    }
 }

@@ -1,7 +1,8 @@
 //! A loopback TCP proxy that fails the way networks do: flows that go silent without a FIN or RST
 //! (a NAT or load balancer forgetting them, a thawed Lambda environment whose peer is gone), and a
 //! server that accepts connections and never answers. Closing sockets is the easy failure; this is
-//! the other one.
+//! the other one. It can also hold what clients send for a while, to stop a client at a chosen point
+//! of its work (a slow computation, a store that lands late) and let it go on later.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,12 +14,16 @@ use tokio::task::AbortHandle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Everything is forwarded (flows silenced earlier stay silent, as a forgotten flow does).
+    /// Everything is forwarded (flows silenced earlier stay silent, as a forgotten flow does), held
+    /// data included.
     Healed,
     /// Every flow open now stops forwarding in both directions, sockets kept open; new flows pass.
     DropExisting,
     /// Connections are accepted and nothing is ever forwarded: a wedged server.
     Wedged,
+    /// What clients send, on every flow old or new, is held (sockets open, nothing lost) until
+    /// [`Mode::Healed`], then forwarded in order: a client stopped in the middle of its work.
+    Held,
 }
 
 struct Shared {
@@ -30,6 +35,10 @@ struct Shared {
     /// Chunks read from clients and forwarded to the server: one per request a client sent without
     /// waiting (a pipeline is one), so the count of round trips a client started.
     client_sends: AtomicU64,
+    /// Whether client data is being held ([`Mode::Held`]).
+    held: tokio::sync::watch::Sender<bool>,
+    /// Chunks that arrived from clients while held.
+    held_sends: AtomicU64,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -63,6 +72,8 @@ impl FaultProxy {
             next_flow: AtomicU64::new(0),
             wedged: AtomicBool::new(false),
             client_sends: AtomicU64::new(0),
+            held: tokio::sync::watch::Sender::new(false),
+            held_sends: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -76,12 +87,18 @@ impl FaultProxy {
 
     pub fn set(&self, mode: Mode) {
         match mode {
-            Mode::Healed => self.shared.wedged.store(false, Ordering::SeqCst),
+            Mode::Healed => {
+                self.shared.wedged.store(false, Ordering::SeqCst);
+                self.shared.held.send_replace(false);
+            }
             Mode::DropExisting => {
                 let next = self.shared.next_flow.load(Ordering::SeqCst);
                 self.shared.silenced_below.store(next, Ordering::SeqCst);
             }
             Mode::Wedged => self.shared.wedged.store(true, Ordering::SeqCst),
+            Mode::Held => {
+                self.shared.held.send_replace(true);
+            }
         }
     }
 
@@ -89,6 +106,19 @@ impl FaultProxy {
     /// loopback network, the number of round trips.
     pub fn client_sends(&self) -> u64 {
         self.shared.client_sends.load(Ordering::SeqCst)
+    }
+
+    /// Chunks clients sent while [`Mode::Held`] (held, or forwarded since): a client that has sent
+    /// one has reached the point the test stopped it at.
+    pub fn held_sends(&self) -> u64 {
+        self.shared.held_sends.load(Ordering::SeqCst)
+    }
+
+    /// Waits until a client has sent something while held (see [`FaultProxy::held_sends`]).
+    pub async fn until_held(&self) {
+        while self.held_sends() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// Flows accepted so far.
@@ -162,6 +192,13 @@ where
         }
         if from_client {
             shared.client_sends.fetch_add(1, Ordering::SeqCst);
+            let mut held = shared.held.subscribe();
+            if *held.borrow_and_update() {
+                shared.held_sends.fetch_add(1, Ordering::SeqCst);
+                if held.wait_for(|held| !held).await.is_err() {
+                    return;
+                }
+            }
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;

@@ -1,6 +1,8 @@
 //! What every test file of this function builds: the function's state over a test's environment.
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
+
 use dashboard_bundle::{config::Config, route, State};
 use serde_json::Value;
 use shared::auth::Role;
@@ -36,4 +38,26 @@ pub async fn send(state: &State, ev: &Value) -> Reply {
 pub async fn get(state: &State, tenant: Uuid) -> Reply {
     let token = test_support::token(Role::Employee, Some(tenant));
     send(state, &with_token(event("dashboard-bundle.json"), Some(&token))).await
+}
+
+/// The address of the test run's Redis (`REDIS_URL`), for a proxy in front of it.
+pub fn shared_redis_addr() -> SocketAddr {
+    std::env::var("REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse()
+        .expect("REDIS_URL is redis://ip:port")
+}
+
+/// The address of the Postgres server behind `pool`, for a proxy in front of it.
+pub fn pg_addr(pool: &PgPool) -> SocketAddr {
+    let options = pool.connect_options();
+    let host = match options.get_host() {
+        "localhost" => "127.0.0.1",
+        host => host,
+    };
+    format!("{host}:{}", options.get_port())
+        .parse()
+        .expect("Postgres on an IP address")
 }
