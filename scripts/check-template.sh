@@ -19,6 +19,9 @@ sam validate --lint
 # Gateway mode: off by default (the body SAM makes from the events alone); on, a JWT authorizer on the
 # bundle and clear routes and none on health (the template translated offline, conditions resolved).
 "$(scripts/tools.sh sam)/python" scripts/check_gateway_auth.py
+# Each function may read only its own secrets (a database secret per function that uses the database),
+# HS256 is off without JwtSecretArn, and the Rules refuse an IdP without an audience.
+"$(scripts/tools.sh sam)/python" scripts/check_secret_grants.py
 # --skip-download: no call to the vendor's API (offline); --quiet prints failed checks only.
 checkov --framework cloudformation --skip-download --quiet --compact -f template.yaml
 echo "check-template: checkov: no failed checks"

@@ -14,12 +14,8 @@ would delete them). Run with a Python that has samtranslator (the sam venv): scr
 """
 import copy
 import json
-import logging
-import os
-from pathlib import Path
 
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
+from sam_offline import Resolver, load, translate
 
 ROUTES = {
     ("/api/reports/dashboard-bundle", "get"): "DashboardBundleFunction",
@@ -29,71 +25,6 @@ ROUTES = {
 AUTHENTICATED = {("/api/reports/dashboard-bundle", "get"), ("/api/reports/clear-cache", "post")}
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
 GATEWAY_ON = {"JwtGatewayAuthorizer": "true", "JwtIssuer": ISSUER, "JwtAudience": "client-a,client-b"}
-NO_VALUE = object()
-
-
-class NoManagedPolicies:
-    """The template names no managed policy by name, so the translator needs no IAM look-up."""
-
-    def load(self):
-        return {}
-
-
-def translate(template, parameters):
-    template = copy.deepcopy(template)
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/key"  # what `sam validate` does
-    return transform(template, dict(parameters), NoManagedPolicies())
-
-
-class Resolver:
-    """Conditions, Fn::If, AWS::NoValue, parameter Refs and Fn::Split, as CloudFormation resolves them."""
-
-    def __init__(self, template, parameters):
-        self.values = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
-        self.values.update(parameters)
-        self.conditions = template.get("Conditions", {})
-        self.cache = {}
-
-    def condition(self, name):
-        if name not in self.cache:
-            self.cache[name] = self.truth(self.conditions[name])
-        return self.cache[name]
-
-    def truth(self, node):
-        (fn, args), = node.items()
-        if fn == "Fn::Equals":
-            return self.resolve(args[0]) == self.resolve(args[1])
-        if fn == "Fn::Not":
-            return not self.truth(args[0])
-        if fn == "Fn::And":
-            return all(self.truth(a) for a in args)
-        if fn == "Fn::Or":
-            return any(self.truth(a) for a in args)
-        if fn == "Condition":
-            return self.condition(args)
-        raise AssertionError(f"unsupported condition function {fn}")
-
-    def resolve(self, node):
-        if isinstance(node, list):
-            items = [self.resolve(n) for n in node]
-            return [i for i in items if i is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if set(node) == {"Fn::If"}:
-            name, yes, no = node["Fn::If"]
-            return self.resolve(yes if self.condition(name) else no)
-        if set(node) == {"Ref"} and node["Ref"] == "AWS::NoValue":
-            return NO_VALUE
-        if set(node) == {"Ref"} and node["Ref"] in self.values:
-            return self.values[node["Ref"]]
-        if set(node) == {"Fn::Split"}:
-            separator, value = (self.resolve(a) for a in node["Fn::Split"])
-            if isinstance(value, str):
-                return value.split(separator)
-        items = {k: self.resolve(v) for k, v in node.items()}
-        return {k: v for k, v in items.items() if v is not NO_VALUE}
 
 
 def api(template, parameters):
@@ -122,11 +53,7 @@ def check_common(mode, body, stage, types):
     assert not mixed, f"{mode}: {sorted(mixed)} next to the imported OpenAPI body"
 
 
-root = Path(__file__).resolve().parent.parent
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-# The translator warns, at exit, that nobody published its usage metrics.
-logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
-template = yaml_parse((root / "template.yaml").read_text())
+template = load()
 
 # Off: the same body as SAM makes from the events without any DefinitionBody (the API before gateway mode).
 body, stage, types = api(template, {})

@@ -24,6 +24,8 @@ for _ in $(seq 1 600); do port_open 4001 && port_open 4000 && break; kill -0 $de
 port_open 4001 || fail "nothing listens on 4001"
 curl -sf http://localhost:4000/dashboard | grep -q '<title>Dashboard bundle' || fail "no dashboard page on 4000"
 echo "dev-smoke: dashboard page on 4000: ok"
+# A known signing secret, /api/cron/execute and /dev/config's superadmin token stay on this machine.
+python3 scripts/dev_exposure.py --api-port 4001 --web-port 4000 || fail "make dev is reachable from elsewhere"
 
 JWT=$(cat .dev/token-admin)
 tenant=a11dfb63-4b18-4eb8-872e-747af2e37c46

@@ -77,4 +77,7 @@ Dev tokens (30 days) are in $state/token-admin (tenant $tenant) and $state/token
 MSG
 # Not exec: the trap above stops the web server when the API stops. --disable-cors: watch's own CORS
 # layer mirrors any origin; the page must meet the functions' CORS_ALLOWED_ORIGINS, as deployed.
-cargo lambda watch --invoke-port "$port" --env-file "$state/dev.env" --disable-cors
+# --invoke-address: watch listens on every interface (::) by default, and this API accepts tokens of a
+# known secret and runs the warmer on an unauthenticated POST /api/cron/execute: this machine only.
+# (`cargo lambda invoke` then needs --invoke-address 127.0.0.1, as `make warm` passes.)
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --env-file "$state/dev.env" --disable-cors

@@ -9,7 +9,9 @@ in the deployed stack:
   GET /dev/warm-runs   the last rows of cache_warm_run  (`devtools warm-runs`)
   GET /dev/tenants     the tenants, for the superadmin's picker  (`devtools tenants`)
 
-Listens on 127.0.0.1 only: it hands out tokens.
+Listens on 127.0.0.1 only, and answers only requests for `Host: localhost:<port>` or `127.0.0.1:<port>`
+(others get a 421): it hands out tokens, and a web page whose name was rebound to 127.0.0.1 would
+otherwise read them from the developer's own browser.
 
   scripts/dev_web.py --port 4000 --api-port 4001 --state-dir .dev --devtools target/debug/devtools
 """
@@ -29,12 +31,20 @@ DEVTOOLS_TIMEOUT_SECONDS = 10
 
 
 def make_handler(args):
+    allowed_hosts = {f"localhost:{args.port}", f"127.0.0.1:{args.port}"}
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "dashboard-dev-web"
 
         def do_GET(self):  # noqa: N802 (the stdlib's naming)
             path = self.path.split("?", 1)[0]
-            if path == "/":
+            hosts = [h.strip().lower() for h in self.headers.get_all("Host", [])]
+            if len(hosts) != 1 or hosts[0] not in allowed_hosts:
+                self.send_json(
+                    HTTPStatus.MISDIRECTED_REQUEST,
+                    {"error": "misdirected", "message": "this dev server answers only localhost and 127.0.0.1"},
+                )
+            elif path == "/":
                 self.redirect("/dashboard")
             elif path in ("/dashboard", "/dashboard/"):
                 self.static("index.html")

@@ -39,7 +39,7 @@ ENV
 
 # Build once up front so the first invocation does not wait for the compiler.
 cargo build -q -p dashboard-bundle -p clear-cache -p warm-cache
-cargo lambda watch --ignore-changes --invoke-port "$port" --env-file "$work/env" >"$work/watch.log" 2>&1 &
+cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$port" --env-file "$work/env" >"$work/watch.log" 2>&1 &
 watch_pid=$!
 for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use shared::auth::{AuthError, Authenticator, Role};
+use shared::auth::{AuthConfig, AuthError, Authenticator, Role};
 use test_support::idp::{bearer, config, mint, now, LocalIdp, Minted};
 use uuid::Uuid;
 
@@ -139,15 +139,18 @@ async fn cold_start_without_reachable_keys_is_unavailable_quickly() {
         .local_addr()
         .unwrap()
         .port();
-    let auth = Authenticator::new(config(&[(
-        "JWT_JWKS_URL",
-        &format!("http://127.0.0.1:{closed}/jwks.json"),
-    )]));
+    let auth = Authenticator::new(config(&[
+        ("JWT_JWKS_URL", &format!("http://127.0.0.1:{closed}/jwks.json")),
+        ("JWT_AUDIENCE", AUD),
+    ]));
     assert_eq!(check(&auth, m.token("t")).await, Err(AuthError::KeysUnavailable));
 
     let idp = LocalIdp::start(m.jwks(&["rsa"])).await;
     idp.hang();
-    let auth = Authenticator::new(config(&[("JWT_JWKS_URL", &idp.jwks_url())]));
+    let auth = Authenticator::new(config(&[
+        ("JWT_JWKS_URL", &idp.jwks_url()),
+        ("JWT_AUDIENCE", AUD),
+    ]));
     let started = Instant::now();
     assert_eq!(check(&auth, m.token("t")).await, Err(AuthError::KeysUnavailable));
     assert!(
@@ -165,7 +168,7 @@ async fn issuer_alone_finds_the_keys_through_discovery() {
     // The issuer (the IdP's URL) is known only once it listens; its keys are minted after.
     let idp = LocalIdp::start(json!({"keys": []})).await;
     let issuer = idp.issuer();
-    let auth = Authenticator::new(config(&[("JWT_ISSUER", &issuer)]));
+    let auth = Authenticator::new(config(&[("JWT_ISSUER", &issuer), ("JWT_AUDIENCE", AUD)]));
     let m2 = mint(&json!({"keys": keys(), "tokens": [token("t", "EdDSA", "ed", json!({"iss": issuer}))]}));
     idp.set_jwks(m2.jwks(&["ed"]));
     assert_eq!(check(&auth, m2.token("t")).await, Ok(Role::Admin));
@@ -173,7 +176,7 @@ async fn issuer_alone_finds_the_keys_through_discovery() {
     // A discovery document naming another issuer is not trusted.
     let other = LocalIdp::start(m2.jwks(&["ed"])).await;
     other.set_discovery_issuer("http://127.0.0.1:1");
-    let auth = Authenticator::new(config(&[("JWT_ISSUER", &other.issuer())]));
+    let auth = Authenticator::new(config(&[("JWT_ISSUER", &other.issuer()), ("JWT_AUDIENCE", AUD)]));
     assert_eq!(check(&auth, m2.token("t")).await, Err(AuthError::KeysUnavailable));
 }
 
@@ -258,5 +261,70 @@ async fn refusal_messages_never_echo_the_token() {
     assert!(
         !message.contains("s3cr3t") && !message.contains("eyJ"),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_idp_value_becomes_superadmin_only_through_an_explicit_role_map_entry() {
+    const SECRET: &str = "the-deployments-own-secret-0123456789";
+    let m = mint(&json!({"keys": keys(), "tokens": [
+        token("idp_superadmin", "RS256", "rsa", json!({"role": "superadmin"})),
+        token("idp_superadmin_in_a_list", "RS256", "rsa", json!({"role": ["employee", "superadmin"]})),
+        token("idp_root_group", "RS256", "rsa", json!({"role": ["crm-root"]})),
+        {"name": "hs256_superadmin", "alg": "HS256", "secret": SECRET,
+         "claims": claims(json!({"role": "superadmin"}))},
+    ]}));
+    // No entry: an IdP's "superadmin" (a group any IdP administrator may create) grants nothing.
+    let (_idp, auth) = setup(&m, &["rsa"], &[("JWT_SECRET", SECRET)]).await;
+    assert_eq!(
+        check(&auth, m.token("idp_superadmin")).await,
+        Err(AuthError::UnmappedRole)
+    );
+    assert_eq!(
+        check(&auth, m.token("idp_superadmin_in_a_list")).await,
+        Ok(Role::Employee)
+    );
+    assert_eq!(
+        check(&auth, m.token("idp_root_group")).await,
+        Err(AuthError::UnmappedRole)
+    );
+    // The deployment's own HS256 tokens (`make dev`'s) keep their superadmin.
+    assert_eq!(
+        check(&auth, m.token("hs256_superadmin")).await,
+        Ok(Role::Superadmin)
+    );
+    // An explicit entry maps it, whatever the IdP calls the group.
+    let (_idp2, auth) = setup(
+        &m,
+        &["rsa"],
+        &[("JWT_ROLE_MAP", "crm-root=superadmin, superadmin=superadmin")],
+    )
+    .await;
+    for name in ["idp_superadmin", "idp_superadmin_in_a_list", "idp_root_group"] {
+        assert_eq!(check(&auth, m.token(name)).await, Ok(Role::Superadmin), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_jwks_without_an_audience_refuses_to_start() {
+    // What an IdP signs for any of its applications would otherwise be accepted here.
+    let m = mint(&json!({"keys": keys(), "tokens": [
+        token("other_app", "RS256", "rsa", json!({"aud": "billing-app"})),
+    ]}));
+    let idp = LocalIdp::start(m.jwks(&["rsa"])).await;
+    for jwks in [("JWT_JWKS_URL", idp.jwks_url()), ("JWT_ISSUER", idp.issuer())] {
+        let vars = [(jwks.0, jwks.1.clone())];
+        let err =
+            AuthConfig::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+                .map(|_| "started")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("JWT_AUDIENCE"), "{}: {err}", jwks.0);
+    }
+    // With one, the other application's token is refused.
+    let (_idp, auth) = setup(&m, &["rsa"], &[]).await;
+    assert_eq!(
+        check(&auth, m.token("other_app")).await,
+        Err(AuthError::WrongAudience)
     );
 }

@@ -255,7 +255,7 @@ async fn unreachable_idp_at_cold_start_is_a_503_json(pool: PgPool) {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{closed}/jwks.json");
-    let f = Fixture::new(pool, &[("JWT_JWKS_URL", &url)]).await;
+    let f = Fixture::new(pool, &[("JWT_JWKS_URL", &url), ("JWT_AUDIENCE", "crm")]).await;
     let m = tokens(
         json!([{"name": "rsa", "type": "RSA", "kid": "k1"}]),
         vec![json!({"name": "t", "alg": "RS256", "key": "rsa",
@@ -266,4 +266,75 @@ async fn unreachable_idp_at_cold_start_is_a_503_json(pool: PgPool) {
     assert_eq!(r.body["status"], "error");
     assert_eq!(r.body["error"], "auth_unavailable");
     f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_idp_superadmin_claim_needs_an_explicit_role_map_entry(pool: PgPool) {
+    let idp = LocalIdp::start(json!({"keys": []})).await;
+    let url = idp.jwks_url();
+    let f = Fixture::new(
+        pool,
+        &[
+            ("JWT_JWKS_URL", &url),
+            ("JWT_AUDIENCE", "crm"),
+            ("JWT_ROLE_MAP", "crm-root=superadmin"),
+        ],
+    )
+    .await;
+    let claims =
+        |role: &str| json!({"sub": "u", "aud": "crm", "role": role, "iat": now(), "exp": now() + 600});
+    let m = tokens(
+        json!([{"name": "rsa", "type": "RSA", "kid": "k1"}]),
+        vec![
+            json!({"name": "superadmin", "alg": "RS256", "key": "rsa", "claims": claims("superadmin")}),
+            json!({"name": "crm-root", "alg": "RS256", "key": "rsa", "claims": claims("crm-root")}),
+        ],
+    );
+    idp.set_jwks(m.jwks(&["rsa"]));
+    // The IdP's own "superadmin" (any IdP administrator may name a group so) is not ours...
+    let r = f
+        .get(m.token("superadmin"), &format!("tenant_id={}", f.acme))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"], "forbidden");
+    // ...the value the role map names is.
+    let r = f
+        .get(m.token("crm-root"), &format!("tenant_id={}", f.globex))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["data"]["meta"]["tenant_id"], f.globex.to_string());
+    f.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_jwks_without_an_audience_stops_the_cold_start() {
+    let idp = LocalIdp::start(json!({"keys": []})).await;
+    for (name, value) in [("JWT_JWKS_URL", idp.jwks_url()), ("JWT_ISSUER", idp.issuer())] {
+        let env = TestEnv::new().set("JWT_SECRET", "").set(name, value);
+        let err = Config::from_lookup(env.lookup())
+            .map(|_| "started")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("JWT_AUDIENCE"), "{name}: {err}");
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn without_a_jwt_secret_hs256_is_off(pool: PgPool) {
+    // JwtSecretArn left empty: no JWT_SECRET, so a token signed with any secret is refused.
+    let idp = LocalIdp::start(json!({"keys": []})).await;
+    let env = TestEnv::new()
+        .set("JWT_SECRET", "")
+        .set("JWT_JWKS_URL", idp.jwks_url())
+        .set("JWT_AUDIENCE", "crm");
+    let config = Config::from_lookup(env.lookup()).expect("starts without JWT_SECRET");
+    assert!(config.auth.secrets.is_empty());
+    let state = State::with_database(config, env.database(&pool), Default::default()).expect("state");
+    let forged = testing::token(shared::auth::Role::Superadmin, None);
+    let ev = with_token(event("dashboard-bundle.json"), Some(&forged));
+    let response = handle(&state, request(&ev))
+        .await
+        .expect("handlers never return Err");
+    assert_eq!(response.status().as_u16(), 401);
+    testing::cleanup_prefix(&state.config.key_prefix).await;
 }

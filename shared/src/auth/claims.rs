@@ -3,12 +3,18 @@
 
 use serde_json::Value;
 
-use super::config::AuthConfig;
+use super::config::{AuthConfig, Signer};
 use super::{AuthError, Claims, Role};
 use crate::keys::parse_tenant_id;
 
-/// Checks a signature-verified payload against `config` at `now` (seconds since the epoch) and maps it.
-pub(crate) fn map(config: &AuthConfig, payload: &Value, now: i64) -> Result<Claims, AuthError> {
+/// Checks a payload whose signature `signer`'s key verified against `config` at `now` (seconds since
+/// the epoch) and maps it.
+pub(crate) fn map(
+    config: &AuthConfig,
+    signer: Signer,
+    payload: &Value,
+    now: i64,
+) -> Result<Claims, AuthError> {
     let leeway = i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX);
     let exp = numeric_date(payload, "exp")?.ok_or(AuthError::BadClaim("exp"))?;
     if now > exp.saturating_add(leeway) {
@@ -39,7 +45,7 @@ pub(crate) fn map(config: &AuthConfig, payload: &Value, now: i64) -> Result<Clai
         Some(Value::String(s)) => Some(parse_tenant_id(s).ok_or(AuthError::BadClaim("tenant"))?),
         Some(_) => return Err(AuthError::BadClaim("tenant")),
     };
-    let role = role(config, payload)?;
+    let role = role(config, signer, payload)?;
     Ok(Claims {
         sub,
         role,
@@ -77,7 +83,7 @@ fn audience_matches(config: &AuthConfig, payload: &Value) -> bool {
 
 /// The most privileged product role among the claim's mapped values. No role claim, or no value that
 /// maps, is a 403: the token is genuine but grants nothing here.
-fn role(config: &AuthConfig, payload: &Value) -> Result<Role, AuthError> {
+fn role(config: &AuthConfig, signer: Signer, payload: &Value) -> Result<Role, AuthError> {
     let values: Vec<&str> = match config.role_claim.find(payload) {
         None | Some(Value::Null) => return Err(AuthError::NoRole),
         Some(Value::String(s)) => vec![s.as_str()],
@@ -92,7 +98,7 @@ fn role(config: &AuthConfig, payload: &Value) -> Result<Role, AuthError> {
     }
     let best = values
         .iter()
-        .filter_map(|v| config.role_map.get(*v).copied())
+        .filter_map(|v| config.role_for(v, signer))
         .max_by_key(|role| role.rank());
     match best {
         Some(role) => Ok(role),
@@ -113,6 +119,7 @@ mod tests {
     use uuid::Uuid;
 
     const NOW: i64 = 1_800_000_000;
+    const IDP: Signer = Signer::IdentityProvider;
 
     fn config() -> AuthConfig {
         AuthConfig::hs256("unused")
@@ -129,26 +136,26 @@ mod tests {
     #[test]
     fn leeway_applies_to_exp_nbf_and_iat() {
         let c = config();
-        assert!(map(&c, &base(json!({"exp": NOW - 20})), NOW).is_ok());
+        assert!(map(&c, IDP, &base(json!({"exp": NOW - 20})), NOW).is_ok());
         assert_eq!(
-            map(&c, &base(json!({"exp": NOW - 31})), NOW),
+            map(&c, IDP, &base(json!({"exp": NOW - 31})), NOW),
             Err(AuthError::Expired)
         );
-        assert!(map(&c, &base(json!({"nbf": NOW + 20, "iat": NOW + 20})), NOW).is_ok());
+        assert!(map(&c, IDP, &base(json!({"nbf": NOW + 20, "iat": NOW + 20})), NOW).is_ok());
         assert_eq!(
-            map(&c, &base(json!({"nbf": NOW + 31})), NOW),
+            map(&c, IDP, &base(json!({"nbf": NOW + 31})), NOW),
             Err(AuthError::NotYetValid)
         );
         assert_eq!(
-            map(&c, &base(json!({"iat": NOW + 31})), NOW),
+            map(&c, IDP, &base(json!({"iat": NOW + 31})), NOW),
             Err(AuthError::NotYetValid)
         );
         assert_eq!(
-            map(&c, &json!({"sub": "u", "role": "admin"}), NOW),
+            map(&c, IDP, &json!({"sub": "u", "role": "admin"}), NOW),
             Err(AuthError::BadClaim("exp"))
         );
         assert_eq!(
-            map(&c, &base(json!({"exp": "soon"})), NOW),
+            map(&c, IDP, &base(json!({"exp": "soon"})), NOW),
             Err(AuthError::BadClaim("exp"))
         );
     }
@@ -157,19 +164,19 @@ mod tests {
     fn audience_is_a_string_a_list_or_cognito_client_id() {
         let mut c = config();
         c.audiences = vec!["app".into(), "other".into()];
-        assert!(map(&c, &base(json!({"aud": "app"})), NOW).is_ok());
-        assert!(map(&c, &base(json!({"aud": ["x", "other"]})), NOW).is_ok());
-        assert!(map(&c, &base(json!({"client_id": "app"})), NOW).is_ok());
+        assert!(map(&c, IDP, &base(json!({"aud": "app"})), NOW).is_ok());
+        assert!(map(&c, IDP, &base(json!({"aud": ["x", "other"]})), NOW).is_ok());
+        assert!(map(&c, IDP, &base(json!({"client_id": "app"})), NOW).is_ok());
         assert_eq!(
-            map(&c, &base(json!({"aud": "x"})), NOW),
+            map(&c, IDP, &base(json!({"aud": "x"})), NOW),
             Err(AuthError::WrongAudience)
         );
         assert_eq!(
-            map(&c, &base(json!({"aud": "x", "client_id": "app"})), NOW),
+            map(&c, IDP, &base(json!({"aud": "x", "client_id": "app"})), NOW),
             Err(AuthError::WrongAudience),
             "client_id only stands in when aud is absent"
         );
-        assert_eq!(map(&c, &base(json!({})), NOW), Err(AuthError::WrongAudience));
+        assert_eq!(map(&c, IDP, &base(json!({})), NOW), Err(AuthError::WrongAudience));
     }
 
     #[test]
@@ -179,13 +186,13 @@ mod tests {
         c.role_map.insert("crm-admins".into(), Role::Admin);
         c.role_map.insert("crm-staff".into(), Role::Employee);
         let p = base(json!({"cognito:groups": ["crm-staff", "eu-users", "crm-admins"]}));
-        assert_eq!(map(&c, &p, NOW).map(|c| c.role), Ok(Role::Admin));
+        assert_eq!(map(&c, IDP, &p, NOW).map(|c| c.role), Ok(Role::Admin));
         let p = base(json!({"cognito:groups": ["eu-users"]}));
-        assert_eq!(map(&c, &p, NOW), Err(AuthError::UnmappedRole));
+        assert_eq!(map(&c, IDP, &p, NOW), Err(AuthError::UnmappedRole));
         let p = base(json!({"cognito:groups": []}));
-        assert_eq!(map(&c, &p, NOW), Err(AuthError::NoRole));
+        assert_eq!(map(&c, IDP, &p, NOW), Err(AuthError::NoRole));
         assert_eq!(
-            map(&c, &json!({"sub": "u", "exp": NOW}), NOW),
+            map(&c, IDP, &json!({"sub": "u", "exp": NOW}), NOW),
             Err(AuthError::NoRole)
         );
     }
@@ -196,9 +203,9 @@ mod tests {
         c.tenant_claim = ClaimPath::Pointer("/app_metadata/tenant_id".into());
         let id = Uuid::new_v4();
         let p = base(json!({"app_metadata": {"tenant_id": id.to_string()}}));
-        assert_eq!(map(&c, &p, NOW).map(|c| c.tenant_id), Ok(Some(id)));
-        assert_eq!(map(&c, &base(json!({})), NOW).map(|c| c.tenant_id), Ok(None));
+        assert_eq!(map(&c, IDP, &p, NOW).map(|c| c.tenant_id), Ok(Some(id)));
+        assert_eq!(map(&c, IDP, &base(json!({})), NOW).map(|c| c.tenant_id), Ok(None));
         let p = base(json!({"app_metadata": {"tenant_id": "acme"}}));
-        assert_eq!(map(&c, &p, NOW), Err(AuthError::BadClaim("tenant")));
+        assert_eq!(map(&c, IDP, &p, NOW), Err(AuthError::BadClaim("tenant")));
     }
 }

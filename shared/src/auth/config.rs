@@ -33,7 +33,8 @@ pub struct AuthConfig {
     pub secrets: Vec<String>,
     pub tenant_claim: ClaimPath,
     pub role_claim: ClaimPath,
-    /// IdP role value to product role; the four product roles map to themselves unless overridden.
+    /// Role claim value to product role: `admin`, `manager` and `employee` map to themselves unless
+    /// overridden, `superadmin` only as [`AuthConfig::role_for`] says.
     pub role_map: HashMap<String, Role>,
     /// Clock skew allowed on `exp`, `nbf` and `iat` (`JWT_LEEWAY_SECONDS`).
     pub leeway: Duration,
@@ -46,6 +47,15 @@ pub struct AuthConfig {
     /// Keys older than this are re-fetched on the next request (a failed fetch keeps them), so a key the
     /// IdP withdrew stops working in long-lived environments.
     pub max_key_age: Duration,
+}
+
+/// Which key verified a token's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The deployment's own HS256 secret (`JWT_SECRET`): dev tokens, legacy projects.
+    Secret,
+    /// A key of the IdP's JWKS.
+    IdentityProvider,
 }
 
 /// Where the JWKS document is.
@@ -122,6 +132,17 @@ impl AuthConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The product role a value of the role claim maps to. An IdP's value (a group an IdP administrator
+    /// may name at will) becomes `superadmin` only through an explicit `JWT_ROLE_MAP` entry; the value
+    /// `superadmin` maps to itself only in tokens signed with the deployment's own secret.
+    pub fn role_for(&self, value: &str, signer: Signer) -> Option<Role> {
+        match self.role_map.get(value) {
+            Some(role) => Some(*role),
+            None if signer == Signer::Secret && value == Role::Superadmin.as_str() => Some(Role::Superadmin),
+            None => None,
+        }
+    }
+
     /// Reads the `JWT_*` variables through `lookup`. At least one of `JWT_JWKS_URL`, `JWT_ISSUER` and
     /// `JWT_SECRET` must be set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -174,6 +195,14 @@ impl AuthConfig {
         };
         if jwks.is_none() && secrets.is_empty() {
             return Err(ConfigError::Missing("JWT_JWKS_URL, JWT_ISSUER or JWT_SECRET"));
+        }
+        // An IdP signs tokens for every application it serves: without an audience, a token issued to
+        // any of them would be accepted here.
+        if jwks.is_some() && audiences.is_empty() {
+            return Err(invalid(
+                "JWT_AUDIENCE",
+                "must be set when a JWKS is configured (JWT_JWKS_URL or JWT_ISSUER)".into(),
+            ));
         }
         let algorithms = match explicit {
             None => {
@@ -304,15 +333,16 @@ fn parse_algorithms(raw: &str) -> Result<Vec<Algorithm>, ConfigError> {
     Ok(algs)
 }
 
+/// The roles that map to themselves without an entry. Not `superadmin`: see [`AuthConfig::role_for`].
 fn product_roles() -> HashMap<String, Role> {
-    [Role::Superadmin, Role::Admin, Role::Manager, Role::Employee]
+    [Role::Admin, Role::Manager, Role::Employee]
         .into_iter()
         .map(|role| (role.as_str().to_owned(), role))
         .collect()
 }
 
-/// `idp-value=role,...`; later entries may override the product roles' identity mapping
-/// (`superadmin=employee` stops an IdP's own `superadmin` from meaning ours).
+/// `idp-value=role,...`; entries may override the product roles' identity mapping (`admin=employee`),
+/// and are the only way an IdP's value becomes `superadmin` (`crm-superadmins=superadmin`).
 fn parse_role_map(raw: Option<&str>) -> Result<HashMap<String, Role>, ConfigError> {
     let mut map = product_roles();
     for entry in raw
@@ -372,6 +402,7 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const AUD: (&str, &str) = ("JWT_AUDIENCE", "crm-api");
 
     fn read(vars: &[(&str, &str)]) -> Result<AuthConfig, ConfigError> {
         let vars: HashMap<String, String> =
@@ -425,7 +456,7 @@ mod tests {
             "http://[::1]:8/k",
             "https://idp.example/k",
         ] {
-            assert!(read(&[("JWT_JWKS_URL", ok)]).is_ok(), "{ok}");
+            assert!(read(&[("JWT_JWKS_URL", ok), AUD]).is_ok(), "{ok}");
         }
         for bad in [
             "http://idp.example/jwks",
@@ -433,22 +464,27 @@ mod tests {
             "not a url",
             "http://10.0.0.1/k",
         ] {
-            let err = read(&[("JWT_JWKS_URL", bad)]).unwrap_err().to_string();
+            let err = read(&[("JWT_JWKS_URL", bad), AUD]).unwrap_err().to_string();
             assert!(err.contains("JWT_JWKS_URL"), "{bad}: {err}");
         }
-        assert!(read(&[("JWT_ISSUER", "http://idp.example")]).is_err());
+        let err = read(&[("JWT_ISSUER", "http://idp.example"), AUD]).unwrap_err();
+        assert!(err.to_string().contains("JWT_ISSUER"), "{err}");
     }
 
     #[test]
     fn algorithms_must_agree_with_the_routes() {
         let url = ("JWT_JWKS_URL", "https://idp.example/jwks");
-        assert!(read(&[url, ("JWT_ALGORITHMS", "none")]).is_err());
-        assert!(
-            read(&[url, ("JWT_ALGORITHMS", "HS256")]).is_err(),
-            "HS256 without a secret"
-        );
-        assert!(read(&[url, ("JWT_SECRET", SECRET), ("JWT_ALGORITHMS", "RS256")]).is_err());
-        let both = read(&[url, ("JWT_SECRET", SECRET), ("JWT_ALGORITHMS", "RS256,HS256")]).unwrap();
+        assert!(read(&[url, AUD, ("JWT_ALGORITHMS", "none")]).is_err());
+        let err = read(&[url, AUD, ("JWT_ALGORITHMS", "HS256")]).unwrap_err();
+        assert!(err.to_string().contains("HS256 needs JWT_SECRET"), "{err}");
+        assert!(read(&[url, AUD, ("JWT_SECRET", SECRET), ("JWT_ALGORITHMS", "RS256")]).is_err());
+        let both = read(&[
+            url,
+            AUD,
+            ("JWT_SECRET", SECRET),
+            ("JWT_ALGORITHMS", "RS256,HS256"),
+        ])
+        .unwrap();
         assert_eq!(both.algorithms, vec![Algorithm::RS256, Algorithm::HS256]);
         // Only HS256 listed: the issuer is an `iss` check, not a discovery URL.
         let hs = read(&[
@@ -490,5 +526,51 @@ mod tests {
         assert_eq!(config.role_map["manager"], Role::Manager);
         assert!(read(&[("JWT_SECRET", SECRET), ("JWT_ROLE_MAP", "x=owner")]).is_err());
         assert!(read(&[("JWT_SECRET", SECRET), ("JWT_TENANT_CLAIM", "/a~2b")]).is_err());
+    }
+
+    #[test]
+    fn a_jwks_needs_an_audience_and_a_secret_alone_does_not() {
+        for jwks in [
+            ("JWT_JWKS_URL", "https://idp.example/jwks"),
+            ("JWT_ISSUER", "https://idp.example/"),
+        ] {
+            let err = read(&[jwks]).unwrap_err().to_string();
+            assert!(err.contains("JWT_AUDIENCE"), "{err}");
+            assert!(read(&[jwks, AUD]).is_ok());
+        }
+        // HS256 only: the issuer is an `iss` check, no keys are fetched.
+        assert!(read(&[
+            ("JWT_ISSUER", "https://x.example/auth/v1"),
+            ("JWT_SECRET", SECRET),
+            ("JWT_ALGORITHMS", "HS256"),
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn superadmin_is_implicit_only_for_the_deployments_own_secret() {
+        let plain = read(&[("JWT_SECRET", SECRET)]).unwrap();
+        assert_eq!(
+            plain.role_for("superadmin", Signer::Secret),
+            Some(Role::Superadmin)
+        );
+        assert_eq!(plain.role_for("superadmin", Signer::IdentityProvider), None);
+        assert_eq!(
+            plain.role_for("admin", Signer::IdentityProvider),
+            Some(Role::Admin)
+        );
+        let mapped = read(&[
+            ("JWT_SECRET", SECRET),
+            ("JWT_ROLE_MAP", "crm-root=superadmin,superadmin=employee"),
+        ])
+        .unwrap();
+        assert_eq!(
+            mapped.role_for("crm-root", Signer::IdentityProvider),
+            Some(Role::Superadmin)
+        );
+        assert_eq!(
+            mapped.role_for("superadmin", Signer::Secret),
+            Some(Role::Employee)
+        );
     }
 }

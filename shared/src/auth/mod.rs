@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use self::config::{AuthConfig, ClaimPath, JwksSource};
+pub use self::config::{AuthConfig, ClaimPath, JwksSource, Signer};
 pub use self::hs256::{REPLACED_SECRET_OVERLAP, SECRET_REREAD_INTERVAL};
 use self::jwks::KeyCache;
 use crate::keys::Scope;
@@ -185,25 +185,26 @@ impl Authenticator {
         if !inner.config.algorithms.contains(&header.alg) {
             return Err(AuthError::Algorithm);
         }
-        let payload = if header.alg == Algorithm::HS256 {
+        let (signer, payload) = if header.alg == Algorithm::HS256 {
             // Each secret in turn: JWT_SECRET_PREVIOUS keeps tokens signed before a rotation valid.
             let check = |key: &DecodingKey| verify(token, key, header.alg).ok();
-            match inner.secrets.find_map(check) {
+            let payload = match inner.secrets.find_map(check) {
                 Some(payload) => payload,
                 // Maybe signed with a secret rotated since the cold start.
                 None if inner.secrets.renew().await => {
                     inner.secrets.find_map(check).ok_or(AuthError::Invalid)?
                 }
                 None => return Err(AuthError::Invalid),
-            }
+            };
+            (Signer::Secret, payload)
         } else {
             // HS256 never reaches here, so a public key can never serve as an HMAC secret.
             let cache = inner.keys.as_ref().ok_or(AuthError::Algorithm)?;
             let keys = cache.keys_for(header.kid.as_deref()).await?;
             let key = keys.find(header.kid.as_deref(), header.alg)?;
-            verify(token, &key.key, header.alg)?
+            (Signer::IdentityProvider, verify(token, &key.key, header.alg)?)
         };
-        claims::map(&inner.config, &payload, chrono::Utc::now().timestamp())
+        claims::map(&inner.config, signer, &payload, chrono::Utc::now().timestamp())
     }
 }
 
