@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use shared::bundle_query::recent_window_start;
 use shared::keys::Scope;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use test_support::exactness::{assert_exact, both};
 use uuid::Uuid;
 

@@ -280,3 +280,59 @@ async fn health_names_the_failing_dependency(pool: PgPool) {
     assert_eq!(r.body["redis_cache"], "disconnected");
     assert_eq!(r.body["database"], "connected");
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_readme_grants_are_enough_for_a_miss_a_revalidation_and_health(pool: PgPool) {
+    let tenant = testing::insert_tenant(&pool, "acme").await;
+    let role = testing::DbRole::create(
+        &pool,
+        "dashboard_bundle_db",
+        &testing::readme_grants("dashboard-bundle"),
+    )
+    .await;
+    let env = TestEnv::new().set("BUNDLE_TTL_SECONDS", "0");
+    let db = shared::db::Database::new(role.pool(), &env.database_config());
+    let state = common::state_over(&env, db, shared::clock::Clock::default());
+
+    let miss = common::get(&state, tenant).await;
+    let revalidated = common::get(&state, tenant).await;
+    let recomputes = state.bundles.recomputes();
+    sqlx::query("INSERT INTO leads (tenant_id, status) VALUES ($1, 'new')")
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let after_write = common::get(&state, tenant).await;
+    let health = send(&state, &event("health.json")).await;
+
+    assert_eq!(
+        (miss.status, miss.outcome()),
+        (200, "MISS".to_owned()),
+        "{}",
+        miss.body
+    );
+    assert_eq!(revalidated.outcome(), "HIT");
+    assert_eq!(recomputes, 1, "revalidated by a version read");
+    assert_eq!(after_write.outcome(), "MISS");
+    assert_eq!(after_write.body["data"]["stats"]["totalLeads"], 1);
+    assert_eq!(
+        (health.status, &health.body["database"]),
+        (200, &Value::from("connected"))
+    );
+    testing::cleanup_prefix(&env.prefix()).await;
+
+    // And nothing more: the read-only role cannot write the change table or run the warmer's upkeep.
+    let mut session = role.connect().await;
+    for sql in [
+        "INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, changes) VALUES (NULL, false, -1)",
+        "SELECT dashboard_cache.bundle_stats_compact(10)",
+        "INSERT INTO leads (tenant_id) VALUES (NULL)",
+    ] {
+        let refused = sqlx::query(sql).execute(&mut session).await.unwrap_err();
+        assert_eq!(
+            refused.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("42501"),
+            "{sql}"
+        );
+    }
+}

@@ -675,3 +675,93 @@ async fn compact_action_folds_every_delta_and_records_no_run(pool: PgPool) {
     assert!(run_rows(&pool).await.is_empty());
     cleanup(s).await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_readme_grants_are_enough_for_a_scheduled_run_with_compaction_and_check(pool: PgPool) {
+    let active = tenants(&pool, 3).await;
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET session_replication_role = replica;
+         INSERT INTO leads (tenant_id) VALUES ('{}');
+         RESET session_replication_role",
+        active[0]
+    )))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let role = testing::DbRole::create(&pool, "warm_cache_db", &testing::readme_grants("warm-cache")).await;
+    let env = warm_env().set("WARM_CHECK_SAMPLE", "10");
+    let db = shared::db::Database::new(role.pool(), &env.database_config());
+    let s = state_in(env, db, None);
+
+    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let compacted = invoke(
+        &s,
+        serde_json::json!({"action": "compact"}),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(summary["errors"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["bundles_warmed"], 2 * 3 + 2, "{summary}");
+    assert!(summary["deltas_compacted"].as_u64() > Some(0), "{summary}");
+    assert_eq!(
+        (&summary["stats_checked"], &summary["stats_drifted"]),
+        (&4.into(), &1.into())
+    );
+    assert!(compacted["deltas_compacted"].is_u64(), "{compacted}");
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_exactness_check_names_child_tables_whose_rows_are_not_counted(pool: PgPool) {
+    tenants(&pool, 2).await;
+    sqlx::raw_sql("CREATE TABLE leads_archive () INHERITS (leads)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let s = state(pool.clone(), warm_env().set("WARM_CHECK_SAMPLE", "10"), None);
+
+    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        summary["untracked_tables"],
+        serde_json::json!(["leads_archive"]),
+        "{summary}"
+    );
+    let recorded: Vec<String> = sqlx::query_scalar("SELECT untracked_tables FROM cache_warm_run")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(recorded, ["leads_archive"]);
+    cleanup(s).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_chunk_whose_parent_run_row_is_gone_still_warms(pool: PgPool) {
+    let active = tenants(&pool, 2).await;
+    let gone = Uuid::new_v4();
+    let chunk = serde_json::json!({
+        "detail-type": "Dashboard Warm Chunk",
+        "source": "dashboard-bundle.warm-cache",
+        "detail": {"run_id": gone, "tenant_ids": active},
+    });
+    let s = state(pool.clone(), warm_env(), None);
+
+    let summary = invoke(&s, chunk, Duration::from_secs(600)).await.unwrap();
+
+    assert_eq!(summary["bundles_warmed"], 4, "{summary}");
+    let parent: Option<Uuid> =
+        sqlx::query_scalar("SELECT parent_run_id FROM cache_warm_run WHERE trigger = 'chunk'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(parent, Some(gone), "the chunk still names its run");
+    cleanup(s).await;
+}

@@ -56,10 +56,13 @@ async fn migrate(fresh: bool) -> Result<()> {
             .context("creating the database")?;
         println!("created database");
     }
-    shared::db::MIGRATOR
-        .run(&connect().await?)
-        .await
-        .context("applying migrations")?;
+    match shared::db::MIGRATOR.run(&connect().await?).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => bail!(
+            "this database was migrated by migration {version}, which no longer exists (the migrations were \
+             squashed before the first release): run `devtools migrate --fresh` to recreate it"
+        ),
+        other => other.context("applying migrations")?,
+    }
     println!("migrations applied");
     Ok(())
 }
