@@ -1,10 +1,7 @@
-//! Figures 8-10 (`BENCH_FIGURES=changes`): what change tracking costs the CRM's writes, and what a
-//! miss costs at growing data sizes, each beside the same work without the triggers or done the slow
-//! way (the full-scan SQL) in the same run.
-//!
-//! Writes go to two copies of `leads` made here (same columns, indexes and foreign key), one with the
-//! leads triggers attached: the CRM's tables are left as they are. Rows per tenant are grown by
-//! tenants of their own (`bench-scale-*`), generated once, through the triggers.
+//! Figure 10 (`BENCH_FIGURES=changes`, after the write cost of `write_cost.rs`): what a miss costs at
+//! growing data sizes with change tracking, each beside the same work done the slow way (the full-scan
+//! SQL) in the same run. Rows per tenant are grown by tenants of their own (`bench-scale-*`), generated
+//! once, through the triggers.
 
 use std::time::Instant;
 
@@ -14,133 +11,8 @@ use shared::bundle_query as bundle;
 use shared::keys::{BundleId, Scope};
 use uuid::Uuid;
 
-use crate::figures::{one_line, percentile, ratio, Context};
+use crate::figures::{percentile, ratio, Context};
 use crate::{floors, Row};
-
-/// The write tables: `bench_w_plain` (no triggers) and `bench_w_tracked` (the leads triggers).
-async fn write_tables(ctx: &Context) -> Result<Uuid> {
-    let setup = "DROP TABLE IF EXISTS bench_w_plain, bench_w_tracked;
-        CREATE TABLE bench_w_plain (LIKE leads INCLUDING ALL, FOREIGN KEY (tenant_id) REFERENCES tenant (id));
-        CREATE TABLE bench_w_tracked (LIKE leads INCLUDING ALL, FOREIGN KEY (tenant_id) REFERENCES tenant (id));
-        CREATE TRIGGER bench_w_insert AFTER INSERT ON bench_w_tracked REFERENCING NEW TABLE AS new_rows
-          FOR EACH STATEMENT EXECUTE FUNCTION bundle_track_leads_insert();
-        CREATE TRIGGER bench_w_update AFTER UPDATE ON bench_w_tracked
-          REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-          FOR EACH STATEMENT EXECUTE FUNCTION bundle_track_leads_update();
-        CREATE TRIGGER bench_w_delete AFTER DELETE ON bench_w_tracked REFERENCING OLD TABLE AS old_rows
-          FOR EACH STATEMENT EXECUTE FUNCTION bundle_track_leads_delete();
-        INSERT INTO tenant (slug, name) VALUES ('bench-writes', 'Bench writes') ON CONFLICT (slug) DO NOTHING;";
-    sqlx::raw_sql(setup).execute(&ctx.pool).await?;
-    Ok(
-        sqlx::query_scalar("SELECT id FROM tenant WHERE slug = 'bench-writes'")
-            .fetch_one(&ctx.pool)
-            .await?,
-    )
-}
-
-/// Removes the write tables; the tracked rows are deleted first, so the counters of `bench-writes`
-/// return to what the tables hold (nothing).
-async fn drop_write_tables(ctx: &Context) -> Result<()> {
-    sqlx::raw_sql("DELETE FROM bench_w_tracked; DROP TABLE bench_w_plain, bench_w_tracked")
-        .execute(&ctx.pool)
-        .await?;
-    Ok(())
-}
-
-/// pgbench of `sql` (`{t}` the table, `{tenant}` the tenant) on both tables: (plain, tracked) as
-/// (average latency ms, tps).
-fn both_tables(
-    ctx: &Context,
-    name: &str,
-    lines: &[&str],
-    tenant: Uuid,
-    clients: u32,
-    transactions: u32,
-) -> Result<((f64, f64), (f64, f64))> {
-    let mut out = Vec::new();
-    for table in ["bench_w_plain", "bench_w_tracked"] {
-        let script: Vec<String> = lines
-            .iter()
-            .map(|l| one_line(&l.replace("{t}", table).replace("{tenant}", &tenant.to_string())))
-            .collect();
-        let path = ctx.script(&format!("{name}-{table}.sql"), &script)?;
-        // A warm-up pass, so that both tables start from the same state of caches and indexes.
-        floors::pgbench(&ctx.database_url, &path, clients, transactions.div_ceil(5))?;
-        out.push(floors::pgbench(&ctx.database_url, &path, clients, transactions)?);
-    }
-    Ok((out[0], out[1]))
-}
-
-/// Figure 8: write overhead; figure 9: two writers of one tenant.
-pub async fn writes(ctx: &Context) -> Result<Vec<Row>> {
-    let tenant = write_tables(ctx).await?;
-    let mut rows = Vec::new();
-    let cases: [(&str, &str, Vec<&str>, u32); 3] = [
-        (
-            "single-row insert",
-            "write-one",
-            vec!["INSERT INTO {t} (tenant_id, status, created_date) VALUES ('{tenant}', 'new', now());"],
-            2_000,
-        ),
-        (
-            "1,000-row insert",
-            "write-thousand",
-            vec![
-                "INSERT INTO {t} (tenant_id, status, created_date)
-                   SELECT '{tenant}', 'new', now() - g * interval '1 minute' FROM generate_series(1, 1000) g;",
-            ],
-            40,
-        ),
-        (
-            "1,000-row update (status, created_date)",
-            "update-thousand",
-            vec![
-                "UPDATE {t} SET status = CASE WHEN status = 'new' THEN 'lost' ELSE 'new' END,
-                        created_date = created_date + interval '7 minutes'
-                  WHERE id IN (SELECT id FROM {t} LIMIT 1000);",
-            ],
-            40,
-        ),
-    ];
-    for (what, name, lines, transactions) in cases {
-        let ((plain, _), (tracked, _)) = both_tables(ctx, name, &lines, tenant, 1, transactions)?;
-        rows.push(Row {
-            figure: format!("8. Write overhead: {what}"),
-            ours: format!("{tracked:.3} ms with the triggers"),
-            floor: format!("{plain:.3} ms without"),
-            ratio: ratio(tracked, plain),
-            goal: if transactions > 100 {
-                "≤ 1.3×"
-            } else {
-                "(context)"
-            }
-            .into(),
-            how: format!(
-                "pgbench -M prepared -t {transactions}, a copy of leads with and without the leads triggers"
-            ),
-        });
-    }
-    // Two transactions of one tenant, each open 2 ms between its writes: with a shared version row
-    // the second would wait for the first to commit.
-    let two = [
-        "BEGIN;",
-        "INSERT INTO {t} (tenant_id, status) VALUES ('{tenant}', 'new');",
-        "SELECT pg_sleep(0.002);",
-        "INSERT INTO {t} (tenant_id, status) VALUES ('{tenant}', 'lost');",
-        "COMMIT;",
-    ];
-    let ((_, plain_tps), (_, tracked_tps)) = both_tables(ctx, "two-writers", &two, tenant, 2, 300)?;
-    rows.push(Row {
-        figure: "9. Two writers on one tenant: throughput".into(),
-        ours: format!("{tracked_tps:.0} tx/s with the triggers"),
-        floor: format!("{plain_tps:.0} tx/s without"),
-        ratio: format!("{:.2}", tracked_tps / plain_tps),
-        goal: "≥ 0.9 (no blocking)".into(),
-        how: "pgbench -c 2 -t 300: BEGIN; insert; 2 ms; insert; COMMIT, both clients on one tenant".into(),
-    });
-    drop_write_tables(ctx).await?;
-    Ok(rows)
-}
 
 /// A tenant of `rows` rows across the five tables (proportions of the large tenant), made once.
 async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {

@@ -30,7 +30,19 @@ pub fn pgbench(
     clients: u32,
     transactions: u32,
 ) -> Result<(f64, f64)> {
+    pgbench_with_options(database_url, script, clients, transactions, "")
+}
+
+/// [`pgbench`] with server settings for its sessions (`PGOPTIONS`, e.g. `-c synchronous_commit=off`).
+pub fn pgbench_with_options(
+    database_url: &str,
+    script: &std::path::Path,
+    clients: u32,
+    transactions: u32,
+    options: &str,
+) -> Result<(f64, f64)> {
     let out = Command::new("pgbench")
+        .env("PGOPTIONS", options)
         .args(["-n", "-f"])
         .arg(script)
         .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
