@@ -46,7 +46,7 @@ BEGIN
                REFERENCING OLD TABLE AS old_rows
                FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_delete()', crm_schema, t),
             pg_catalog.format('CREATE TRIGGER %2$s_bundle_truncate AFTER TRUNCATE ON %1$I.%2$I
-               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_truncate()', crm_schema, t)]
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_truncate()', crm_schema, t)]
         END;
         attempt := 0;
         LOOP
