@@ -20,7 +20,7 @@ SELECT 'warm-dashboard-bundle-cache'::text AS id,
        true AS is_active,
        r.started_at AS last_run,
        c.next_run,
-       coalesce(c.settings, '{}'::jsonb) || jsonb_strip_nulls(jsonb_build_object(
+       coalesce(c.settings, '{}'::jsonb) || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
            'last_run_id', r.id,
            'last_trigger', r.trigger,
            'last_finished_at', r.finished_at,

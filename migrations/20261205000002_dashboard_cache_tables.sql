@@ -16,14 +16,18 @@ SET LOCAL ROLE dashboard_cache_owner;
 -- midnight (every IANA offset is a multiple of 15 minutes) is a whole number of buckets. Timestamps
 -- outside years 1000-8999 (±infinity included) go to ±infinity, which compare like the timestamps they
 -- stand for with any window start inside those years; date_bin can then never overflow in a writer.
--- A SQL-standard body: parsed here, so no caller's search_path can change what it calls.
-CREATE FUNCTION dashboard_cache.bundle_bucket(ts timestamptz) RETURNS timestamptz
+-- A SQL-standard body, bound when this migration runs, with every function, operator and type named
+-- in pg_catalog: no search_path, then or later, can change what it calls.
+CREATE FUNCTION dashboard_cache.bundle_bucket(ts pg_catalog.timestamptz) RETURNS pg_catalog.timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
-         WHEN ts >= '1000-01-01 00:00:00+00' AND ts < '9000-01-01 00:00:00+00'
-           THEN date_bin('15 minutes', ts, '1970-01-01 00:00:00+00')
-         WHEN ts >= '9000-01-01 00:00:00+00' THEN 'infinity'::timestamptz
-         ELSE '-infinity'::timestamptz
+         WHEN ts OPERATOR(pg_catalog.>=) '1000-01-01 00:00:00+00'::pg_catalog.timestamptz
+          AND ts OPERATOR(pg_catalog.<) '9000-01-01 00:00:00+00'::pg_catalog.timestamptz
+           THEN pg_catalog.date_bin('15 minutes'::pg_catalog.interval, ts,
+                                    '1970-01-01 00:00:00+00'::pg_catalog.timestamptz)
+         WHEN ts OPERATOR(pg_catalog.>=) '9000-01-01 00:00:00+00'::pg_catalog.timestamptz
+           THEN 'infinity'::pg_catalog.timestamptz
+         ELSE '-infinity'::pg_catalog.timestamptz
        END;
 
 CREATE TABLE dashboard_cache.bundle_stats_delta (
@@ -46,6 +50,19 @@ CREATE TABLE dashboard_cache.bundle_stats_delta (
     pipeline           numeric NOT NULL DEFAULT 0,
     won_value          numeric NOT NULL DEFAULT 0,
     activities         int8 NOT NULL DEFAULT 0
+);
+-- What a legitimate change looks like: versions never go back, no NaN sum, an epoch row moves every
+-- version by one, counts stay far from int8's limits (so that no sum of them can overflow). Only the
+-- trigger functions and repairs append here; this bounds what a role that may append (warm-cache,
+-- for its repairs) can do: no version goes back, and what it adds to a counter the next repair undoes.
+ALTER TABLE dashboard_cache.bundle_stats_delta ADD CONSTRAINT bundle_stats_delta_sane CHECK (
+    changes >= 0
+    AND (NOT epoch OR (tenant_id IS NULL AND changes = 1))
+    AND pipeline <> 'NaN' AND won_value <> 'NaN'
+    AND contacts BETWEEN -1e12 AND 1e12 AND accounts BETWEEN -1e12 AND 1e12
+    AND leads BETWEEN -1e12 AND 1e12 AND open_leads BETWEEN -1e12 AND 1e12
+    AND opportunities BETWEEN -1e12 AND 1e12 AND won_opportunities BETWEEN -1e12 AND 1e12
+    AND open_opportunities BETWEEN -1e12 AND 1e12 AND activities BETWEEN -1e12 AND 1e12
 );
 CREATE INDEX bundle_stats_delta_tenant_idx ON dashboard_cache.bundle_stats_delta (tenant_id, bucket);
 CREATE INDEX bundle_stats_delta_epoch_idx ON dashboard_cache.bundle_stats_delta (changes) WHERE epoch;
@@ -90,5 +107,12 @@ CREATE TABLE dashboard_cache.bundle_stats_horizon (
     folded_before timestamptz NOT NULL DEFAULT '-infinity'
 );
 INSERT INTO dashboard_cache.bundle_stats_horizon DEFAULT VALUES;
+
+-- Repairs of one tenant wait for each other on a row here (the nil UUID for the rows without a tenant): a row
+-- lock only the owner can take, where an advisory lock could be held by any role that can connect.
+-- Compaction locks the horizon row the same way.
+CREATE TABLE dashboard_cache.repair_lock (
+    tenant_id uuid PRIMARY KEY
+);
 
 RESET ROLE;

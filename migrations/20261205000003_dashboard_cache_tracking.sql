@@ -374,15 +374,18 @@ REVOKE ALL ON FUNCTION dashboard_cache.track_tenant_timezone() FROM PUBLIC;
 -- The CRM's tenants, for functions that loop over them.
 CREATE VIEW dashboard_cache.tenants WITH (security_invoker = true) AS SELECT id FROM tenant;
 
+-- The five CRM tables the bundle counts, bound when this migration runs.
+CREATE VIEW dashboard_cache.crm_tables AS
+SELECT t FROM (VALUES ('contacts'::regclass), ('accounts'::regclass), ('leads'::regclass),
+                      ('opportunities'::regclass), ('activities'::regclass)) AS crm (t);
+
 -- Tables whose rows the triggers never see: inheritance children and partitions of the five CRM tables
 -- (a statement on a child fires the child's triggers, not the parent's). The exactness check of each
 -- warm run reports them by name.
 CREATE VIEW dashboard_cache.untracked_tables WITH (security_invoker = true) AS
 WITH RECURSIVE child (relid, parent) AS (
     SELECT i.inhrelid, i.inhparent
-      FROM pg_catalog.pg_inherits i
-     WHERE i.inhparent IN ('contacts'::regclass, 'accounts'::regclass, 'leads'::regclass,
-                           'opportunities'::regclass, 'activities'::regclass)
+      FROM pg_catalog.pg_inherits i JOIN dashboard_cache.crm_tables c ON i.inhparent = c.t
     UNION
     SELECT i.inhrelid, c.parent
       FROM pg_catalog.pg_inherits i JOIN child c ON i.inhparent = c.relid

@@ -18,7 +18,10 @@ DECLARE
     folded int8;
     horizon timestamptz := date_bin('1 day', now() - interval '35 days', '1970-01-01 00:00:00+00');
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(hashtext('dashboard_cache.bundle_stats_compact')) THEN
+    -- One compaction at a time: a row lock only the owner can take (an advisory lock could be held by
+    -- any role that can connect, stopping compaction for good).
+    PERFORM FROM dashboard_cache.bundle_stats_horizon FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
         RETURN NULL;
     END IF;
 
@@ -83,10 +86,22 @@ BEGIN
 END
 $$;
 
+-- Waits until no other repair of `p_tenant` (NULL: the rows without a tenant) is running, and keeps
+-- the others waiting until this transaction ends. A row lock in a table only the owner writes.
+CREATE FUNCTION dashboard_cache.lock_tenant_repair(p_tenant uuid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    key uuid := coalesce(p_tenant, '00000000-0000-0000-0000-000000000000');
+BEGIN
+    INSERT INTO dashboard_cache.repair_lock (tenant_id) VALUES (key) ON CONFLICT DO NOTHING;
+    PERFORM FROM dashboard_cache.repair_lock WHERE tenant_id = key FOR UPDATE;
+END
+$$;
+
 -- Compares the maintained stats of one tenant (NULL: the rows without a tenant) with a full
 -- recomputation in one statement, so in one snapshot, and appends the difference as a delta (with a
 -- version change): exact again whatever writers do meanwhile. Repairs of one tenant are serialised
--- (an advisory lock), and each takes its snapshot after the lock, so a second repair sees the first
+-- (lock_tenant_repair), and each takes its snapshot after the lock, so a second repair sees the first
 -- one's correction instead of adding it again: hence READ COMMITTED only. Returns the number of
 -- drifted groups (a group: the totals or one bucket, with or without test data).
 CREATE FUNCTION dashboard_cache.bundle_stats_repair(p_tenant uuid) RETURNS int8
@@ -102,8 +117,15 @@ BEGIN
             USING ERRCODE = '0A000',
                   HINT = 'Its snapshot must start after the per-tenant lock, or a concurrent repair is counted twice.';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('dashboard_cache.bundle_stats_repair'),
-                                  hashtext(coalesce(p_tenant::text, 'no tenant')));
+    -- Row-level security would hide rows from the recomputation, which would then "correct" the
+    -- counters to what this role may see.
+    IF EXISTS (SELECT FROM dashboard_cache.crm_tables c WHERE row_security_active(c.t)) THEN
+        RAISE EXCEPTION 'bundle_stats_repair cannot see every row: row-level security is active on a CRM table for %',
+              current_user
+            USING ERRCODE = '42501',
+                  HINT = 'Run it as a role that bypasses row-level security on the CRM tables (BYPASSRLS or their owner).';
+    END IF;
+    PERFORM dashboard_cache.lock_tenant_repair(p_tenant);
     -- Buckets before the horizon are folded into -infinity on both sides.
     SELECT folded_before INTO horizon FROM dashboard_cache.bundle_stats_horizon;
     EXECUTE format($sql$
@@ -186,6 +208,6 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION dashboard_cache.bundle_stats_compact(integer), dashboard_cache.bundle_stats_repair(uuid),
-    dashboard_cache.bundle_stats_resync() FROM PUBLIC;
+    dashboard_cache.bundle_stats_resync(), dashboard_cache.lock_tenant_repair(uuid) FROM PUBLIC;
 
 RESET ROLE;

@@ -10,8 +10,10 @@
 -- writers do meanwhile; a TRUNCATE negates what is visible, before or after the tenant's repair alike.
 --
 -- SECURITY INVOKER (its caller creates the triggers, so owns the CRM tables) and without a SET clause
--- (a procedure with one cannot COMMIT): every name in it is schema-qualified. Idempotent: a run that
--- failed half-way is run again.
+-- (a procedure with one cannot COMMIT): every name in it is schema-qualified, and the install migration
+-- calls it with search_path = pg_catalog, pg_temp, so that no operator or function another role
+-- planted in the caller's schemas runs as the caller. Idempotent: a run that failed half-way is run
+-- again (call it the same way).
 SET LOCAL ROLE dashboard_cache_owner;
 
 CREATE PROCEDURE dashboard_cache.install(
@@ -54,9 +56,11 @@ BEGIN
             BEGIN
                 PERFORM pg_catalog.set_config('lock_timeout', lock_wait, true);
                 IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                                 JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
-                                WHERE g.tgrelid = pg_catalog.format('%I.%I', crm_schema, t)::regclass
-                                  AND p.pronamespace = 'dashboard_cache'::regnamespace) THEN
+                                 JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) g.tgfoid
+                                WHERE g.tgrelid OPERATOR(pg_catalog.=)
+                                      pg_catalog.format('%I.%I', crm_schema, t)::pg_catalog.regclass::pg_catalog.oid
+                                  AND p.pronamespace OPERATOR(pg_catalog.=)
+                                      'dashboard_cache'::pg_catalog.regnamespace::pg_catalog.oid) THEN
                     EXECUTE pg_catalog.array_to_string(triggers, '; ');
                 END IF;
                 done := true;

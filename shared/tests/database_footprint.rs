@@ -579,3 +579,220 @@ async fn uninstalling_leaves_the_crm_tables_and_their_rows_as_before(pool: PgPoo
     .unwrap();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[sqlx::test(migrations = false)]
+async fn migrating_refuses_while_other_roles_may_create_in_a_schema_of_its_search_path(pool: PgPool) {
+    crm_only(&pool).await;
+    run(&pool, "GRANT CREATE ON SCHEMA public TO PUBLIC").await;
+
+    let refused = shared::db::MIGRATOR.run(&pool).await.unwrap_err().to_string();
+
+    assert!(refused.contains("may CREATE in schema(s) public"), "{refused}");
+    let installed: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = 'dashboard_cache')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!installed);
+}
+
+/// A log of calls to functions planted in `public`, and the planting of `sql` (which calls
+/// `public.planted_call(name)` from the planted function).
+async fn plant(pool: &PgPool, sql: &str) {
+    run(
+        pool,
+        &format!(
+            "CREATE TABLE public.planted_log (name text, who text);
+             CREATE FUNCTION public.planted_call(name text) RETURNS void LANGUAGE sql AS
+               $$ INSERT INTO public.planted_log VALUES (name, current_user) $$;
+             {sql}"
+        ),
+    )
+    .await;
+}
+
+async fn planted_calls(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT name, who FROM public.planted_log")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_bucket_function_is_bound_to_pg_catalog_whatever_the_migrators_schemas_hold(pool: PgPool) {
+    crm_only(&pool).await;
+    // An overload of date_bin matching the bucket function's literals more exactly than pg_catalog's.
+    plant(
+        &pool,
+        "CREATE FUNCTION public.date_bin(text, timestamptz, text) RETURNS timestamptz LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM public.planted_call('date_bin');
+                    RETURN pg_catalog.date_bin($1::interval, $2, $3::timestamptz); END $$;",
+    )
+    .await;
+    install(&pool).await;
+    let tenant = insert_tenant(&pool, "t").await;
+
+    seed(&pool, tenant).await;
+
+    assert_eq!(planted_calls(&pool).await, []);
+    assert_exact(&pool, &[tenant], since(), "after planting date_bin").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn calling_install_again_runs_no_operator_planted_in_the_callers_schemas(pool: PgPool) {
+    // Operators with the exact argument types of comparisons of catalog oids with regclass and
+    // regnamespace, for which pg_catalog has no exact match.
+    plant(
+        &pool,
+        "CREATE FUNCTION public.oid_eq_regclass(oid, regclass) RETURNS bool LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM public.planted_call('oid = regclass'); RETURN $1 = $2::oid; END $$;
+         CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regclass, FUNCTION = public.oid_eq_regclass);
+         CREATE FUNCTION public.oid_eq_regnamespace(oid, regnamespace) RETURNS bool LANGUAGE plpgsql AS
+           $$ BEGIN PERFORM public.planted_call('oid = regnamespace'); RETURN $1 = $2::oid; END $$;
+         CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = regnamespace, FUNCTION = public.oid_eq_regnamespace);",
+    )
+    .await;
+
+    run(&pool, "CALL dashboard_cache.install()").await;
+
+    assert_eq!(planted_calls(&pool).await, []);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_pre_existing_owner_role_with_members_or_default_privileges_is_refused(pool: PgPool) {
+    crm_only(&pool).await;
+    let (names, dir) = migration_files();
+    let owner_sql = names
+        .iter()
+        .find(|n| n.ends_with("_dashboard_cache_owner.sql"))
+        .map(|n| std::fs::read_to_string(dir.join(n)).unwrap())
+        .expect("the owner migration");
+    let member = DbRole::create(&pool, "crm_writer", "").await;
+    let cases = [
+        format!("GRANT dashboard_cache_owner TO {};", member.name()),
+        format!(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE dashboard_cache_owner GRANT ALL ON TABLES TO {};",
+            member.name()
+        ),
+        String::new(),
+    ];
+    for (i, setup) in cases.iter().enumerate() {
+        // The owner migration as it is, for a role of its own name: the cluster's real owner role is
+        // in use by every other test database.
+        let owner = DbRole::create(
+            &pool,
+            "dashboard_cache_owner",
+            &format!("ALTER ROLE dashboard_cache_owner NOLOGIN; {setup}"),
+        )
+        .await;
+        let sql = owner_sql
+            .replace("dashboard_cache_owner", owner.name())
+            .replace("SCHEMA dashboard_cache ", &format!("SCHEMA dc_{i} "));
+        let mut conn = pool.acquire().await.unwrap();
+        let result = sqlx::raw_sql(AssertSqlSafe(format!("BEGIN; {sql}")))
+            .execute(&mut *conn)
+            .await;
+        exec(&mut conn, "ROLLBACK").await;
+        if setup.is_empty() {
+            result.expect("a new NOLOGIN role is accepted");
+        } else {
+            let refused = result.expect_err(setup).to_string();
+            assert!(
+                refused.contains("beyond a new NOLOGIN role"),
+                "{setup}: {refused}"
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn no_role_can_stop_compaction_or_repair_by_holding_a_lock(pool: PgPool) {
+    let tenant = insert_tenant(&pool, "t").await;
+    seed(&pool, tenant).await;
+    let nobody = DbRole::create(&pool, "crm_reader", "").await;
+    let mut squatter = nobody.connect().await;
+    // The locks any role can take: advisory locks, here the keys compaction and repair once used.
+    exec(
+        &mut squatter,
+        &format!(
+            "SELECT pg_advisory_lock(hashtext('dashboard_cache.bundle_stats_compact')),
+                    pg_advisory_lock(hashtext('dashboard_cache.bundle_stats_repair'), hashtext('{tenant}'))"
+        ),
+    )
+    .await;
+    let row_lock = sqlx::query("SELECT FROM dashboard_cache.bundle_stats_horizon FOR UPDATE")
+        .execute(&mut squatter)
+        .await;
+    assert!(row_lock.is_err(), "the squatter locked the horizon row");
+
+    let mut conn = pool.acquire().await.unwrap();
+    exec(&mut conn, "SET statement_timeout = '5s'").await;
+    let folded: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact(1000)")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let repaired: Result<i64, _> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_repair($1)")
+        .bind(tenant)
+        .fetch_one(&mut *conn)
+        .await;
+
+    assert!(folded.is_some_and(|n| n > 0), "compaction skipped: {folded:?}");
+    assert_eq!(repaired.expect("the repair ran"), 0);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_warmers_role_cannot_append_a_change_that_moves_a_version_back_or_poisons_a_sum(pool: PgPool) {
+    let tenant = insert_tenant(&pool, "t").await;
+    seed(&pool, tenant).await;
+    let before = version(&pool, tenant).await;
+    let warmer = DbRole::create(&pool, "warm_cache_db", &readme_grants("warm-cache")).await;
+    let mut session = warmer.connect().await;
+
+    for values in [
+        format!("('{tenant}', false, false, -3, 0, 0)"),
+        format!("('{tenant}', false, false, 0, 'NaN', 0)"),
+        format!("('{tenant}', false, false, 0, 0, -9223372036854775808)"),
+        "(NULL, false, true, 5, 0, 0)".to_owned(),
+    ] {
+        let appended = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, epoch, changes, pipeline, contacts)
+             VALUES {values}"
+        )))
+        .execute(&mut session)
+        .await;
+        let code = appended.err().and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned())
+        });
+        assert_eq!(code.as_deref(), Some("23514"), "{values} was appended");
+    }
+    assert!(version(&pool, tenant).await >= before);
+    assert_exact(&pool, &[tenant], since(), "after the warmer's appends").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn repair_refuses_while_row_level_security_hides_crm_rows_from_its_caller(pool: PgPool) {
+    let tenant = insert_tenant(&pool, "t").await;
+    seed(&pool, tenant).await;
+    let warmer = DbRole::create(&pool, "warm_cache_db", &readme_grants("warm-cache")).await;
+    run(&pool, "ALTER TABLE leads ENABLE ROW LEVEL SECURITY").await;
+
+    let repaired = sqlx::query_scalar::<_, i64>("SELECT dashboard_cache.bundle_stats_repair($1)")
+        .bind(tenant)
+        .fetch_one(&mut warmer.connect().await)
+        .await;
+
+    let code = repaired.err().and_then(|e| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+    });
+    assert_eq!(
+        code.as_deref(),
+        Some("42501"),
+        "the repair ran without seeing the leads"
+    );
+    run(&pool, "ALTER TABLE leads DISABLE ROW LEVEL SECURITY").await;
+    assert_exact(&pool, &[tenant], since(), "after the refused repair").await;
+}
