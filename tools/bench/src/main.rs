@@ -56,10 +56,13 @@ async fn main() -> Result<()> {
         .connect(&database_url)
         .await?;
     // Always: a dataset generated before a new migration gets it (its backfill included).
-    shared::db::MIGRATOR
-        .run(&pool)
-        .await
-        .context("migrating the bench database")?;
+    match shared::db::MIGRATOR.run(&pool).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => anyhow::bail!(
+            "the bench database was migrated by migration {version}, which no longer exists (the migrations \
+             were squashed before the first release): drop it (`dropdb dashboard_bench`) and run again"
+        ),
+        other => other.context("migrating the bench database")?,
+    }
     // BENCH_FIGURES=changes-writes: the write cost of change tracking alone needs the schema, not the
     // dataset (about 3 minutes on 2 cores).
     if only_env.as_deref() == Some("changes-writes") {
