@@ -5,9 +5,10 @@
 //! as exact decimal text, never through a float.
 //!
 //! The eleven stats are read from the counters the change-tracking triggers maintain (base rows and
-//! unfolded deltas, see `migrations/20261202000001_change_deltas.sql`), at a cost that does not grow
-//! with the data. [`Sql::stats`] is the same definition as a full scan of the tables: the reference
-//! the exactness check and the tests compare the maintained figures with.
+//! unfolded deltas, see `migrations/20261205000002_dashboard_cache_tables.sql`), at a cost that does
+//! not grow with the data. The statements themselves are in [`crate::bundle_sql`]; [`Sql::stats`] is
+//! the same definition as a full scan of the tables: the reference the exactness check and the tests
+//! compare the maintained figures with.
 //!
 //! Values Postgres accepts but JSON or the bundle cannot carry are defined here, in SQL, so that no
 //! row can fail or crash a computation:
@@ -16,8 +17,6 @@
 //!   `+infinity` is in the future (counted, like any future date) and `-infinity` is not;
 //! - list text fields are cut to [`MAX_TEXT_CHARS`] characters, so no row can push a response past
 //!   Lambda's 6 MB; control characters are kept and JSON-escaped.
-
-use std::sync::LazyLock;
 
 use chrono::{DateTime, Days, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
@@ -30,6 +29,8 @@ use crate::error::BundleError;
 use crate::keys::{BundleId, Scope};
 use crate::tenant_time::Zone;
 use crate::version;
+
+pub use crate::bundle_sql::Sql;
 
 pub const RECENT_ACTIVITIES: i64 = 10;
 pub const RECENT_LEADS: i64 = 5;
@@ -239,178 +240,6 @@ async fn query_bundle(
             ttl_seconds,
         },
     })
-}
-
-/// The bundle's SQL for one kind of scope. A tenant scope and the global scope get separate statement
-/// texts (rather than `$1 IS NULL OR tenant_id = $1`) so that Postgres's cached generic plan for a
-/// tenant stays an index scan on `tenant_id`.
-pub struct Sql {
-    /// The eleven stats by a full scan of the tables: the reference definition.
-    pub stats: String,
-    /// The same figures from the maintained counters (same parameters).
-    pub maintained_stats: String,
-    pub recent_activities: String,
-    pub recent_leads: String,
-    pub recent_opportunities: String,
-}
-
-static TENANT_SQL: LazyLock<Sql> = LazyLock::new(|| {
-    Sql::build(
-        "tenant_id = $1::uuid AND ($2::bool OR is_test_data IS NOT TRUE)",
-        "kind = 0 AND tenant_id = $1::uuid",
-        "tenant_id = $1::uuid",
-    )
-});
-/// `$1` is bound but unused: every statement takes the same parameters whatever the scope. The global
-/// counters are base rows of their own (kind 2) plus every unfolded delta.
-static GLOBAL_SQL: LazyLock<Sql> = LazyLock::new(|| {
-    Sql::build(
-        "($2::bool OR is_test_data IS NOT TRUE)",
-        "kind = 2 AND tenant_id IS NULL",
-        "NOT epoch",
-    )
-});
-
-impl Sql {
-    /// Parameters of every statement: `$1` tenant id (unused for the global scope), `$2` include test
-    /// data; `$3`, the 30-day window start, for `stats` only. The lists' limits are constants in the
-    /// text: a generic plan with a parameter as limit assumes a tenth of the rows and sorts them all.
-    pub fn for_scope(scope: Scope) -> &'static Self {
-        match scope {
-            Scope::Tenant(_) => &TENANT_SQL,
-            Scope::Global => &GLOBAL_SQL,
-        }
-    }
-
-    /// `rows`: the scope's CRM rows; `base` and `deltas`: its maintained counters.
-    fn build(rows: &str, base: &str, deltas: &str) -> Self {
-        let finite_amount = FINITE_AMOUNT;
-        let test = "($2::bool OR NOT is_test)";
-        let totals = "contacts, accounts, leads, open_leads, opportunities, won_opportunities, \
-                      open_opportunities, pipeline, won_value";
-        Self {
-            maintained_stats: format!(
-                "WITH totals AS (
-                   SELECT {totals} FROM dashboard_cache.bundle_stats_base WHERE {base} AND bucket IS NULL AND {test}
-                   UNION ALL
-                   SELECT {totals} FROM dashboard_cache.bundle_stats_delta WHERE {deltas} AND bucket IS NULL AND {test}
-                 ), recent AS (
-                   SELECT leads, activities FROM dashboard_cache.bundle_stats_base
-                    WHERE {base} AND bucket >= $3::timestamptz AND {test}
-                   UNION ALL
-                   SELECT leads, activities FROM dashboard_cache.bundle_stats_delta
-                    WHERE {deltas} AND bucket >= $3::timestamptz AND {test}
-                 ), kept AS (
-                   -- Buckets before the horizon were folded by compaction: an earlier window start
-                   -- (a clock far behind the database's) is counted from the tables instead.
-                   SELECT $3::timestamptz >= folded_before AS window_kept
-                     FROM dashboard_cache.bundle_stats_horizon
-                 )
-                 SELECT coalesce(sum(contacts), 0)::int8 AS total_contacts,
-                        coalesce(sum(accounts), 0)::int8 AS total_accounts,
-                        coalesce(sum(leads), 0)::int8 AS total_leads,
-                        coalesce(sum(opportunities), 0)::int8 AS total_opportunities,
-                        coalesce(sum(open_leads), 0)::int8 AS open_leads,
-                        coalesce(sum(won_opportunities), 0)::int8 AS won_opportunities,
-                        coalesce(sum(open_opportunities), 0)::int8 AS open_opportunities,
-                        CASE WHEN (SELECT window_kept FROM kept)
-                             THEN (SELECT coalesce(sum(leads), 0)::int8 FROM recent)
-                             ELSE (SELECT count(*) FROM leads
-                                    WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
-                        END AS new_leads_last30_days,
-                        CASE WHEN (SELECT window_kept FROM kept)
-                             THEN (SELECT coalesce(sum(activities), 0)::int8 FROM recent)
-                             ELSE (SELECT count(*) FROM activities
-                                    WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
-                        END AS activities_last30_days,
-                        round(coalesce(sum(pipeline), 0), 2)::text AS pipeline_value,
-                        round(coalesce(sum(won_value), 0), 2)::text AS won_value
-                   FROM totals"
-            ),
-            stats: format!(
-                "SELECT
-                   (SELECT count(*) FROM contacts WHERE {rows}) AS total_contacts,
-                   (SELECT count(*) FROM accounts WHERE {rows}) AS total_accounts,
-                   l.total AS total_leads,
-                   o.total AS total_opportunities,
-                   l.open AS open_leads,
-                   o.won AS won_opportunities,
-                   o.open AS open_opportunities,
-                   l.recent AS new_leads_last30_days,
-                   (SELECT count(*) FROM activities
-                     WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
-                     AS activities_last30_days,
-                   o.pipeline::text AS pipeline_value,
-                   o.won_value::text AS won_value
-                 FROM
-                   (SELECT count(*) AS total,
-                           count(*) FILTER (WHERE status IS NULL OR status NOT IN ('converted', 'lost')) AS open,
-                           count(*) FILTER (WHERE coalesce(created_date, created_at) >= $3::timestamptz) AS recent
-                      FROM leads WHERE {rows}) AS l,
-                   (SELECT count(*) AS total,
-                           count(*) FILTER (WHERE stage IN ('won', 'closed_won')) AS won,
-                           count(*) FILTER (WHERE {open_stage}) AS open,
-                           round(coalesce(sum(amount) FILTER (WHERE ({open_stage}) AND {finite_amount}), 0), 2)
-                             AS pipeline,
-                           round(coalesce(sum(amount)
-                             FILTER (WHERE stage IN ('won', 'closed_won') AND {finite_amount}), 0), 2)
-                             AS won_value
-                      FROM opportunities WHERE {rows}) AS o",
-                open_stage = "stage IS NULL OR stage NOT IN ('won', 'closed_won', 'lost', 'closed_lost')",
-            ),
-            recent_activities: format!(
-                "SELECT id, {kind} AS kind, {subject} AS subject, {status} AS status,
-                        {created_at} AS created_at, {created_date} AS created_date, assigned_to
-                   FROM activities WHERE {rows}
-                  ORDER BY created_at DESC NULLS LAST, id ASC
-                  LIMIT {RECENT_ACTIVITIES}",
-                kind = text("type"),
-                subject = text("subject"),
-                status = text("status"),
-                created_at = timestamp("created_at"),
-                created_date = timestamp("created_date"),
-            ),
-            recent_leads: format!(
-                "SELECT id, {first_name} AS first_name, {last_name} AS last_name, {company} AS company,
-                        {created_date} AS created_date, {status} AS status
-                   FROM leads WHERE {rows}
-                  ORDER BY coalesce(created_date, created_at) DESC NULLS LAST, id ASC
-                  LIMIT {RECENT_LEADS}",
-                first_name = text("first_name"),
-                last_name = text("last_name"),
-                company = text("company"),
-                created_date = timestamp("created_date"),
-                status = text("status"),
-            ),
-            recent_opportunities: format!(
-                "SELECT id, {name} AS name, CASE WHEN {finite_amount} THEN amount::text END AS amount,
-                        {stage} AS stage, {updated_at} AS updated_at
-                   FROM opportunities WHERE {rows}
-                  ORDER BY updated_at DESC NULLS LAST, id ASC
-                  LIMIT {RECENT_OPPORTUNITIES}",
-                name = text("name"),
-                stage = text("stage"),
-                updated_at = timestamp("updated_at"),
-            ),
-        }
-    }
-}
-
-/// `amount` is a number JSON can carry (numeric also holds `NaN` and `±Infinity`).
-const FINITE_AMOUNT: &str =
-    "(amount <> 'NaN'::numeric AND amount > '-Infinity'::numeric AND amount < 'Infinity'::numeric)";
-
-/// A list text column, cut to [`MAX_TEXT_CHARS`].
-fn text(column: &str) -> String {
-    format!("left({column}, {MAX_TEXT_CHARS})")
-}
-
-/// A timestamp column, `NULL` when infinite or outside what the JSON's RFC 3339 (and chrono) can hold.
-fn timestamp(column: &str) -> String {
-    format!(
-        "CASE WHEN {column} >= '0001-01-01T00:00:00Z'::timestamptz
-               AND {column} < '10000-01-01T00:00:00Z'::timestamptz THEN {column} END"
-    )
 }
 
 fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
