@@ -1,7 +1,7 @@
 //! The domain of the dashboard bundle cache, shared by the dashboard-bundle, clear-cache and warm-cache
-//! functions: computing the bundle (`bundle_query`, its statements in `bundle_sql`), serving it through Redis (`bundle_cache`), Redis
-//! access and the stored format (`cache`), the key scheme (`keys`), data versions (`version`), auth,
-//! configuration pieces, errors and JSON responses.
+//! functions: computing the bundle (`bundle_query`, its statements in `bundle_sql`), serving it
+//! through Redis (`bundle_cache`), Redis access and the stored format (`cache`), the key scheme
+//! (`keys`), data versions (`version`), auth, configuration pieces, errors and JSON responses.
 
 pub mod auth;
 pub mod bundle_cache;
