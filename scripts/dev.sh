@@ -47,7 +47,7 @@ env | grep -E '^JWT_(JWKS_URL|ISSUER|AUDIENCE|ALGORITHMS|SECRET_PREVIOUS|TENANT_
   >> .dev/dev.env || true
 
 export DATABASE_URL=$database_url JWT_SECRET=$jwt_secret
-cargo run -q -p devtools -- migrate
+cargo run -q -p devtools -- migrate --recreate-if-stale
 cargo run -q -p devtools -- seed-demo
 tenant=a11dfb63-4b18-4eb8-872e-747af2e37c46
 admin=$(cargo run -q -p devtools -- token admin "$tenant")

@@ -1,7 +1,8 @@
 //! Developer commands behind `make dev` and the e2e checks:
 //!
-//! - `devtools migrate [--fresh]`: create the database of `DATABASE_URL` if missing (with `--fresh`,
-//!   drop it first) and apply `migrations/`.
+//! - `devtools migrate [--fresh | --recreate-if-stale]`: create the database of `DATABASE_URL` if missing
+//!   (with `--fresh`, drop it first) and apply `migrations/`; with `--recreate-if-stale` (`make dev`'s
+//!   disposable database), a database migrated by migrations that no longer exist is recreated.
 //! - `devtools seed-demo`: load a few demo tenants with realistic rows (idempotent).
 //! - `devtools token <role> [tenant-uuid]`: print a JWT signed with `JWT_SECRET`, valid for 30 days.
 //! - `devtools warm-runs` / `devtools tenants`: print the last warm runs / the tenants as a JSON array,
@@ -19,8 +20,9 @@ use uuid::Uuid;
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["migrate"] => migrate(false).await,
-        ["migrate", "--fresh"] => migrate(true).await,
+        ["migrate"] => migrate(Reset::Never).await,
+        ["migrate", "--fresh"] => migrate(Reset::Always).await,
+        ["migrate", "--recreate-if-stale"] => migrate(Reset::IfStale).await,
         ["seed-demo"] => seed::demo(&connect().await?).await,
         ["token", role, rest @ ..] => token(role, rest.first().copied()),
         ["warm-runs"] => print_json(WARM_RUNS).await,
@@ -42,13 +44,19 @@ async fn connect() -> Result<PgPool> {
         .context("connecting to DATABASE_URL")
 }
 
-async fn migrate(fresh: bool) -> Result<()> {
+/// When `devtools migrate` drops the database first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reset {
+    Never,
+    Always,
+    /// When it was migrated by migrations this checkout does not have (or has changed).
+    IfStale,
+}
+
+async fn migrate(reset: Reset) -> Result<()> {
     let url = env("DATABASE_URL")?;
-    if fresh && Postgres::database_exists(&url).await? {
-        Postgres::force_drop_database(&url)
-            .await
-            .context("dropping the database")?;
-        println!("dropped database");
+    if reset == Reset::Always {
+        drop_database(&url).await?;
     }
     if !Postgres::database_exists(&url).await? {
         Postgres::create_database(&url)
@@ -56,7 +64,17 @@ async fn migrate(fresh: bool) -> Result<()> {
             .context("creating the database")?;
         println!("created database");
     }
-    match shared::db::MIGRATOR.run(&connect().await?).await {
+    let migrated = shared::db::MIGRATOR.run(&connect().await?).await;
+    match migrated {
+        Err(
+            sqlx::migrate::MigrateError::VersionMissing(version)
+            | sqlx::migrate::MigrateError::VersionMismatch(version),
+        ) if reset == Reset::IfStale => {
+            println!("migration {version} of this database is not this checkout's: recreating it");
+            drop_database(&url).await?;
+            Box::pin(migrate(Reset::Never)).await?;
+            return Ok(());
+        }
         Err(sqlx::migrate::MigrateError::VersionMissing(version)) => bail!(
             "this database was migrated by migration {version}, which no longer exists (the migrations were \
              squashed before the first release): run `devtools migrate --fresh` to recreate it"
@@ -64,6 +82,16 @@ async fn migrate(fresh: bool) -> Result<()> {
         other => other.context("applying migrations")?,
     }
     println!("migrations applied");
+    Ok(())
+}
+
+async fn drop_database(url: &str) -> Result<()> {
+    if Postgres::database_exists(url).await? {
+        Postgres::force_drop_database(url)
+            .await
+            .context("dropping the database")?;
+        println!("dropped database");
+    }
     Ok(())
 }
 
