@@ -47,7 +47,12 @@ env | grep -E '^JWT_(JWKS_URL|ISSUER|AUDIENCE|ALGORITHMS|SECRET_PREVIOUS|TENANT_
   >> .dev/dev.env || true
 
 export DATABASE_URL=$database_url JWT_SECRET=$jwt_secret
-cargo run -q -p devtools -- migrate --recreate-if-stale
+migrated=$(cargo run -q -p devtools -- migrate --recreate-if-stale)
+echo "$migrated"
+# A recreated database starts its data versions again: entries of the old one must not be served.
+if grep -q "recreating" <<<"$migrated"; then
+  redis-cli -p "$redis_port" FLUSHDB >/dev/null
+fi
 cargo run -q -p devtools -- seed-demo
 tenant=a11dfb63-4b18-4eb8-872e-747af2e37c46
 admin=$(cargo run -q -p devtools -- token admin "$tenant")

@@ -293,9 +293,9 @@ impl BundleCache {
             return self.recompute_once(id, key, Some(entry), None).await;
         }
         match self.current_version(id).await {
-            // Versions only grow: an entry of this version or a later one has every write the
-            // version counts.
-            Ok(current) if entry.data_version >= current => {
+            // The entry was read before the version, so it cannot be of a later version unless the
+            // versions went back (the database restored from a backup): only an equal one is current.
+            Ok(current) if entry.data_version == current => {
                 let age_ms = now.timestamp_millis() - entry.generated_at_ms;
                 if read == Read::Bust && age_ms >= self.freshness.bust_interval.as_millis() as i64 {
                     return self.recompute_once(id, key, Some(entry), Some(current)).await;

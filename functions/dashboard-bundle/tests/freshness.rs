@@ -451,3 +451,34 @@ async fn with_ttl_zero_an_entry_stamped_by_a_clock_running_ahead_is_still_checke
     );
     testing::cleanup_prefix(&env.prefix()).await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn after_a_restore_sets_versions_back_a_later_entry_is_not_served_as_current(pool: PgPool) {
+    let (env, tenant) = setup(&pool).await;
+    let env = env.set("BUNDLE_TTL_SECONDS", "0");
+    let state = instance(&env, &pool, &just_after_midnight());
+    add_lead(&pool, tenant).await;
+    assert_eq!(get(&state, tenant).await.0, "MISS");
+    // A restore from a backup taken before the second lead: its row and its change are gone, so the
+    // version is lower than the cached entry's.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET session_replication_role = replica;
+         DELETE FROM leads WHERE id = (SELECT id FROM leads WHERE tenant_id = '{tenant}' ORDER BY created_at DESC, id LIMIT 1);
+         RESET session_replication_role;
+         SELECT dashboard_cache.bundle_stats_compact();
+         DELETE FROM dashboard_cache.bundle_stats_base WHERE tenant_id = '{tenant}';
+         SELECT dashboard_cache.bundle_stats_repair('{tenant}');"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let (x_cache, body) = get(&state, tenant).await;
+
+    assert_eq!(
+        (x_cache.as_str(), leads(&body)),
+        ("MISS", 1),
+        "the lost timeline's entry was served"
+    );
+    testing::cleanup_prefix(&env.prefix()).await;
+}
