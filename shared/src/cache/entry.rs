@@ -93,6 +93,21 @@ pub static STORE_UNLESS_NEWER: LazyLock<Script> = LazyLock::new(|| {
     ))
 });
 
+/// `KEYS[1]`'s `validated_at` set to `ARGV[6]` in place, keeping its expiry, but only if it is still an
+/// entry of this format (`ARGV[2]`, the magic, `ARGV[1]` bytes long) computed from data version
+/// `ARGV[4]` (at `ARGV[3]`); returns 1 if it marked, 0 otherwise (the key gone or replaced: a plain
+/// SETRANGE would create it, zero-padded and without an expiry).
+pub static MARK_VALIDATED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GETRANGE', KEYS[1], 0, ARGV[1] - 1) == ARGV[2]
+            and redis.call('GETRANGE', KEYS[1], ARGV[3], ARGV[3] + 7) == ARGV[4] then
+           redis.call('SETRANGE', KEYS[1], ARGV[5], ARGV[6])
+           return 1
+         end
+         return 0",
+    )
+});
+
 const FLAG_PLAIN: u8 = 0;
 /// zstd without a dictionary (written by earlier versions; still read).
 const FLAG_ZSTD: u8 = 1;
