@@ -26,7 +26,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::bundle_query;
 use crate::cache::{local, Entry, Found, LocalLevel, Recording, RedisCache};
 use crate::clock::Clock;
 use crate::db::Database;
@@ -35,9 +34,9 @@ use crate::keys::{BundleId, Keys};
 use crate::read_history;
 use crate::version;
 
-/// How often a caller waiting for another's recompute looks for the value (plus up to as much jitter,
-/// so that waiters do not retake an abandoned lease in lockstep).
-const WAIT_POLL: Duration = Duration::from_millis(20);
+mod recompute;
+
+use recompute::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheStatus {
@@ -76,24 +75,6 @@ pub enum Read {
     /// `bust_cache=true`: check the data version now, whatever the window says, and recompute through
     /// the lease (so concurrent busts coalesce), at most once per `bust_interval` for unchanged data.
     Bust,
-}
-
-/// Whether a computed bundle is written to Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Store {
-    Yes,
-    /// Redis is unavailable: compute, serve, keep nothing.
-    No,
-}
-
-/// What became of a computed entry's store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stored {
-    Yes,
-    /// Redis already held a newer entry, which stays.
-    Superseded,
-    /// Redis was unavailable (or not to be written).
-    No,
 }
 
 /// Which level a bundle's bytes came from.
@@ -329,180 +310,6 @@ impl BundleCache {
         tx.commit().await?;
         Ok(current)
     }
-
-    /// Recomputes `key` with at most one caller at a time across all instances: the lease holder
-    /// computes; the others serve `previous` as STALE or, with no previous entry, wait for the holder's
-    /// value, retaking the lease if the holder disappears without storing one. `current` is the data
-    /// version this request read, if it read one: nothing older is served as a HIT.
-    async fn recompute_once(
-        &self,
-        id: BundleId,
-        key: &str,
-        previous: Option<&Entry>,
-        mut current: Option<i64>,
-    ) -> Result<Served, BundleError> {
-        let lease_key = self.keys.recompute_lease(id);
-        // A waiter's find that lacks writes this request must see: served only as STALE.
-        let mut outdated: Option<Entry> = None;
-        loop {
-            let previous = previous.or(outdated.as_ref());
-            match self.redis.acquire_lease(&lease_key, self.freshness.lease).await {
-                Ok(Some(token)) => {
-                    let holder = Holder {
-                        lease_key: &lease_key,
-                        token: &token,
-                    };
-                    return self.compute_as_holder(id, key, previous, current, holder).await;
-                }
-                Ok(None) => {
-                    if let Some(entry) = previous {
-                        return Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()));
-                    }
-                    tokio::time::sleep(WAIT_POLL + jitter(WAIT_POLL)).await;
-                    let found = match self.redis.get(key).await {
-                        Ok(bytes) => bytes.as_deref().and_then(Entry::decode),
-                        Err(_) => return self.compute_and_store(id, key.to_owned(), Store::No).await,
-                    };
-                    let Some(entry) = found else { continue };
-                    // The holder may have computed from a snapshot older than this request: a HIT
-                    // only if it has every write committed before the request began.
-                    let version = match current {
-                        Some(version) => Ok(version),
-                        None => self.current_version(id).await,
-                    };
-                    match version {
-                        Ok(version) if entry.data_version >= version => {
-                            return Ok(served(entry, CacheStatus::Hit, key.to_owned()))
-                        }
-                        Ok(version) => {
-                            current = Some(version);
-                            outdated = Some(entry);
-                        }
-                        Err(e) => {
-                            tracing::warn!(%key, error = %chain(&e), "version check failed, serving stale entry");
-                            return Ok(served(entry, CacheStatus::Stale, key.to_owned()));
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(%key, error = %chain(&e), "lease unavailable, recomputing without it");
-                    let result = self.compute_and_store(id, key.to_owned(), Store::Yes).await;
-                    return stale_if_database_failed(result, previous, key);
-                }
-            }
-        }
-    }
-
-    /// The lease holder's part: compute and store, unless another caller stored an entry that may
-    /// be served instead between our read and our lease; serve `previous` if Postgres fails.
-    async fn compute_as_holder(
-        &self,
-        id: BundleId,
-        key: &str,
-        previous: Option<&Entry>,
-        current: Option<i64>,
-        holder: Holder<'_>,
-    ) -> Result<Served, BundleError> {
-        let result = match self.stored_since(id, key, previous, current).await {
-            Some(newer) => Ok(served(newer, CacheStatus::Hit, key.to_owned())),
-            None => self.compute_and_store(id, key.to_owned(), Store::Yes).await,
-        };
-        if let Err(e) = self.redis.release_lease(holder.lease_key, holder.token).await {
-            let lease_key = holder.lease_key;
-            tracing::warn!(%lease_key, error = %chain(&e), "lease release failed; it will expire");
-        }
-        stale_if_database_failed(result, previous, key)
-    }
-
-    /// The entry now under `key` if it may be served as a HIT instead of recomputing: stored after
-    /// `previous` (a greater [`Entry::fence`]), computed today, and from at least data version
-    /// `current` (read now when this request has not read one; only when such an entry exists).
-    async fn stored_since(
-        &self,
-        id: BundleId,
-        key: &str,
-        previous: Option<&Entry>,
-        current: Option<i64>,
-    ) -> Option<Entry> {
-        let entry = Entry::decode(&self.redis.get(key).await.ok()??)?;
-        let newer = previous.is_none_or(|p| entry.fence() > p.fence());
-        if !newer || !same_day(&entry, self.clock.now()) {
-            return None;
-        }
-        let current = match current {
-            Some(version) => version,
-            None => self.current_version(id).await.ok()?,
-        };
-        (entry.data_version >= current).then_some(entry)
-    }
-
-    async fn compute_and_store(
-        &self,
-        id: BundleId,
-        key: String,
-        store: Store,
-    ) -> Result<Served, BundleError> {
-        let entry = self.compute(id).await?;
-        let stored = match store {
-            Store::Yes => self.store(&key, &entry, self.freshness.max_age).await,
-            Store::No => Stored::No,
-        };
-        // Superseded, the entry computed is still this request's answer: computed after the request
-        // began, it has every write committed before.
-        let status = match stored {
-            Stored::Yes | Stored::Superseded => CacheStatus::Miss,
-            Stored::No => CacheStatus::Bypass,
-        };
-        Ok(served(entry, status, key))
-    }
-
-    /// Computes bundle `id` and stores it to expire after `expire_after`, whatever is cached: what the
-    /// warmer does. Returns whether Redis now holds it or a newer entry (one stored while it
-    /// computed, which its store does not replace); `false` when Redis was unavailable.
-    pub async fn refresh(&self, id: BundleId, expire_after: Duration) -> Result<bool, BundleError> {
-        let entry = self.compute(id).await?;
-        Ok(self.store(&self.keys.bundle(id), &entry, expire_after).await != Stored::No)
-    }
-
-    async fn compute(&self, id: BundleId) -> Result<Entry, BundleError> {
-        let started = std::time::Instant::now();
-        let now = self.clock.now();
-        self.recomputes.fetch_add(1, Ordering::Relaxed);
-        let computed = bundle_query::compute(&self.db, id, now, self.freshness.fresh_for.as_secs()).await?;
-        let json = serde_json::to_string(&computed.bundle).map_err(BundleError::Serialize)?;
-        tracing::debug!(bundle = %id, elapsed_ms = started.elapsed().as_millis() as u64, "bundle computed");
-        Ok(Entry {
-            generated_at_ms: now.timestamp_millis(),
-            validated_at_ms: now.timestamp_millis(),
-            data_version: computed.data_version,
-            day_ends_at_ms: computed.zone.day_end(now).timestamp_millis(),
-            json,
-        })
-    }
-
-    async fn store(&self, key: &str, entry: &Entry, expire_after: Duration) -> Stored {
-        match self.redis.store_entry(key, entry, expire_after).await {
-            Ok(true) => {
-                self.local.keep(key, entry).await;
-                Stored::Yes
-            }
-            Ok(false) => {
-                tracing::debug!(%key, "a newer entry was stored meanwhile; keeping it");
-                Stored::Superseded
-            }
-            Err(e) => {
-                tracing::warn!(%key, error = %chain(&e), "cache write failed");
-                Stored::No
-            }
-        }
-    }
-}
-
-/// The recompute lease a caller holds.
-#[derive(Clone, Copy)]
-struct Holder<'a> {
-    lease_key: &'a str,
-    token: &'a str,
 }
 
 fn served(entry: Entry, status: CacheStatus, key: String) -> Served {
@@ -518,33 +325,9 @@ fn served(entry: Entry, status: CacheStatus, key: String) -> Served {
     }
 }
 
-/// `previous` as STALE when a recompute failed because Postgres did; otherwise `result` itself.
-fn stale_if_database_failed(
-    result: Result<Served, BundleError>,
-    previous: Option<&Entry>,
-    key: &str,
-) -> Result<Served, BundleError> {
-    match (result, previous) {
-        (Err(BundleError::Database(e)), Some(entry)) => {
-            tracing::warn!(%key, error = %chain(&e), "recompute failed, serving stale entry");
-            Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()))
-        }
-        (result, _) => result,
-    }
-}
-
 /// Still the day `entry` was computed on: its figures' 30-day window has not moved.
 /// Only the end counts: another environment's clock running a little ahead makes its entries look
 /// computed "in the future", which must not make them yesterday's.
 fn same_day(entry: &Entry, now: DateTime<Utc>) -> bool {
     now.timestamp_millis() < entry.day_ends_at_ms
-}
-
-/// Up to `max`, from the clock's sub-millisecond noise: enough to spread waiters apart.
-fn jitter(max: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .subsec_nanos();
-    Duration::from_nanos(u64::from(nanos) % max.as_nanos().max(1) as u64)
 }
