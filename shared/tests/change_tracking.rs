@@ -236,14 +236,14 @@ async fn a_second_compaction_does_not_wait_for_the_first(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn crm_writer_roles_need_no_grant_on_the_change_tables(pool: PgPool) {
     let t1 = tenant(&pool, "t1").await;
-    let role = format!("crm_writer_{}", Uuid::new_v4().simple());
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE ROLE {role};
-         GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON contacts, accounts, leads, opportunities, activities TO {role}"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
+    let writer = test_support::DbRole::create(
+        &pool,
+        "crm_writer",
+        "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON contacts, accounts, leads, opportunities, activities
+           TO crm_writer",
+    )
+    .await;
+    let role = writer.name();
     let before = version(&pool, Scope::Tenant(t1)).await;
 
     let mut tx = pool.begin().await.unwrap();
@@ -270,12 +270,6 @@ async fn crm_writer_roles_need_no_grant_on_the_change_tables(pool: PgPool) {
     tx.commit().await.unwrap();
 
     assert!(version(&pool, Scope::Tenant(t1)).await > before);
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP OWNED BY {role}; DROP ROLE {role}"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
 }
 
 #[sqlx::test(migrations = "../migrations")]

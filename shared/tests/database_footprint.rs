@@ -14,7 +14,7 @@ use shared::keys::Scope;
 use shared::tenant_time::Zone;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use test_support::exactness::assert_exact;
-use test_support::{insert_tenant, readme_grants, DbRole};
+use test_support::{insert_tenant, migration_files, readme_grants, DbRole};
 use uuid::Uuid;
 
 /// The change table's columns, for an attacker's look-alike in `pg_temp`.
@@ -60,25 +60,12 @@ async fn seed(pool: &PgPool, tenant: Uuid) {
     .await;
 }
 
-/// The migrations, in order, split into the CRM's own schema and what the product adds.
-fn migration_files() -> (Vec<String>, PathBuf) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".sql"))
-        .collect();
-    names.sort();
-    (names, dir)
-}
-
 /// Applies the CRM's own tables only: the database as a customer has it before the product.
 async fn crm_only(pool: &PgPool) {
-    let (names, dir) = migration_files();
-    let crm = names.first().expect("the CRM schema migration");
-    assert!(crm.ends_with("_crm_schema.sql"), "{crm}");
-    let sql = std::fs::read_to_string(dir.join(crm)).unwrap();
-    run(pool, &sql).await;
+    let files = migration_files();
+    let (name, sql) = files.first().expect("the CRM schema migration");
+    assert!(name.ends_with("_crm_schema.sql"), "{name}");
+    run(pool, sql).await;
 }
 
 /// Installs the product as a deployment does: every migration, through sqlx's migrator.
@@ -661,11 +648,10 @@ async fn calling_install_again_runs_no_operator_planted_in_the_callers_schemas(p
 #[sqlx::test(migrations = false)]
 async fn a_pre_existing_owner_role_with_members_or_default_privileges_is_refused(pool: PgPool) {
     crm_only(&pool).await;
-    let (names, dir) = migration_files();
-    let owner_sql = names
-        .iter()
-        .find(|n| n.ends_with("_dashboard_cache_owner.sql"))
-        .map(|n| std::fs::read_to_string(dir.join(n)).unwrap())
+    let owner_sql = migration_files()
+        .into_iter()
+        .find(|(name, _)| name.ends_with("_dashboard_cache_owner.sql"))
+        .map(|(_, sql)| sql)
         .expect("the owner migration");
     let member = DbRole::create(&pool, "crm_writer", "").await;
     let cases = [

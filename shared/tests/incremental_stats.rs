@@ -288,26 +288,9 @@ async fn repair_restores_stats_after_writes_that_bypassed_the_triggers(pool: PgP
     assert_exact(&pool, &ids, since, "after resync").await;
 }
 
-fn migrations() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
-}
-
 #[sqlx::test(migrations = false)]
 async fn installing_on_a_populated_crm_backfills_its_data_exactly(pool: PgPool) {
-    let (before, after): (Vec<_>, Vec<_>) = migrations()
+    let (before, after): (Vec<_>, Vec<_>) = test_support::migration_files()
         .into_iter()
         .partition(|(name, _)| name.as_str() < "20261124000002");
     for (_, sql) in before {

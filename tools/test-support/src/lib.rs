@@ -275,6 +275,29 @@ pub fn reply(response: Response<Body>) -> Reply {
     }
 }
 
+/// The migrations as files, in the order they apply: (file name, SQL). For tests that apply some of
+/// them by hand (the CRM's own schema first, the product later) or read one's text.
+pub fn migration_files() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let sql = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (name, sql)
+        })
+        .collect()
+}
+
 /// Inserts a tenant and returns its id.
 pub async fn insert_tenant(pool: &PgPool, slug: &str) -> Uuid {
     sqlx::query_scalar("INSERT INTO tenant (slug, name) VALUES ($1, $1) RETURNING id")
