@@ -1,24 +1,20 @@
 //! The domain of the dashboard bundle cache, shared by the dashboard-bundle, clear-cache and warm-cache
-//! functions: computing the bundle (`bundle_query`, its statements in `bundle_sql`), serving it
-//! through Redis (`bundle_cache`), Redis access and the stored format (`cache`), the key scheme
-//! (`keys`), data versions (`version`), auth, configuration pieces, errors and JSON responses.
+//! functions, in layers that only point down:
+//!
+//! - [`env`]: reading settings, their errors, error chains for logs (the leaf);
+//! - [`platform`]: the clock, Postgres, Secrets Manager;
+//! - [`bundle`]: what a bundle is and how it is computed, without Redis;
+//! - [`store`]: where bundles are kept: Redis, the in-memory level, the key scheme, read histories;
+//! - [`serving`]: freshness, revalidation, the recompute lease and the request deadline;
+//! - [`auth`] (bearer tokens; uses env, platform and bundle) and [`http`] (JSON responses, CORS; uses auth).
 
 pub mod auth;
-pub mod bundle_cache;
-pub mod bundle_query;
-pub mod bundle_sql;
-pub mod cache;
-pub mod clock;
-pub mod config;
-pub mod cors;
-pub mod db;
-pub mod error;
+pub mod bundle;
+pub mod env;
 pub mod http;
-pub mod keys;
-pub mod read_history;
-pub mod secrets;
-pub mod tenant_time;
-pub mod version;
+pub mod platform;
+pub mod serving;
+pub mod store;
 
 /// Process-wide setup every function's `main` runs first: logging (JSON when Lambda asks for it through
 /// `AWS_LAMBDA_LOG_FORMAT`, at `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`) and the one TLS crypto provider

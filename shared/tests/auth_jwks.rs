@@ -314,11 +314,12 @@ async fn a_jwks_without_an_audience_refuses_to_start() {
     let idp = LocalIdp::start(m.jwks(&["rsa"])).await;
     for jwks in [("JWT_JWKS_URL", idp.jwks_url()), ("JWT_ISSUER", idp.issuer())] {
         let vars = [(jwks.0, jwks.1.clone())];
-        let err =
-            AuthConfig::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
-                .map(|_| "started")
-                .unwrap_err()
-                .to_string();
+        let err = AuthConfig::from_env(&shared::env::Env::new(|name| {
+            vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        }))
+        .map(|_| "started")
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("JWT_AUDIENCE"), "{}: {err}", jwks.0);
     }
     // With one, the other application's token is refused.

@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
-use shared::bundle_query::compute;
-use shared::db::Database;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::bundle::query::compute;
+use shared::platform::db::Database;
 use sqlx::PgPool;
 use test_support::TestEnv;
 use uuid::Uuid;
@@ -249,7 +250,7 @@ async fn unknown_tenant_is_an_error_not_zeros(pool: PgPool) {
     .await
     .unwrap_err();
     assert!(
-        matches!(err, shared::error::BundleError::TenantNotFound(_)),
+        matches!(err, shared::bundle::BundleError::TenantNotFound(_)),
         "{err:?}"
     );
 }
@@ -258,7 +259,7 @@ async fn unknown_tenant_is_an_error_not_zeros(pool: PgPool) {
 async fn tenant_queries_use_tenant_indexes(pool: PgPool) {
     seed(&pool).await;
     exec(&pool, "ANALYZE").await;
-    let sql = shared::bundle_query::Sql::for_scope(Scope::Tenant(id(A)));
+    let sql = shared::bundle::query::Sql::for_scope(Scope::Tenant(id(A)));
     for statement in [
         &sql.stats,
         &sql.recent_activities,
@@ -344,7 +345,7 @@ async fn recent_lists_are_read_in_index_order_without_sorting(pool: PgPool) {
     exec(&pool, "ANALYZE").await;
     let mut n = 0;
     for scope in [Scope::Tenant(id(A)), Scope::Global] {
-        let sql = shared::bundle_query::Sql::for_scope(scope);
+        let sql = shared::bundle::query::Sql::for_scope(scope);
         for statement in [
             &sql.recent_activities,
             &sql.recent_leads,

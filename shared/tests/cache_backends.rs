@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use shared::cache::{Entry, RedisCache as Cache};
-use shared::config::RedisConfig;
-use shared::keys::{BundleId, Keys, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::store::keys::Keys;
+use shared::store::RedisConfig;
+use shared::store::{Entry, RedisCache as Cache};
 use test_support::{self as testing, OwnRedis, TestEnv};
 use uuid::Uuid;
 
@@ -206,7 +208,7 @@ async fn tls_server_with_an_unknown_ca_is_refused() {
 async fn a_connection_killed_by_the_server_is_replaced_without_an_error() {
     let redis = OwnRedis::start();
     let cache = Cache::new(&RedisConfig {
-        url: redis.url(),
+        url: redis.url().into(),
         ..TestEnv::new().redis()
     })
     .unwrap();
@@ -262,7 +264,7 @@ async fn a_read_is_recorded_beside_its_get_and_histories_are_read_back_on_every_
         let hashes: Vec<String> = tenants.iter().map(|t| keys.tenant_reads(*t)).collect();
         for (i, hash) in hashes.iter().enumerate() {
             let field = (1000 + i).to_string();
-            let recording = shared::cache::Recording {
+            let recording = shared::store::Recording {
                 hash,
                 field: &field,
                 keep_for: Duration::from_secs(600),

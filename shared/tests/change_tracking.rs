@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use shared::keys::Scope;
-use shared::version::current;
+use shared::bundle::identity::Scope;
+use shared::bundle::version::current;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};
 use test_support::insert_tenant as tenant;

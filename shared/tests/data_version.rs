@@ -1,7 +1,7 @@
 //! The change-tracking triggers: one bump per statement per touched tenant.
 
-use shared::keys::Scope;
-use shared::version::current;
+use shared::bundle::identity::Scope;
+use shared::bundle::version::current;
 use sqlx::PgPool;
 use test_support::insert_tenant as tenant;
 use uuid::Uuid;

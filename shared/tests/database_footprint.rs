@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use shared::bundle_query::recent_window_start;
-use shared::keys::Scope;
-use shared::tenant_time::Zone;
+use shared::bundle::identity::Scope;
+use shared::bundle::query::recent_window_start;
+use shared::bundle::tenant_time::Zone;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use test_support::exactness::assert_exact;
 use test_support::{insert_tenant, migration_files, readme_grants, DbRole};
@@ -41,7 +41,7 @@ fn since() -> DateTime<Utc> {
 }
 
 async fn version(pool: &PgPool, tenant: Uuid) -> i64 {
-    shared::version::current(pool, Scope::Tenant(tenant), false)
+    shared::bundle::version::current(pool, Scope::Tenant(tenant), false)
         .await
         .unwrap()
 }
@@ -70,7 +70,10 @@ async fn crm_only(pool: &PgPool) {
 
 /// Installs the product as a deployment does: every migration, through sqlx's migrator.
 async fn install(pool: &PgPool) {
-    shared::db::MIGRATOR.run(pool).await.expect("migrations");
+    shared::platform::db::MIGRATOR
+        .run(pool)
+        .await
+        .expect("migrations");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -572,7 +575,11 @@ async fn migrating_refuses_while_other_roles_may_create_in_a_schema_of_its_searc
     crm_only(&pool).await;
     run(&pool, "GRANT CREATE ON SCHEMA public TO PUBLIC").await;
 
-    let refused = shared::db::MIGRATOR.run(&pool).await.unwrap_err().to_string();
+    let refused = shared::platform::db::MIGRATOR
+        .run(&pool)
+        .await
+        .unwrap_err()
+        .to_string();
 
     assert!(refused.contains("may CREATE in schema(s) public"), "{refused}");
     let installed: bool =

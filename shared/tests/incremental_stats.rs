@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use shared::bundle_query::recent_window_start;
-use shared::keys::Scope;
+use shared::bundle::identity::Scope;
+use shared::bundle::query::recent_window_start;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use test_support::exactness::{assert_exact, both};
@@ -159,7 +159,7 @@ async fn compact(pool: &PgPool) -> Option<i64> {
 #[sqlx::test(migrations = "../migrations")]
 async fn maintained_stats_equal_a_full_recomputation_after_a_random_concurrent_workload(pool: PgPool) {
     let ids = tenants(&pool, 4).await;
-    let since = recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc);
+    let since = recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc);
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
@@ -242,7 +242,7 @@ async fn maintained_stats_equal_a_full_recomputation_after_a_random_concurrent_w
 #[sqlx::test(migrations = "../migrations")]
 async fn repair_restores_stats_after_writes_that_bypassed_the_triggers(pool: PgPool) {
     let ids = tenants(&pool, 2).await;
-    let since = recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc);
+    let since = recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc);
     sqlx::query("INSERT INTO leads (tenant_id, status) VALUES ($1, 'new'), ($2, NULL)")
         .bind(ids[0])
         .bind(ids[1])
@@ -269,7 +269,7 @@ async fn repair_restores_stats_after_writes_that_bypassed_the_triggers(pool: PgP
     )
     .await;
     assert_ne!(maintained, reference, "the bypass is invisible to the counters");
-    let before: i64 = shared::version::current(&pool, Scope::Tenant(ids[0]), false)
+    let before: i64 = shared::bundle::version::current(&pool, Scope::Tenant(ids[0]), false)
         .await
         .unwrap();
 
@@ -280,7 +280,7 @@ async fn repair_restores_stats_after_writes_that_bypassed_the_triggers(pool: PgP
 
     assert!(drifted >= 2, "{drifted}");
     assert!(
-        shared::version::current(&pool, Scope::Tenant(ids[0]), false)
+        shared::bundle::version::current(&pool, Scope::Tenant(ids[0]), false)
             .await
             .unwrap()
             > before
@@ -300,7 +300,7 @@ async fn installing_on_a_populated_crm_backfills_its_data_exactly(pool: PgPool) 
             .unwrap();
     }
     let ids = tenants(&pool, 2).await;
-    let since = recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc);
+    let since = recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc);
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "INSERT INTO leads (tenant_id, is_test_data, status, created_date) VALUES
            ('{a}', false, 'new', now()), ('{a}', true, NULL, 'infinity'), ('{b}', NULL, 'lost', '-infinity'),
@@ -327,7 +327,7 @@ async fn installing_on_a_populated_crm_backfills_its_data_exactly(pool: PgPool) 
 
     assert_exact(&pool, &ids, since, "after the backfill").await;
     for id in &ids {
-        let version = shared::version::current(&pool, Scope::Tenant(*id), false)
+        let version = shared::bundle::version::current(&pool, Scope::Tenant(*id), false)
             .await
             .unwrap();
         assert!(version > 0, "a tenant with data has a version: {version}");

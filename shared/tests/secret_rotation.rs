@@ -2,7 +2,7 @@
 //! and concurrent callers share one read.
 
 use aws_sdk_secretsmanager::Client;
-use shared::secrets::{environment_from, Reread, RotatingSecret};
+use shared::platform::secrets::{environment_from, Reread, RotatingSecret};
 use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;

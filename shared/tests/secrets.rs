@@ -2,7 +2,7 @@
 //! starts), and plain variables winning over them for local runs.
 
 use aws_sdk_secretsmanager::Client;
-use shared::secrets::environment;
+use shared::platform::secrets::environment;
 use uuid::Uuid;
 
 /// One test in this binary, so that setting process variables races with nothing.

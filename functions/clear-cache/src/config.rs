@@ -2,43 +2,29 @@
 //! Postgres, so it needs no database settings.
 
 use shared::auth::AuthConfig;
-use shared::config::{self, Env, RedisConfig};
-use shared::cors::CorsConfig;
-use shared::error::ConfigError;
+use shared::env::ConfigError;
+use shared::env::Env;
+use shared::http::cors::CorsConfig;
+use shared::store::keys::Keys;
+use shared::store::RedisConfig;
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub redis: RedisConfig,
-    pub key_prefix: String,
+    pub keys: Keys,
     /// The `JWT_*` variables: how bearer tokens are verified and mapped.
     pub auth: AuthConfig,
     /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`); `make dev`'s page.
     pub cors: CorsConfig,
 }
 
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("redis", &self.redis)
-            .field("key_prefix", &self.key_prefix)
-            .field("auth", &self.auth)
-            .field("cors", &self.cors)
-            .finish()
-    }
-}
-
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env::new(&lookup);
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            redis: RedisConfig::from_env(&env)?,
-            key_prefix: config::cache_key_prefix(&env),
-            auth: AuthConfig::from_lookup(&lookup)?,
-            cors: CorsConfig::from_lookup(&lookup)?,
+            redis: RedisConfig::from_env(env)?,
+            keys: Keys::from_env(env),
+            auth: AuthConfig::from_env(env)?,
+            cors: CorsConfig::from_env(env)?,
         })
     }
 }
@@ -55,7 +41,7 @@ mod tests {
             "JWT_SECRET" => Some("s".repeat(40)),
             _ => None,
         };
-        let config = Config::from_lookup(vars).unwrap();
+        let config = Config::from_env(&Env::new(vars)).unwrap();
         assert!(!format!("{config:?}").contains(&secret));
     }
 }

@@ -11,12 +11,16 @@ use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 use shared::auth::{Authenticator, ClearTarget};
-use shared::cache::RedisCache;
-use shared::cors::CorsConfig;
-use shared::error::{chain, CacheError, StartupError};
+use shared::bundle::identity::parse_tenant_id;
+use shared::bundle::identity::Scope;
+use shared::env::chain;
+use shared::http::cors::CorsConfig;
 use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response, method_not_allowed};
-use shared::keys::{parse_tenant_id, Keys, Scope};
-use shared::secrets;
+use shared::platform::secrets;
+use shared::serving::StartupError;
+use shared::store::keys::Keys;
+use shared::store::CacheError;
+use shared::store::RedisCache;
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -41,7 +45,7 @@ impl State {
             auth: Authenticator::rotating(config.auth.clone(), jwt_secret),
             cors: config.cors.clone(),
             redis: RedisCache::new(&config.redis)?,
-            keys: Keys::new(config.key_prefix.clone()),
+            keys: config.keys.clone(),
         })
     }
 

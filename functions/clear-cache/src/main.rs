@@ -6,8 +6,8 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::init_process();
-    let env = shared::secrets::environment(&["JWT_SECRET"]).await?;
-    let state = State::new(&Config::from_lookup(|name| env.get(name))?, &env)?;
+    let env = shared::platform::secrets::environment(&["JWT_SECRET"]).await?;
+    let state = State::new(&Config::from_env(&env.vars())?, &env)?;
     let state = &state;
     run(service_fn(move |req: Request| route(state, req))).await
 }

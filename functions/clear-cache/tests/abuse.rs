@@ -7,8 +7,10 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use serde_json::Value;
 use shared::auth::{issue_token, Claims, Role};
-use shared::bundle_cache::Read;
-use shared::keys::{BundleId, Keys, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::serving::Read;
+use shared::store::keys::Keys;
 use sqlx::PgPool;
 use test_support::{self as testing, event, request, with_body, with_query, with_token, TestEnv};
 use uuid::Uuid;
@@ -262,13 +264,13 @@ async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
     let b = testing::insert_tenant(&pool, "b").await;
     let env = TestEnv::new();
     let dash = dashboard_bundle::State::with_database(
-        dashboard_bundle::config::Config::from_lookup(env.lookup()).unwrap(),
+        dashboard_bundle::config::Config::from_env(&env.as_env()).unwrap(),
         env.database(&pool),
         Default::default(),
     )
     .unwrap();
     let clear = clear_cache::State::new(
-        &clear_cache::config::Config::from_lookup(env.lookup()).unwrap(),
+        &clear_cache::config::Config::from_env(&env.as_env()).unwrap(),
         &Default::default(),
     )
     .unwrap();
@@ -287,7 +289,7 @@ async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
         .await
         .unwrap();
     let keys = dash.bundles.keys().clone();
-    let mut conn = redis::Client::open(env.redis().url)
+    let mut conn = redis::Client::open(env.redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await

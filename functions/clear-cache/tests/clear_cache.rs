@@ -3,13 +3,14 @@
 use clear_cache::{config::Config, route, State};
 use serde_json::Value;
 use shared::auth::Role;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
 use sqlx::PgPool;
 use test_support::{self as testing, event, reply, request, with_body, with_token, TestEnv};
 use uuid::Uuid;
 
 fn clear_state(env: &TestEnv) -> State {
-    State::new(&Config::from_lookup(env.lookup()).unwrap(), &Default::default()).unwrap()
+    State::new(&Config::from_env(&env.as_env()).unwrap(), &Default::default()).unwrap()
 }
 
 async fn send(state: &State, ev: &Value) -> (u16, Value) {
@@ -30,7 +31,7 @@ async fn post(state: &State, token: Option<&str>, body: Option<&str>) -> (u16, V
 }
 
 async fn raw() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(TestEnv::new().redis().url)
+    redis::Client::open(TestEnv::new().redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
@@ -71,7 +72,7 @@ impl Fixture {
         let b = testing::insert_tenant(&pool, "b").await;
         let env = TestEnv::new();
         let dash = dashboard_bundle::State::with_database(
-            dashboard_bundle::config::Config::from_lookup(env.lookup()).unwrap(),
+            dashboard_bundle::config::Config::from_env(&env.as_env()).unwrap(),
             env.database(&pool),
             Default::default(),
         )
@@ -300,7 +301,7 @@ async fn a_dashboard_environment_with_an_in_memory_level_sees_a_clear_within_its
         .set("LOCAL_CACHE_MB", "16")
         .set("LOCAL_CACHE_MAX_AGE_MS", "300");
     let dash = dashboard_bundle::State::with_database(
-        dashboard_bundle::config::Config::from_lookup(env.lookup()).unwrap(),
+        dashboard_bundle::config::Config::from_env(&env.as_env()).unwrap(),
         env.database(&pool),
         Default::default(),
     )

@@ -13,7 +13,8 @@ const PAGE: &str = "http://localhost:4000";
 fn state(pool: PgPool) -> State {
     let _ = pool;
     let env = TestEnv::new().set("CORS_ALLOWED_ORIGINS", PAGE);
-    State::new(&Config::from_lookup(env.lookup()).unwrap(), &Default::default()).unwrap()
+    let config = Config::from_env(&env.as_env()).unwrap();
+    State::new(&config, &Default::default()).unwrap()
 }
 
 fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {

@@ -3,17 +3,20 @@
 use std::time::Duration;
 
 use shared::auth::AuthConfig;
-use shared::bundle_cache::Freshness;
-use shared::cache::LocalConfig;
-use shared::config::{self, DatabaseConfig, Env, RedisConfig};
-use shared::cors::CorsConfig;
-use shared::error::ConfigError;
+use shared::env::ConfigError;
+use shared::env::Env;
+use shared::http::cors::CorsConfig;
+use shared::platform::db::DatabaseConfig;
+use shared::serving::Freshness;
+use shared::store::keys::Keys;
+use shared::store::LocalConfig;
+use shared::store::RedisConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
-    pub key_prefix: String,
+    pub keys: Keys,
     pub freshness: Freshness,
     /// The in-memory level (`LOCAL_CACHE_MB`, `LOCAL_CACHE_MAX_AGE_MS`).
     pub local: LocalConfig,
@@ -27,21 +30,16 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env::new(&lookup);
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            database: DatabaseConfig::from_env(&env)?,
-            redis: RedisConfig::from_env(&env)?,
-            key_prefix: config::cache_key_prefix(&env),
-            freshness: Freshness::from_env(&env)?,
-            local: LocalConfig::from_env(&env)?,
-            auth: AuthConfig::from_lookup(&lookup)?,
+            database: DatabaseConfig::from_env(env)?,
+            redis: RedisConfig::from_env(env)?,
+            keys: Keys::from_env(env),
+            freshness: Freshness::from_env(env)?,
+            local: LocalConfig::from_env(env)?,
+            auth: AuthConfig::from_env(env)?,
             request_deadline: env.millis("REQUEST_DEADLINE_MS", 8_000)?,
-            cors: CorsConfig::from_lookup(&lookup)?,
+            cors: CorsConfig::from_env(env)?,
         })
     }
 }
@@ -52,7 +50,7 @@ mod tests {
 
     #[test]
     fn every_required_variable_is_named_and_secrets_stay_out_of_debug() {
-        let err = Config::from_lookup(|_| None).unwrap_err();
+        let err = Config::from_env(&Env::new(|_| None)).unwrap_err();
         assert!(err.to_string().contains("DATABASE_URL"), "{err}");
         let vars = |name: &str| match name {
             "DATABASE_URL" => Some("postgres://u:hunter2@db/crm".to_owned()),
@@ -60,7 +58,7 @@ mod tests {
             "JWT_SECRET" => Some("s".repeat(40)),
             _ => None,
         };
-        let config = Config::from_lookup(vars).unwrap();
+        let config = Config::from_env(&Env::new(vars)).unwrap();
         assert_eq!(config.request_deadline, Duration::from_secs(8));
         let debug = format!("{config:?}");
         assert!(

@@ -5,10 +5,12 @@ use std::time::Instant;
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::auth::{Claims, Forbidden, Role};
-use shared::bundle_cache::{CacheStatus, Level, Read, Served};
-use shared::error::{chain, BundleError};
+use shared::bundle::identity::parse_tenant_id;
+use shared::bundle::identity::BundleId;
+use shared::bundle::BundleError;
+use shared::env::chain;
 use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response};
-use shared::keys::{parse_tenant_id, BundleId};
+use shared::serving::{CacheStatus, Level, Read, Served};
 use uuid::Uuid;
 
 use crate::State;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::json;
-use shared::error::chain;
+use shared::env::chain;
 use shared::http::json_response;
 use tokio::sync::Mutex;
 

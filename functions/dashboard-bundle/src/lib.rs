@@ -7,14 +7,13 @@ mod health;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::auth::Authenticator;
-use shared::bundle_cache::BundleCache;
-use shared::cache::{LocalLevel, RedisCache};
-use shared::clock::Clock;
-use shared::db::Database;
-use shared::error::StartupError;
 use shared::http::{error_response, method_not_allowed};
-use shared::keys::Keys;
-use shared::secrets::{self, RotatingSecret};
+use shared::platform::clock::Clock;
+use shared::platform::db::Database;
+use shared::platform::secrets::{self, RotatingSecret};
+use shared::serving::BundleCache;
+use shared::serving::StartupError;
+use shared::store::{LocalLevel, RedisCache};
 
 use crate::config::Config;
 use crate::health::HealthCheck;
@@ -32,7 +31,7 @@ impl State {
     /// Builds clients without connecting: the first request connects. Secrets that `env` read from
     /// Secrets Manager are read again when they stop working (a rotation).
     pub fn new(config: Config, env: &secrets::Environment) -> Result<Self, StartupError> {
-        let url_secret = env.rotating("DATABASE_URL", shared::db::CREDENTIALS_REREAD_INTERVAL);
+        let url_secret = env.rotating("DATABASE_URL", shared::platform::db::CREDENTIALS_REREAD_INTERVAL);
         let db = Database::connect_lazy_rotating(&config.database, url_secret)?;
         let jwt_secret = env.rotating("JWT_SECRET", shared::auth::SECRET_REREAD_INTERVAL);
         Self::build(config, db, Clock::default(), jwt_secret)
@@ -51,7 +50,7 @@ impl State {
         jwt_secret: Option<RotatingSecret>,
     ) -> Result<Self, StartupError> {
         let redis = RedisCache::new(&config.redis)?;
-        let keys = Keys::new(config.key_prefix.clone());
+        let keys = config.keys.clone();
         Ok(Self {
             auth: Authenticator::rotating(config.auth.clone(), jwt_secret),
             bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock)

@@ -7,8 +7,8 @@ use lambda_http::{run, service_fn, Error, Request};
 async fn main() -> Result<(), Error> {
     shared::init_process();
     // DATABASE_URL and JWT_SECRET, or their *_SECRET_ARN in Secrets Manager.
-    let env = shared::secrets::environment(&["DATABASE_URL", "JWT_SECRET"]).await?;
-    let state = State::new(Config::from_lookup(|name| env.get(name))?, &env)?;
+    let env = shared::platform::secrets::environment(&["DATABASE_URL", "JWT_SECRET"]).await?;
+    let state = State::new(Config::from_env(&env.vars())?, &env)?;
     let state = &state;
     run(service_fn(move |req: Request| route(state, req))).await
 }

@@ -10,12 +10,8 @@ const PAGE: &str = "http://localhost:4000";
 
 fn state(pool: PgPool) -> State {
     let env = TestEnv::new().set("CORS_ALLOWED_ORIGINS", PAGE);
-    State::with_database(
-        Config::from_lookup(env.lookup()).unwrap(),
-        env.database(&pool),
-        Default::default(),
-    )
-    .unwrap()
+    let config = Config::from_env(&env.as_env()).unwrap();
+    State::with_database(config, env.database(&pool), Default::default()).unwrap()
 }
 
 fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
@@ -91,5 +87,5 @@ async fn get_from_the_dashboard_page_exposes_x_cache_and_errors_stay_readable(po
     let response = handle(&state, request(&ev)).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "access-control-allow-origin"), None);
-    testing::cleanup_prefix(&state.config.key_prefix).await;
+    testing::cleanup_prefix(state.config.keys.prefix()).await;
 }

@@ -6,8 +6,9 @@ use common::send;
 use dashboard_bundle::State;
 use serde_json::Value;
 use shared::auth::Role;
-use shared::cache::RedisCache;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::store::RedisCache;
 use sqlx::PgPool;
 use test_support::{self as testing, event, with_query, with_token, Reply, TestEnv};
 use uuid::Uuid;
@@ -291,8 +292,8 @@ async fn the_readme_grants_are_enough_for_a_miss_a_revalidation_and_health(pool:
     )
     .await;
     let env = TestEnv::new().set("BUNDLE_TTL_SECONDS", "0");
-    let db = shared::db::Database::new(role.pool(), &env.database_config());
-    let state = common::state_over(&env, db, shared::clock::Clock::default());
+    let db = shared::platform::db::Database::new(role.pool(), &env.database_config());
+    let state = common::state_over(&env, db, shared::platform::clock::Clock::default());
 
     let miss = common::get(&state, tenant).await;
     let revalidated = common::get(&state, tenant).await;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use dashboard_bundle::State;
-use shared::clock::Clock;
+use shared::platform::clock::Clock;
 use sqlx::PgPool;
 use test_support::{self as testing, FaultProxy, Mode, OwnRedis, TestEnv};
 use uuid::Uuid;
@@ -167,7 +167,8 @@ async fn a_silent_postgres_serves_the_cached_entry_within_the_request_deadline(p
         .set("REQUEST_DEADLINE_MS", "1500")
         .set("DB_ACQUIRE_TIMEOUT_MS", "1000");
     let clock = Clock::default();
-    let db = shared::db::Database::new(testing::pool_at(&pool, proxy.addr()), &env.database_config());
+    let db =
+        shared::platform::db::Database::new(testing::pool_at(&pool, proxy.addr()), &env.database_config());
     let state = common::state_over(&env, db, clock.clone());
     let other = testing::insert_tenant(&pool, "globex").await;
     assert_eq!(get(&state, tenant).await.1, "MISS");

@@ -10,8 +10,9 @@ mod common;
 use chrono::{TimeDelta, TimeZone, Utc};
 use dashboard_bundle::State;
 use serde_json::Value;
-use shared::clock::Clock;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::platform::clock::Clock;
 use sqlx::PgPool;
 use test_support::{self as testing, FaultProxy, Mode, TestEnv};
 use uuid::Uuid;
@@ -45,7 +46,7 @@ fn instance_through(
     };
     let db = match pg {
         Some(proxy) => {
-            shared::db::Database::new(testing::pool_at(pool, proxy.addr()), &env.database_config())
+            shared::platform::db::Database::new(testing::pool_at(pool, proxy.addr()), &env.database_config())
         }
         None => env.database(pool),
     };
@@ -62,7 +63,7 @@ fn spawn_get(state: &Arc<State>, tenant: Uuid) -> tokio::task::JoinHandle<(Strin
 fn spawn_refresh(
     state: &Arc<State>,
     tenant: Uuid,
-) -> tokio::task::JoinHandle<Result<bool, shared::error::BundleError>> {
+) -> tokio::task::JoinHandle<Result<bool, shared::bundle::BundleError>> {
     let state = state.clone();
     tokio::spawn(async move {
         state

@@ -34,7 +34,7 @@ impl Fixture {
             .await
             .unwrap();
         let test_env = TestEnv::new();
-        let mut config = Config::from_lookup(test_env.lookup()).expect("test config");
+        let mut config = Config::from_env(&test_env.as_env()).expect("test config");
         config.auth = idp_testing::config(env);
         Self {
             state: State::with_database(config, test_env.database(&pool), Default::default()).expect("state"),
@@ -76,7 +76,7 @@ impl Fixture {
     }
 
     async fn cleanup(self) {
-        testing::cleanup_prefix(&self.state.config.key_prefix).await;
+        testing::cleanup_prefix(self.state.config.keys.prefix()).await;
         drop(self.pool);
     }
 }
@@ -311,7 +311,7 @@ async fn a_jwks_without_an_audience_stops_the_cold_start() {
     let idp = LocalIdp::start(json!({"keys": []})).await;
     for (name, value) in [("JWT_JWKS_URL", idp.jwks_url()), ("JWT_ISSUER", idp.issuer())] {
         let env = TestEnv::new().set("JWT_SECRET", "").set(name, value);
-        let err = Config::from_lookup(env.lookup())
+        let err = Config::from_env(&env.as_env())
             .map(|_| "started")
             .unwrap_err()
             .to_string();
@@ -327,7 +327,7 @@ async fn without_a_jwt_secret_hs256_is_off(pool: PgPool) {
         .set("JWT_SECRET", "")
         .set("JWT_JWKS_URL", idp.jwks_url())
         .set("JWT_AUDIENCE", "crm");
-    let config = Config::from_lookup(env.lookup()).expect("starts without JWT_SECRET");
+    let config = Config::from_env(&env.as_env()).expect("starts without JWT_SECRET");
     assert!(config.auth.secrets.is_empty());
     let state = State::with_database(config, env.database(&pool), Default::default()).expect("state");
     let forged = testing::token(shared::auth::Role::Superadmin, None);
@@ -336,5 +336,5 @@ async fn without_a_jwt_secret_hs256_is_off(pool: PgPool) {
         .await
         .expect("handlers never return Err");
     assert_eq!(response.status().as_u16(), 401);
-    testing::cleanup_prefix(&state.config.key_prefix).await;
+    testing::cleanup_prefix(state.config.keys.prefix()).await;
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use dashboard_bundle::State;
-use shared::clock::Clock;
+use shared::platform::clock::Clock;
 use sqlx::PgPool;
 use test_support::{self as testing, OwnRedis, Reply, TestEnv};
 
@@ -87,7 +87,7 @@ async fn a_clear_in_another_instance_is_seen_within_the_max_age(pool: PgPool) {
 
     // Another environment clears the tenant (what clear-cache does: the keys go from Redis).
     let cleared_at = Instant::now();
-    let redis = shared::cache::RedisCache::new(&env.redis()).unwrap();
+    let redis = shared::store::RedisCache::new(&env.redis()).unwrap();
     let removed = redis
         .unlink_matching(&format!("{}dashboard:bundle:{tenant}:*", env.prefix()))
         .await

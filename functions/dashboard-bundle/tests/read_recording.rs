@@ -4,8 +4,8 @@
 mod common;
 
 use chrono::{TimeDelta, TimeZone, Utc};
-use shared::clock::Clock;
-use shared::read_history;
+use shared::platform::clock::Clock;
+use shared::store::read_history;
 use sqlx::PgPool;
 use test_support::{self as testing, FaultProxy, TestEnv};
 

@@ -13,7 +13,7 @@ use aws_sdk_secretsmanager::Client;
 use common::send;
 use dashboard_bundle::{config::Config, State};
 use shared::auth::Role;
-use shared::secrets::{environment_from, Environment};
+use shared::platform::secrets::{environment_from, Environment};
 use sqlx::PgPool;
 use test_support::{event, insert_tenant, token, token_with, with_token, OwnPostgres, TestEnv};
 use uuid::Uuid;
@@ -58,7 +58,7 @@ async fn cold_start(sm: &Client, vars: &TestEnv) -> (State, Environment) {
     let env = environment_from(vars.vars(), &["DATABASE_URL", "JWT_SECRET"], sm)
         .await
         .expect("secrets");
-    let config = Config::from_lookup(|name| env.get(name)).expect("config");
+    let config = Config::from_env(&env.vars()).expect("config");
     let state = State::new(config, &env).expect("state");
     (state, env)
 }
@@ -167,7 +167,10 @@ async fn a_rotated_database_password_is_read_again_without_a_cold_start() {
     let admin = PgPool::connect(&server.superuser_url())
         .await
         .expect("own postgres");
-    shared::db::MIGRATOR.run(&admin).await.expect("migrations");
+    shared::platform::db::MIGRATOR
+        .run(&admin)
+        .await
+        .expect("migrations");
     for sql in [
         "CREATE ROLE app LOGIN PASSWORD 'first-password'",
         "GRANT pg_read_all_data TO app",

@@ -6,7 +6,7 @@ mod common;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use dashboard_bundle::State;
 use serde_json::Value;
-use shared::clock::Clock;
+use shared::platform::clock::Clock;
 use sqlx::PgPool;
 use test_support::{self as testing, TestEnv};
 use uuid::Uuid;

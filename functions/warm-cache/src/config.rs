@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
-use shared::bundle_cache::Freshness;
-use shared::config::{self, DatabaseConfig, Env, RedisConfig};
-use shared::error::ConfigError;
+use shared::env::ConfigError;
+use shared::env::Env;
+use shared::platform::db::DatabaseConfig;
+use shared::serving::Freshness;
+use shared::store::keys::Keys;
+use shared::store::RedisConfig;
 
 use crate::plan::{Mode, Policy};
 
@@ -13,7 +16,7 @@ use crate::plan::{Mode, Policy};
 pub struct Config {
     pub database: DatabaseConfig,
     pub redis: RedisConfig,
-    pub key_prefix: String,
+    pub keys: Keys,
     pub freshness: Freshness,
     pub warm: WarmConfig,
 }
@@ -60,19 +63,14 @@ pub const HOURLY_SCHEDULE: &str = "cron(0 * * * ? *)";
 pub const MAX_WARM_CHUNK_SIZE: usize = 500;
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env::new(&lookup);
-        let database = DatabaseConfig::from_env(&env)?;
-        let warm = WarmConfig::from_env(&env, database.max_connections as usize)?;
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let database = DatabaseConfig::from_env(env)?;
+        let warm = WarmConfig::from_env(env, database.max_connections as usize)?;
         Ok(Self {
             database,
-            redis: RedisConfig::from_env(&env)?,
-            key_prefix: config::cache_key_prefix(&env),
-            freshness: Freshness::from_env(&env)?,
+            redis: RedisConfig::from_env(env)?,
+            keys: Keys::from_env(env),
+            freshness: Freshness::from_env(env)?,
             warm,
         })
     }
@@ -178,23 +176,23 @@ mod tests {
 
     #[test]
     fn needs_no_jwt_secret() {
-        let config = Config::from_lookup(vars(&[])).unwrap();
+        let config = Config::from_env(&Env::new(vars(&[]))).unwrap();
         assert_eq!(config.warm.concurrency, 4);
     }
 
     #[test]
     fn a_margin_shorter_than_one_tenant_is_refused() {
-        let err = Config::from_lookup(vars(&[
+        let err = Config::from_env(&Env::new(vars(&[
             ("WARM_TENANT_TIMEOUT_MS", "30000"),
             ("WARM_DEADLINE_MARGIN_MS", "15000"),
-        ]))
+        ])))
         .unwrap_err();
         assert!(err.to_string().contains("WARM_DEADLINE_MARGIN_MS"), "{err}");
     }
 
     #[test]
     fn the_default_is_the_midnight_warm_of_everyone() {
-        let config = Config::from_lookup(vars(&[])).unwrap();
+        let config = Config::from_env(&Env::new(vars(&[]))).unwrap();
         assert_eq!(config.warm.policy.mode, Mode::All);
         assert_eq!(config.warm.policy.idle_days, None);
         assert_eq!(config.warm.schedule, MIDNIGHT_SCHEDULE);
@@ -202,7 +200,7 @@ mod tests {
 
     #[test]
     fn local_mode_runs_hourly_and_bad_values_are_refused() {
-        let config = Config::from_lookup(vars(&[("WARM_MODE", "local")])).unwrap();
+        let config = Config::from_env(&Env::new(vars(&[("WARM_MODE", "local")]))).unwrap();
         assert_eq!(
             (config.warm.policy.local_hour, config.warm.schedule.as_str()),
             (5, HOURLY_SCHEDULE)
@@ -213,12 +211,12 @@ mod tests {
             ("WARM_IDLE_DAYS", "0"),
             ("WARM_PREDICTIVE", "maybe"),
         ] {
-            let err = Config::from_lookup(|n: &str| match n {
+            let err = Config::from_env(&Env::new(|n: &str| match n {
                 "DATABASE_URL" => Some("postgres://x".to_owned()),
                 "REDIS_URL" => Some("redis://r".to_owned()),
                 n if n == name => Some(value.to_owned()),
                 _ => None,
-            })
+            }))
             .unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }
@@ -226,7 +224,7 @@ mod tests {
 
     #[test]
     fn oversized_chunks_are_refused() {
-        let err = Config::from_lookup(vars(&[("WARM_CHUNK_SIZE", "501")])).unwrap_err();
+        let err = Config::from_env(&Env::new(vars(&[("WARM_CHUNK_SIZE", "501")]))).unwrap_err();
         assert!(err.to_string().contains("WARM_CHUNK_SIZE"), "{err}");
     }
 }

@@ -8,7 +8,7 @@
 //! - `{"action": "compact"}` (its own frequent schedule): fold the change deltas, warm nothing.
 
 use serde_json::Value;
-use shared::keys::parse_tenant_id;
+use shared::bundle::identity::parse_tenant_id;
 use uuid::Uuid;
 
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use serde_json::json;
-use shared::db::{retry_transient, Database};
-use shared::tenant_time::Zone;
+use shared::bundle::tenant_time::Zone;
+use shared::platform::db::{retry_transient, Database};
 
 use crate::config::WarmConfig;
 

@@ -17,13 +17,13 @@ use std::time::Instant;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
-use shared::bundle_cache::BundleCache;
-use shared::cache::RedisCache;
-use shared::clock::Clock;
-use shared::db::Database;
-use shared::error::{chain, StartupError};
-use shared::keys::Keys;
-use shared::secrets;
+use shared::env::chain;
+use shared::platform::clock::Clock;
+use shared::platform::db::Database;
+use shared::platform::secrets;
+use shared::serving::BundleCache;
+use shared::serving::StartupError;
+use shared::store::RedisCache;
 
 use crate::config::{Config, WarmConfig};
 use crate::deadline::Deadline;
@@ -52,7 +52,7 @@ impl WarmState {
         fanout: Option<Fanout>,
         env: &secrets::Environment,
     ) -> Result<Self, StartupError> {
-        let url_secret = env.rotating("DATABASE_URL", shared::db::CREDENTIALS_REREAD_INTERVAL);
+        let url_secret = env.rotating("DATABASE_URL", shared::platform::db::CREDENTIALS_REREAD_INTERVAL);
         let db = Database::connect_lazy_rotating(&config.database, url_secret)?;
         Self::with_database(config, db, fanout)
     }
@@ -70,7 +70,7 @@ impl WarmState {
         clock: Clock,
     ) -> Result<Self, StartupError> {
         let redis = RedisCache::new(&config.redis)?;
-        let keys = Keys::new(config.key_prefix.clone());
+        let keys = config.keys.clone();
         Ok(Self {
             bundles: BundleCache::new(db.clone(), redis, keys, config.freshness, clock.clone()),
             db,

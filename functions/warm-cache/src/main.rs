@@ -9,8 +9,8 @@ use warm_cache::{config::Config, fanout::Fanout, warm_event, WarmState};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::init_process();
-    let env = shared::secrets::environment(&["DATABASE_URL"]).await?;
-    let config = Config::from_lookup(|name| env.get(name))?;
+    let env = shared::platform::secrets::environment(&["DATABASE_URL"]).await?;
+    let config = Config::from_env(&env.vars())?;
     let fanout = match &config.warm.event_bus_name {
         Some(bus) => Some(Fanout::new(
             aws_sdk_eventbridge::Client::new(&aws_config::load_from_env().await),

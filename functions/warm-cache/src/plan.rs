@@ -16,8 +16,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
-use shared::read_history::ReadHistory;
-use shared::tenant_time::{is_weekend, Zone};
+use shared::bundle::tenant_time::{is_weekend, Zone};
+use shared::store::read_history::ReadHistory;
 use uuid::Uuid;
 
 /// Fewer days with reads than this in the window: too little history, the fixed hour is used.

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::json;
-use shared::db::retry_transient;
-use shared::db::Database;
+use shared::platform::db::retry_transient;
+use shared::platform::db::Database;
 use uuid::Uuid;
 
 use crate::plan::Skip;

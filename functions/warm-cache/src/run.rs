@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use futures::stream::{self, Stream, StreamExt};
 use futures::FutureExt;
-use shared::bundle_cache::BundleCache;
-use shared::db::{retry_transient, Database};
-use shared::error::chain;
-use shared::keys::{BundleId, Scope};
-use shared::read_history::ReadHistory;
-use shared::tenant_time::Zone;
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::bundle::tenant_time::Zone;
+use shared::env::chain;
+use shared::platform::db::{retry_transient, Database};
+use shared::serving::BundleCache;
+use shared::store::read_history::ReadHistory;
 use uuid::Uuid;
 
 use crate::config::WarmConfig;
@@ -282,7 +283,7 @@ impl Warmer<'_> {
             let key = self.bundles.keys().bundle(id);
             let entry = self.bundles.redis().get(&key).await.ok().flatten();
             let fresh = entry
-                .and_then(|bytes| shared::cache::Entry::decode(&bytes))
+                .and_then(|bytes| shared::store::Entry::decode(&bytes))
                 .is_some_and(|e| e.generated_at_ms >= since);
             if !fresh {
                 return false;
@@ -323,7 +324,7 @@ impl Warmer<'_> {
             let key = self.bundles.keys().bundle(id);
             let entry = self.bundles.redis().get(&key).await.ok().flatten();
             let current = entry
-                .and_then(|bytes| shared::cache::Entry::decode(&bytes))
+                .and_then(|bytes| shared::store::Entry::decode(&bytes))
                 .is_some_and(|e| e.generated_at_ms >= day_start);
             if !current {
                 return false;

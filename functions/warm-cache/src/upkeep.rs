@@ -4,8 +4,8 @@
 //! lives in the migrations (`dashboard_cache.bundle_stats_compact`, `bundle_stats_repair`,
 //! `untracked_tables`).
 
-use shared::db::{retry_transient, Database};
-use shared::error::chain;
+use shared::env::chain;
+use shared::platform::db::{retry_transient, Database};
 use uuid::Uuid;
 
 use crate::deadline::Deadline;

@@ -6,13 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, TimeZone, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
-use shared::clock::Clock;
+use shared::platform::clock::Clock;
 use sqlx::PgPool;
 use test_support::{self as testing, event, with_body, with_method, TestEnv};
 use warm_cache::{config::Config, warm_event, WarmState};
 
 fn state(pool: &PgPool, env: &TestEnv, at: DateTime<Utc>) -> WarmState {
-    let config = Config::from_lookup(env.lookup()).expect("config");
+    let config = Config::from_env(&env.as_env()).expect("config");
     WarmState::with_clock(config, env.database(pool), None, Clock::starting_at(at)).expect("state")
 }
 

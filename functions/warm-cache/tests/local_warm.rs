@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
-use shared::cache::Recording;
-use shared::clock::Clock;
-use shared::read_history;
+use shared::platform::clock::Clock;
+use shared::store::read_history;
+use shared::store::Recording;
 use sqlx::PgPool;
 use test_support::{self as testing, TestEnv};
 use uuid::Uuid;
@@ -29,7 +29,7 @@ fn warmer(pool: &PgPool, env: TestEnv, at: DateTime<Utc>) -> Warm {
         .set("WARM_CONCURRENCY", "4")
         .set("WARM_TENANT_TIMEOUT_MS", "10000")
         .set("WARM_DEADLINE_MARGIN_MS", "10000");
-    let config = Config::from_lookup(env.lookup()).expect("warm config");
+    let config = Config::from_env(&env.as_env()).expect("warm config");
     let clock = Clock::starting_at(at);
     let state = WarmState::with_clock(config, env.database(pool), None, clock.clone()).expect("state");
     Warm { env, state, clock }

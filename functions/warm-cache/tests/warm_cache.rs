@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::auth::Role;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
 use sqlx::PgPool;
 use test_support::{self as testing, event, request, with_query, with_token, TestEnv};
 use uuid::Uuid;
@@ -35,8 +36,8 @@ impl std::ops::Deref for Warm {
     }
 }
 
-fn state_in(env: TestEnv, db: shared::db::Database, fanout: Option<Fanout>) -> Warm {
-    let config = Config::from_lookup(env.lookup()).expect("warm config");
+fn state_in(env: TestEnv, db: shared::platform::db::Database, fanout: Option<Fanout>) -> Warm {
+    let config = Config::from_env(&env.as_env()).expect("warm config");
     Warm {
         state: WarmState::with_database(config, db, fanout).expect("warm state"),
         env,
@@ -155,7 +156,7 @@ async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPo
     let token = testing::token(Role::Admin, Some(active[0]));
     let dash = dashboard_bundle::State::with_database(
         // A bust recomputes even unchanged data only past BUST_INTERVAL_MS: make it always.
-        dashboard_bundle::config::Config::from_lookup(s.env.clone().set("BUST_INTERVAL_MS", "0").lookup())
+        dashboard_bundle::config::Config::from_env(&s.env.clone().set("BUST_INTERVAL_MS", "0").as_env())
             .unwrap(),
         s.db.clone(),
         Default::default(),
@@ -692,7 +693,7 @@ async fn the_readme_grants_are_enough_for_a_scheduled_run_with_compaction_and_ch
     drop(conn);
     let role = testing::DbRole::create(&pool, "warm_cache_db", &testing::readme_grants("warm-cache")).await;
     let env = warm_env().set("WARM_CHECK_SAMPLE", "10");
-    let db = shared::db::Database::new(role.pool(), &env.database_config());
+    let db = shared::platform::db::Database::new(role.pool(), &env.database_config());
     let s = state_in(env, db, None);
 
     let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))

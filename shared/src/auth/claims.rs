@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::config::{AuthConfig, Signer};
 use super::{AuthError, Claims, Role};
-use crate::keys::parse_tenant_id;
+use crate::bundle::identity::parse_tenant_id;
 
 /// Checks a payload whose signature `signer`'s key verified against `config` at `now` (seconds since
 /// the epoch) and maps it.

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 use lambda_http::http::Uri;
+use secrecy::SecretString;
 
 use super::Role;
-use crate::error::ConfigError;
+use crate::env::{ConfigError, Env};
 
 /// The smallest HS256 secret accepted: RFC 7518 asks for a key at least as long as the hash output.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -19,7 +20,7 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 pub const DEFAULT_JWKS_ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 
 /// Everything the authenticator needs, read once per cold start. Secrets are redacted from `Debug`.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AuthConfig {
     /// Where the IdP's public keys come from; `None`: HS256 secrets only.
     pub jwks: Option<JwksSource>,
@@ -30,7 +31,7 @@ pub struct AuthConfig {
     /// Accepted `alg` values, HS256 included exactly when a secret is configured.
     pub algorithms: Vec<Algorithm>,
     /// `JWT_SECRET` then `JWT_SECRET_PREVIOUS`: HS256 tokens signed with either are accepted.
-    pub secrets: Vec<String>,
+    pub secrets: Vec<SecretString>,
     pub tenant_claim: ClaimPath,
     pub role_claim: ClaimPath,
     /// Role claim value to product role: `admin`, `manager` and `employee` map to themselves unless
@@ -117,7 +118,7 @@ impl AuthConfig {
             issuers: Vec::new(),
             audiences: Vec::new(),
             algorithms: vec![Algorithm::HS256],
-            secrets: vec![secret.into()],
+            secrets: vec![SecretString::from(secret.into())],
             tenant_claim: ClaimPath::Name("tenant_id".into()),
             role_claim: ClaimPath::Name("role".into()),
             role_map: product_roles(),
@@ -126,10 +127,6 @@ impl AuthConfig {
             refetch_interval: Duration::from_secs(30),
             max_key_age: Duration::from_secs(3600),
         }
-    }
-
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// The product role a value of the role claim maps to. An IdP's value (a group an IdP administrator
@@ -143,11 +140,11 @@ impl AuthConfig {
         }
     }
 
-    /// Reads the `JWT_*` variables through `lookup`. At least one of `JWT_JWKS_URL`, `JWT_ISSUER` and
-    /// `JWT_SECRET` must be set.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
+    /// Reads the `JWT_*` variables. At least one of `JWT_JWKS_URL`, `JWT_ISSUER` and `JWT_SECRET` must
+    /// be set.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            env.optional(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
@@ -157,17 +154,17 @@ impl AuthConfig {
         let mut secrets = Vec::new();
         for name in ["JWT_SECRET", "JWT_SECRET_PREVIOUS"] {
             // Secrets are taken as given: trimming would change the key.
-            if let Some(secret) = lookup(name).filter(|v| !v.is_empty()) {
+            if let Some(secret) = env.optional(name) {
                 if secret.len() < MIN_JWT_SECRET_BYTES {
                     return Err(invalid(
                         name,
                         format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
                     ));
                 }
-                secrets.push(secret);
+                secrets.push(SecretString::from(secret));
             }
         }
-        if lookup("JWT_SECRET").is_none_or(|v| v.is_empty()) && !secrets.is_empty() {
+        if env.optional("JWT_SECRET").is_none() && !secrets.is_empty() {
             return Err(invalid("JWT_SECRET_PREVIOUS", "is set without JWT_SECRET".into()));
         }
 
@@ -376,25 +373,6 @@ fn number(name: &'static str, raw: Option<String>, default: u64) -> Result<u64, 
 
 fn invalid(name: &'static str, reason: String) -> ConfigError {
     ConfigError::Invalid { name, reason }
-}
-
-impl fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("jwks", &self.jwks)
-            .field("issuers", &self.issuers)
-            .field("audiences", &self.audiences)
-            .field("algorithms", &self.algorithms)
-            .field("secrets", &format_args!("<{} redacted>", self.secrets.len()))
-            .field("tenant_claim", &self.tenant_claim)
-            .field("role_claim", &self.role_claim)
-            .field("role_map", &self.role_map)
-            .field("leeway", &self.leeway)
-            .field("fetch_timeout", &self.fetch_timeout)
-            .field("refetch_interval", &self.refetch_interval)
-            .field("max_key_age", &self.max_key_age)
-            .finish()
-    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,11 @@ use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::config::MIN_JWT_SECRET_BYTES;
-use crate::error::chain;
-use crate::secrets::{Reread, RotatingSecret};
+use crate::env::chain;
+use crate::platform::secrets::{Reread, RotatingSecret};
 
 /// A token whose signature fails reads `JWT_SECRET`'s secret again at most this often, so forged
 /// tokens cannot hammer Secrets Manager.
@@ -39,10 +40,10 @@ struct Rotation {
 }
 
 impl Secrets {
-    pub(super) fn new(configured: &[String], rotating: Option<RotatingSecret>) -> Self {
+    pub(super) fn new(configured: &[SecretString], rotating: Option<RotatingSecret>) -> Self {
         let current = configured
             .iter()
-            .map(|s| DecodingKey::from_secret(s.as_bytes()))
+            .map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes()))
             .collect::<Vec<_>>();
         // Without a configured secret HS256 is never accepted, so there is nothing to rotate.
         let rotation = rotating.filter(|_| !current.is_empty()).map(|secret| Rotation {

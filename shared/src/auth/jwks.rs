@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::config::{discovery_url, parse_key_url, JwksSource};
 use super::AuthError;
-use crate::error::chain;
+use crate::env::chain;
 
 /// A JWKS or discovery document larger than this is not one.
 const MAX_DOCUMENT_BYTES: usize = 512 * 1024;

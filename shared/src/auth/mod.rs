@@ -23,8 +23,8 @@ use uuid::Uuid;
 pub use self::config::{AuthConfig, ClaimPath, JwksSource, Signer};
 pub use self::hs256::{REPLACED_SECRET_OVERLAP, SECRET_REREAD_INTERVAL};
 use self::jwks::KeyCache;
-use crate::keys::Scope;
-use crate::secrets::RotatingSecret;
+use crate::bundle::identity::Scope;
+use crate::platform::secrets::RotatingSecret;
 
 /// No IdP issues bearer tokens anywhere near this size; refusing larger ones bounds the work per request.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use anyhow::Result;
 use chrono::Utc;
-use shared::bundle_query as bundle;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::bundle::query as bundle;
 use uuid::Uuid;
 
 use crate::figures::{percentile, ratio, Context};

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use shared::bundle_query as bundle;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::bundle::query as bundle;
 use sqlx::PgPool;
 use uuid::Uuid;
 

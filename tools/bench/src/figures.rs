@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use chrono::{TimeDelta, Utc};
 use shared::auth::Role;
-use shared::bundle_cache::Read;
-use shared::bundle_query::{self as bundle, Sql};
-use shared::cache::Entry;
-use shared::clock::Clock;
-use shared::db::Database;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::bundle::query::{self as bundle, Sql};
+use shared::platform::clock::Clock;
+use shared::platform::db::Database;
+use shared::serving::Read;
+use shared::store::Entry;
 use sqlx::PgPool;
 use test_support::{self as testing, event, request, with_token, TestEnv};
 use uuid::Uuid;
@@ -80,7 +81,7 @@ impl Context {
     }
 
     fn dashboard_config(&self) -> dashboard_bundle::config::Config {
-        dashboard_bundle::config::Config::from_lookup(self.env().lookup()).expect("bench config")
+        dashboard_bundle::config::Config::from_env(&self.env().as_env()).expect("bench config")
     }
 
     fn state(&self, clock: &Clock) -> dashboard_bundle::State {
@@ -89,7 +90,7 @@ impl Context {
     }
 
     pub async fn cleanup(&self) {
-        let cache = shared::cache::RedisCache::new(&self.env().redis()).expect("redis config");
+        let cache = shared::store::RedisCache::new(&self.env().redis()).expect("redis config");
         let _ = cache.unlink_matching(&format!("{}*", self.prefix)).await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -102,7 +103,8 @@ impl Context {
     /// The bundle statements of a tenant (`None`: the global view) with literal values, the stats from
     /// the maintained counters or (`full_scan`) by the reference full scan of the tables.
     pub fn literal_sql_of(&self, tenant: Option<&str>, include: &str, full_scan: bool) -> Vec<String> {
-        let since = bundle::recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc).to_rfc3339();
+        let since =
+            bundle::recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc).to_rfc3339();
         let sql = Sql::for_scope(match tenant {
             Some(_) => Scope::Tenant(Uuid::nil()),
             None => Scope::Global,
@@ -117,8 +119,8 @@ impl Context {
                 .replace("$3::int8", &limit.to_string())
         };
         let version = match tenant {
-            Some(_) => shared::version::TENANT_VERSION_SQL.replace("$1::uuid", &literal),
-            None => shared::version::GLOBAL_VERSION_SQL.to_owned(),
+            Some(_) => shared::bundle::version::TENANT_VERSION_SQL.replace("$1::uuid", &literal),
+            None => shared::bundle::version::GLOBAL_VERSION_SQL.to_owned(),
         };
         let stats = if full_scan {
             &sql.stats
@@ -163,7 +165,7 @@ pub async fn silent_drop(ctx: &Context) -> Result<Vec<Row>> {
         .set("REDIS_RESPONSE_TIMEOUT_MS", response_ms.to_string())
         .set("REDIS_CONNECT_TIMEOUT_MS", connect_ms.to_string());
     let config =
-        dashboard_bundle::config::Config::from_lookup(env.lookup()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        dashboard_bundle::config::Config::from_env(&env.as_env()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = dashboard_bundle::State::with_database(config, ctx.db(), Clock::default())?;
     let ev = with_token(
         event("dashboard-bundle.json"),
@@ -345,7 +347,7 @@ pub async fn miss(ctx: &Context) -> Result<Vec<Row>> {
     let t = format!("tenant_id = {tenant}::uuid");
     let since = format!(
         "'{}'::timestamptz",
-        bundle::recent_window_start(Utc::now(), shared::tenant_time::Zone::Utc).to_rfc3339()
+        bundle::recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc).to_rfc3339()
     );
     let previous: Vec<String> = vec![
         format!("SELECT count(*) FROM contacts WHERE {t};"),
@@ -493,7 +495,7 @@ pub async fn warm(ctx: &Context) -> Result<Vec<Row>> {
         .set("WARM_FANOUT_THRESHOLD", u64::MAX.to_string())
         .set("WARM_TENANT_TIMEOUT_MS", "120000")
         .set("WARM_DEADLINE_MARGIN_MS", "120000");
-    let config = warm_cache::config::Config::from_lookup(env.lookup()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = warm_cache::config::Config::from_env(&env.as_env()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = warm_cache::WarmState::with_database(config, ctx.db(), None)?;
     let active: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenant WHERE status = 'active' ORDER BY id")
         .fetch_all(&ctx.pool)

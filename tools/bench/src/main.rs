@@ -56,7 +56,7 @@ async fn main() -> Result<()> {
         .connect(&database_url)
         .await?;
     // Always: a dataset generated before a new migration gets it (its backfill included).
-    match shared::db::MIGRATOR.run(&pool).await {
+    match shared::platform::db::MIGRATOR.run(&pool).await {
         Err(sqlx::migrate::MigrateError::VersionMissing(version)) => anyhow::bail!(
             "the bench database was migrated by migration {version}, which no longer exists (the migrations \
              were squashed before the first release): drop it (`dropdb dashboard_bench`) and run again"

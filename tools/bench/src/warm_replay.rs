@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use shared::auth::Role;
-use shared::clock::Clock;
-use shared::tenant_time::Zone;
+use shared::bundle::tenant_time::Zone;
+use shared::platform::clock::Clock;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
 use test_support::{event, request, with_token, TestEnv};
@@ -47,7 +47,7 @@ pub async fn figures(ctx: &Context) -> Result<Vec<Row>> {
         .set("CACHE_KEY_PREFIX", prefix.clone());
     let replayed = replay(&pool, env.clone()).await;
     // Cleaned up whatever the replay's outcome.
-    if let Ok(cache) = shared::cache::RedisCache::new(&env.redis()) {
+    if let Ok(cache) = shared::store::RedisCache::new(&env.redis()) {
         if let Err(e) = cache.unlink_matching(&format!("{prefix}*")).await {
             eprintln!("bench: could not remove the replay's Redis keys: {e}");
         }
@@ -71,7 +71,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
         .collect();
     let model = warm_sim::replay(start, &policy, &zones[..SAMPLE], &events);
 
-    shared::db::MIGRATOR
+    shared::platform::db::MIGRATOR
         .run(pool)
         .await
         .context("migrating the replay database")?;
@@ -104,10 +104,10 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
         .set("WARM_CONCURRENCY", "4");
     let clock = Clock::starting_at(start);
     let db = env.database(pool);
-    let warm_config = warm_cache::config::Config::from_lookup(env.lookup())
+    let warm_config = warm_cache::config::Config::from_env(&env.as_env())
         .map_err(|e| anyhow::anyhow!("warm config: {e}"))?;
     let warmer = warm_cache::WarmState::with_clock(warm_config, db.clone(), None, clock.clone())?;
-    let dashboard_config = dashboard_bundle::config::Config::from_lookup(env.lookup())
+    let dashboard_config = dashboard_bundle::config::Config::from_env(&env.as_env())
         .map_err(|e| anyhow::anyhow!("dashboard config: {e}"))?;
     let dashboard = dashboard_bundle::State::with_database(dashboard_config, db, clock.clone())?;
     let tokens: Vec<String> = ids

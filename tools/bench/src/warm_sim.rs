@@ -28,8 +28,8 @@
 //! policy is also run on other seeds of the headline population, for the spread.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
-use shared::read_history::ReadHistory;
-use shared::tenant_time::{is_weekend, Zone};
+use shared::bundle::tenant_time::{is_weekend, Zone};
+use shared::store::read_history::ReadHistory;
 use uuid::Uuid;
 use warm_cache::plan::{self, Decision, Mode, Policy, Reads};
 

@@ -64,7 +64,7 @@ async fn migrate(reset: Reset) -> Result<()> {
             .context("creating the database")?;
         println!("created database");
     }
-    let migrated = shared::db::MIGRATOR.run(&connect().await?).await;
+    let migrated = shared::platform::db::MIGRATOR.run(&connect().await?).await;
     match migrated {
         Err(
             sqlx::migrate::MigrateError::VersionMissing(version)

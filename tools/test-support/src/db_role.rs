@@ -1,4 +1,4 @@
-//! Real, non-superuser login roles for privilege tests, with exactly the grants the README lists.
+//! Real, non-superuser login roles for privilege tests, with exactly the grants docs/database.md lists.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,20 +80,20 @@ impl Drop for DbRole {
     }
 }
 
-/// The grants the README lists for `who` (the SQL block after `<!-- grants: who -->`): tests give
-/// their roles exactly these, so the README stays the truth.
+/// The grants docs/database.md lists for `who` (the SQL block after `<!-- grants: who -->`): tests
+/// give their roles exactly these, so docs/database.md stays the truth.
 pub fn readme_grants(who: &str) -> String {
-    let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/database.md");
     let text = std::fs::read_to_string(&readme).unwrap_or_else(|e| panic!("{}: {e}", readme.display()));
     let marker = format!("<!-- grants: {who} -->");
     let after = text
         .split_once(&marker)
-        .unwrap_or_else(|| panic!("README.md has no `{marker}`"))
+        .unwrap_or_else(|| panic!("docs/database.md has no `{marker}`"))
         .1;
     let block = after
         .split_once("```sql\n")
         .and_then(|(_, rest)| rest.split_once("```"))
-        .unwrap_or_else(|| panic!("README.md: no ```sql block after `{marker}`"))
+        .unwrap_or_else(|| panic!("docs/database.md: no ```sql block after `{marker}`"))
         .0;
     block.to_owned()
 }

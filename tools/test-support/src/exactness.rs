@@ -2,8 +2,8 @@
 //! figures of a scope, compared in one snapshot.
 
 use chrono::{DateTime, Utc};
-use shared::bundle_query::{Sql, Stats};
-use shared::keys::Scope;
+use shared::bundle::identity::Scope;
+use shared::bundle::query::{Sql, Stats};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 

@@ -210,7 +210,8 @@ pub fn bearer(token: &str) -> lambda_http::http::HeaderMap {
 pub fn config(vars: &[(&str, &str)]) -> shared::auth::AuthConfig {
     let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let mut config =
-        shared::auth::AuthConfig::from_lookup(move |name| vars.get(name).cloned()).expect("auth config");
+        shared::auth::AuthConfig::from_env(&shared::env::Env::new(move |name| vars.get(name).cloned()))
+            .expect("auth config");
     config.fetch_timeout = std::time::Duration::from_millis(500);
     config.refetch_interval = std::time::Duration::from_millis(200);
     config

@@ -17,8 +17,10 @@ use std::time::Duration;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::auth::{issue_token, Claims, Role};
-use shared::config::{DatabaseConfig, Env, RedisConfig};
-use shared::db::Database;
+use shared::env::Env;
+use shared::platform::db::Database;
+use shared::platform::db::DatabaseConfig;
+use shared::store::RedisConfig;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -89,23 +91,26 @@ impl TestEnv {
             .collect()
     }
 
-    /// What a function's `from_lookup` reads.
-    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
-        move |name| self.get(name)
+    /// The settings a function's `Config::from_env` reads.
+    pub fn as_env(&self) -> Env<'_> {
+        Env::new(|name| self.get(name))
     }
 
     pub fn prefix(&self) -> String {
         self.get("CACHE_KEY_PREFIX").unwrap_or_default()
     }
 
+    /// `REDIS_URL`, for a test's own client.
+    pub fn redis_url(&self) -> String {
+        self.get("REDIS_URL").unwrap_or_default()
+    }
+
     pub fn redis(&self) -> RedisConfig {
-        let lookup = self.lookup();
-        RedisConfig::from_env(&Env::new(&lookup)).expect("test redis settings")
+        RedisConfig::from_env(&self.as_env()).expect("test redis settings")
     }
 
     pub fn database_config(&self) -> DatabaseConfig {
-        let lookup = self.lookup();
-        DatabaseConfig::from_env(&Env::new(&lookup)).expect("test database settings")
+        DatabaseConfig::from_env(&self.as_env()).expect("test database settings")
     }
 
     /// The function's view of a test's database: `pool` itself, or, when the run sets
@@ -309,7 +314,7 @@ pub async fn insert_tenant(pool: &PgPool, slug: &str) -> Uuid {
 
 /// Deletes every key under `prefix`, so tests leave the shared Redis as they found it.
 pub async fn cleanup_prefix(prefix: &str) {
-    let cache = shared::cache::RedisCache::new(&TestEnv::new().redis()).expect("redis config");
+    let cache = shared::store::RedisCache::new(&TestEnv::new().redis()).expect("redis config");
     cache
         .unlink_matching(&format!("{prefix}*"))
         .await
@@ -319,7 +324,9 @@ pub async fn cleanup_prefix(prefix: &str) {
 /// The test cluster (`make test-rust` starts it on 7000-7002).
 pub fn cluster_config() -> RedisConfig {
     RedisConfig {
-        url: std::env::var("TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| "redis://127.0.0.1:7000".to_owned()),
+        url: std::env::var("TEST_REDIS_CLUSTER_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:7000".to_owned())
+            .into(),
         cluster: true,
         ..TestEnv::new().redis()
     }
@@ -335,7 +342,9 @@ pub fn tls_config() -> RedisConfig {
             PathBuf::from(home).join(".cache/dashboard-cache/services/tls/ca.crt")
         });
     RedisConfig {
-        url: std::env::var("TEST_REDIS_TLS_URL").unwrap_or_else(|_| "rediss://localhost:6390".to_owned()),
+        url: std::env::var("TEST_REDIS_TLS_URL")
+            .unwrap_or_else(|_| "rediss://localhost:6390".to_owned())
+            .into(),
         ca_file: Some(ca),
         ..TestEnv::new().redis()
     }

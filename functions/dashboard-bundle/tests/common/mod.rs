@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use dashboard_bundle::{config::Config, route, State};
 use serde_json::Value;
 use shared::auth::Role;
-use shared::clock::Clock;
-use shared::db::Database;
+use shared::platform::clock::Clock;
+use shared::platform::db::Database;
 use sqlx::PgPool;
 use test_support::{event, reply, request, with_token, Reply, TestEnv};
 use uuid::Uuid;
 
 pub fn config(env: &TestEnv) -> Config {
-    Config::from_lookup(env.lookup()).expect("test config")
+    Config::from_env(&env.as_env()).expect("test config")
 }
 
 /// The function as one Lambda environment would run it, over the test's database.

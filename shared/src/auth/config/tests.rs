@@ -7,7 +7,7 @@ const AUD: (&str, &str) = ("JWT_AUDIENCE", "crm-api");
 
 fn read(vars: &[(&str, &str)]) -> Result<AuthConfig, ConfigError> {
     let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    AuthConfig::from_lookup(move |name| vars.get(name).cloned())
+    AuthConfig::from_env(&Env::new(move |name| vars.get(name).cloned()))
 }
 
 #[test]

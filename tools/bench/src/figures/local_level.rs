@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use shared::bundle_cache::{Level, Read};
-use shared::cache::Entry;
-use shared::clock::Clock;
-use shared::keys::{BundleId, Scope};
+use shared::bundle::identity::BundleId;
+use shared::bundle::identity::Scope;
+use shared::platform::clock::Clock;
+use shared::serving::{Level, Read};
+use shared::store::Entry;
 use uuid::Uuid;
 
 use super::{far_deadline, percentile, ratio, Context};
@@ -139,7 +140,8 @@ fn level_on_for_the_run(ctx: &Context) -> Result<dashboard_bundle::config::Confi
         .env()
         .set("LOCAL_CACHE_MB", "16")
         .set("LOCAL_CACHE_MAX_AGE_MS", "600000");
-    Ok(dashboard_bundle::config::Config::from_lookup(env.lookup())?)
+    let config = dashboard_bundle::config::Config::from_env(&env.as_env())?;
+    Ok(config)
 }
 
 struct Workload {
@@ -153,7 +155,7 @@ async fn workload(ctx: &Context, tenants: &[Uuid], mb: &str) -> Result<Workload>
     let env = ctx.env().set("LOCAL_CACHE_MB", mb);
     let instances: Vec<Arc<dashboard_bundle::State>> = (0..INSTANCES)
         .map(|_| {
-            let config = dashboard_bundle::config::Config::from_lookup(env.lookup())?;
+            let config = dashboard_bundle::config::Config::from_env(&env.as_env())?;
             Ok(Arc::new(dashboard_bundle::State::with_database(
                 config,
                 ctx.db(),

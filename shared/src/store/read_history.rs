@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
 
-use crate::tenant_time::Zone;
+use crate::bundle::tenant_time::Zone;
 
 /// How far back reads are kept and used: four weeks, so every weekday is seen four times.
 pub const WINDOW_DAYS: u64 = 28;

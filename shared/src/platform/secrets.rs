@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::Client;
 
+use crate::env::Env;
+
 /// A cold start, or a re-read after a rotation, waits at most this long for Secrets Manager.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -51,6 +53,11 @@ impl std::fmt::Debug for Environment {
 }
 
 impl Environment {
+    /// The variables as settings are read (`Config::from_env`).
+    pub fn vars(&self) -> Env<'_> {
+        Env::new(|name| self.get(name))
+    }
+
     /// A variable's value: the environment's own, or the secret read for it.
     pub fn get(&self, name: &str) -> Option<String> {
         self.vars.get(name).cloned()
@@ -78,7 +85,7 @@ impl Environment {
 }
 
 /// The process environment, with each of `names` that is unset but has an ARN variable
-/// ([`arn_variable`]) filled in from Secrets Manager. Use it as the lookup of a function's `Config::from_lookup`.
+/// ([`arn_variable`]) filled in from Secrets Manager. A function's `Config::from_env` reads it through [`Environment::vars`].
 pub async fn environment(names: &[&'static str]) -> Result<Environment, SecretError> {
     let vars: HashMap<String, String> = std::env::vars().collect();
     if names.iter().all(|name| secret_arn(&vars, name).is_none()) {

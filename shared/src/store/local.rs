@@ -2,7 +2,7 @@
 //! the most-read bundles so that a hit costs neither a round trip nor a decompression.
 //!
 //! The guarantee: a copy is served only while Redis itself would serve the entry without a check (the
-//! caller's freshness test, which [`crate::bundle_cache`] applies on every memory hit), and for at most
+//! caller's freshness test, which [`crate::serving`] applies on every memory hit), and for at most
 //! [`LocalConfig::max_age`] after it was read from Redis. So whatever Redis reflects (a clear, a
 //! recompute after a write) is seen by every process within `max_age`.
 //!
@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use moka::future::Cache;
 use moka::ops::compute::Op;
 
+use super::CacheError;
 use super::Entry;
-use crate::config::Env;
-use crate::error::{CacheError, ConfigError};
+use crate::env::ConfigError;
+use crate::env::Env;
 
 /// What one copy costs beyond its key and JSON (the entry's fields, moka's node, the `Arc`s).
 const OVERHEAD_BYTES: u32 = 256;

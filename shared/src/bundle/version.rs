@@ -9,7 +9,7 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::keys::Scope;
+use super::identity::Scope;
 
 /// The epoch (TRUNCATEs, invalidations): part of every version, so it moves tenants with no row yet.
 const EPOCH: &str = "(SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base WHERE kind = 3)
@@ -43,7 +43,7 @@ pub static TENANT_VERSION_SQL: std::sync::LazyLock<String> = std::sync::LazyLock
 
 /// The current data version of `scope` (0 for a tenant before any write, in a fresh database), or the
 /// global one. Read it in the bundle's own snapshot so the two agree.
-/// `persistent` is sqlx's: whether to use a named prepared statement (see [`crate::db::Database`]).
+/// `persistent` is sqlx's: whether to use a named prepared statement (see [`crate::platform::db::Database`]).
 pub async fn current<'c>(
     executor: impl PgExecutor<'c>,
     scope: Scope,

@@ -1,74 +1,12 @@
 //! The Redis key scheme: every key this product reads or writes is built here.
 
-use std::fmt;
-
 use uuid::Uuid;
+
+use crate::bundle::identity::{BundleId, Scope};
+use crate::env::Env;
 
 /// The namespace of dashboard bundles, after the configured prefix.
 pub const BUNDLE_NAMESPACE: &str = "dashboard:bundle:";
-const GLOBAL_SCOPE: &str = "SUPERADMIN_GLOBAL";
-
-/// Whose data a bundle covers: one tenant, or every tenant (the superadmin global view).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Tenant(Uuid),
-    Global,
-}
-
-impl Scope {
-    pub fn tenant_id(self) -> Option<Uuid> {
-        match self {
-            Scope::Tenant(id) => Some(id),
-            Scope::Global => None,
-        }
-    }
-}
-
-impl fmt::Display for Scope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            // Hyphenated lower case: the one spelling of a tenant in keys and logs.
-            Scope::Tenant(id) => write!(f, "{}", id.hyphenated()),
-            Scope::Global => f.write_str(GLOBAL_SCOPE),
-        }
-    }
-}
-
-/// A tenant id as requests and events spell it: a hyphenated UUID in any letter case. Other spellings
-/// (braced, URN, bare hex) are refused, so that a tenant has one accepted form besides case.
-pub fn parse_tenant_id(text: &str) -> Option<Uuid> {
-    if text.len() != 36 {
-        return None;
-    }
-    Uuid::try_parse(text).ok()
-}
-
-/// One cached bundle: whose data it covers and whether test rows count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BundleId {
-    pub scope: Scope,
-    pub include_test_data: bool,
-}
-
-impl BundleId {
-    pub fn new(scope: Scope, include_test_data: bool) -> Self {
-        Self {
-            scope,
-            include_test_data,
-        }
-    }
-
-    /// Both variants of one scope's bundle, the exact pair a tenant clear deletes.
-    pub fn both(scope: Scope) -> [Self; 2] {
-        [Self::new(scope, true), Self::new(scope, false)]
-    }
-}
-
-impl fmt::Display for BundleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:include={}", self.scope, self.include_test_data)
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
@@ -76,6 +14,11 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// `CACHE_KEY_PREFIX`: prepended to every key, empty in production.
+    pub fn from_env(env: &Env) -> Self {
+        Self::new(env.optional("CACHE_KEY_PREFIX").unwrap_or_default())
+    }
+
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
@@ -113,7 +56,7 @@ impl Keys {
     }
 
     /// The hours (UTC, unix hours) in which tenant `tenant`'s dashboard was read, a hash kept for
-    /// [`crate::read_history::WINDOW_DAYS`]: what the warmer learns a tenant's habits from. Outside the
+    /// [`super::read_history::WINDOW_DAYS`]: what the warmer learns a tenant's habits from. Outside the
     /// bundle namespace, so a cache clear keeps it.
     pub fn tenant_reads(&self, tenant: Uuid) -> String {
         format!("{}dashboard:reads:{}", self.prefix, tenant.hyphenated())
@@ -167,21 +110,6 @@ mod tests {
             "t1:dashboard:reads:a11dfb63-4b18-4eb8-872e-747af2e37c46"
         );
         assert!(!keys.tenant_reads(id).starts_with("t1:dashboard:bundle:"));
-    }
-
-    #[test]
-    fn tenant_ids_are_accepted_only_hyphenated() {
-        let id = "a11dfb63-4b18-4eb8-872e-747af2e37c46";
-        assert_eq!(parse_tenant_id(&id.to_uppercase()), Uuid::parse_str(id).ok());
-        for other in [
-            "a11dfb634b184eb8872e747af2e37c46",
-            "{a11dfb63-4b18-4eb8-872e-747af2e37c46}",
-            "*",
-            "",
-        ] {
-            assert_eq!(parse_tenant_id(other), None, "{other}");
-        }
-        assert_eq!(parse_tenant_id(&format!("urn:uuid:{id}")), None);
     }
 
     #[test]

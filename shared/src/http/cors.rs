@@ -7,7 +7,7 @@
 use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Response};
 
-use crate::error::ConfigError;
+use crate::env::{ConfigError, Env};
 
 const VARIABLE: &str = "CORS_ALLOWED_ORIGINS";
 const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
@@ -24,13 +24,9 @@ pub struct CorsConfig {
 }
 
 impl CorsConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins (`scheme://host[:port]`); empty or unset, none.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let raw = lookup(VARIABLE).unwrap_or_default();
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let raw = env.optional(VARIABLE).unwrap_or_default();
         let origins = raw
             .split(',')
             .map(str::trim)
@@ -127,7 +123,7 @@ mod tests {
     const PAGE: &str = "http://localhost:4000";
 
     fn config(value: &str) -> CorsConfig {
-        CorsConfig::from_lookup(|name| (name == VARIABLE).then(|| value.to_owned())).unwrap()
+        CorsConfig::from_env(&Env::new(|name| (name == VARIABLE).then(|| value.to_owned()))).unwrap()
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -148,7 +144,10 @@ mod tests {
 
     #[test]
     fn unset_or_blank_allows_no_origin() {
-        assert_eq!(CorsConfig::from_lookup(|_| None).unwrap(), CorsConfig::default());
+        assert_eq!(
+            CorsConfig::from_env(&Env::new(|_| None)).unwrap(),
+            CorsConfig::default()
+        );
         assert_eq!(config(" , "), CorsConfig::default());
         let cors = CorsConfig::default().check(&Method::GET, &headers(&[("origin", PAGE)]));
         assert!(cors.apply(ok()).headers().is_empty());
@@ -175,7 +174,7 @@ mod tests {
             "http://localhost:4000/dashboard",
             "ftp://x",
         ] {
-            let err = CorsConfig::from_lookup(|_| Some(bad.to_owned())).unwrap_err();
+            let err = CorsConfig::from_env(&Env::new(|_| Some(bad.to_owned()))).unwrap_err();
             assert!(err.to_string().contains(VARIABLE), "{bad}: {err}");
         }
     }

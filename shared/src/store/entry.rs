@@ -122,7 +122,7 @@ pub const MAX_BUNDLE_BYTES: usize = 4 << 20;
 /// Trained on bundles of the benchmark dataset (`cargo run --release -p bench -- train-dictionary`):
 /// keys, number and timestamp formats recur in every bundle, and one bundle alone is too small for the
 /// compressor to learn them.
-static DICTIONARY: &[u8] = include_bytes!("../bundle.dict");
+static DICTIONARY: &[u8] = include_bytes!("bundle.dict");
 static ENCODER_DICTIONARY: LazyLock<EncoderDictionary<'static>> =
     LazyLock::new(|| EncoderDictionary::copy(DICTIONARY, ZSTD_LEVEL));
 static DECODER_DICTIONARY: LazyLock<DecoderDictionary<'static>> =

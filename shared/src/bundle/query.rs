@@ -6,7 +6,7 @@
 //!
 //! The eleven stats are read from the counters the change-tracking triggers maintain (base rows and
 //! unfolded deltas, see `migrations/20261205000002_dashboard_cache_tables.sql`), at a cost that does
-//! not grow with the data. The statements themselves are in [`crate::bundle_sql`]; [`Sql::stats`] is
+//! not grow with the data. The statements themselves are in [`crate::bundle::sql`]; [`Sql::stats`] is
 //! the same definition as a full scan of the tables: the reference the exactness check and the tests
 //! compare the maintained figures with.
 //!
@@ -24,13 +24,13 @@ use serde_json::value::RawValue;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::db::Database;
-use crate::error::BundleError;
-use crate::keys::{BundleId, Scope};
-use crate::tenant_time::Zone;
-use crate::version;
+use super::identity::{BundleId, Scope};
+use crate::bundle::tenant_time::Zone;
+use crate::bundle::version;
+use crate::bundle::BundleError;
+use crate::platform::db::Database;
 
-pub use crate::bundle_sql::Sql;
+pub use crate::bundle::sql::Sql;
 
 pub const RECENT_ACTIVITIES: i64 = 10;
 pub const RECENT_LEADS: i64 = 5;

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 
-use crate::cache::connection::{Connection, RedisCache};
-use crate::cache::entry::{
+use crate::store::connection::{Connection, RedisCache};
+use crate::store::entry::{
     Entry, DATA_VERSION_OFFSET, MAGIC, MARK_VALIDATED, STORE_UNLESS_NEWER, VALIDATED_AT_OFFSET,
 };
-use crate::error::CacheError;
+use crate::store::CacheError;
 
 /// A read to record beside a `GET`: `field` of `hash`, which is kept `keep_for` after the last one.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@
 //! passing, while an entry exists serves that entry (`STALE`).
 //!
 //! Stores never go backwards: Redis refuses an entry older, by (data version, generated_at), than the
-//! one it holds (see [`crate::cache::entry`]), so a slow writer cannot put back data a user has seen
+//! one it holds (see [`crate::store::entry`]), so a slow writer cannot put back data a user has seen
 //! replaced. And an entry found after this request read the data version is a `HIT` only if it was
 //! computed from at least that version: outside the freshness window, a `HIT` has every write
 //! committed before the request.
@@ -26,13 +26,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use crate::cache::{local, Entry, Found, LocalLevel, Recording, RedisCache};
-use crate::clock::Clock;
-use crate::db::Database;
-use crate::error::{chain, BundleError};
-use crate::keys::{BundleId, Keys};
-use crate::read_history;
-use crate::version;
+use crate::bundle::identity::BundleId;
+use crate::bundle::version;
+use crate::bundle::BundleError;
+use crate::env::{chain, ConfigError, Env};
+use crate::platform::clock::Clock;
+use crate::platform::db::Database;
+use crate::store::keys::Keys;
+use crate::store::read_history;
+use crate::store::CacheError;
+use crate::store::{local, Entry, Found, LocalLevel, Recording, RedisCache};
 
 mod recompute;
 
@@ -117,6 +120,27 @@ pub struct Freshness {
     pub lease: Duration,
     /// A bust of unchanged data recomputes only when the entry is older than this.
     pub bust_interval: Duration,
+}
+
+impl Freshness {
+    /// `BUNDLE_TTL_SECONDS`, `BUNDLE_MAX_AGE_SECONDS`, `BUNDLE_LEASE_MS`, `BUST_INTERVAL_MS`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            fresh_for: Duration::from_secs(env.parsed("BUNDLE_TTL_SECONDS", 300)?),
+            max_age: Duration::from_secs(env.parsed("BUNDLE_MAX_AGE_SECONDS", 25 * 3600)?),
+            lease: env.millis("BUNDLE_LEASE_MS", 5_000)?,
+            bust_interval: env.millis("BUST_INTERVAL_MS", 10_000)?,
+        })
+    }
+}
+
+/// Building a function's clients at cold start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid DATABASE_URL")]
+    Database(#[from] sqlx::Error),
+    #[error("invalid redis settings")]
+    Cache(#[from] CacheError),
 }
 
 pub struct BundleCache {
@@ -221,7 +245,7 @@ impl BundleCache {
         key: &str,
         read: Read,
         now: DateTime<Utc>,
-    ) -> Result<Found, crate::error::CacheError> {
+    ) -> Result<Found, crate::store::CacheError> {
         let fetch = self.read_and_record(id, key, now);
         match read {
             Read::Cached => self.local.read(key, fetch, |e| self.is_fresh(e, now)).await,
@@ -230,13 +254,13 @@ impl BundleCache {
     }
 
     /// The entry under `key`, recording a tenant's read in the same round trip (see
-    /// [`crate::read_history`]); the global view's reads are not recorded.
+    /// [`crate::store::read_history`]); the global view's reads are not recorded.
     async fn read_and_record(
         &self,
         id: BundleId,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<Vec<u8>>, crate::error::CacheError> {
+    ) -> Result<Option<Vec<u8>>, crate::store::CacheError> {
         let Some(tenant) = id.scope.tenant_id() else {
             return self.redis.get(key).await;
         };

@@ -4,8 +4,8 @@
 
 use std::sync::LazyLock;
 
-use crate::bundle_query::{MAX_TEXT_CHARS, RECENT_ACTIVITIES, RECENT_LEADS, RECENT_OPPORTUNITIES};
-use crate::keys::Scope;
+use super::identity::Scope;
+use crate::bundle::query::{MAX_TEXT_CHARS, RECENT_ACTIVITIES, RECENT_LEADS, RECENT_OPPORTUNITIES};
 
 /// The bundle's SQL for one kind of scope. A tenant scope and the global scope get separate statement
 /// texts (rather than `$1 IS NULL OR tenant_id = $1`) so that Postgres's cached generic plan for a

@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{same_day, served, BundleCache, CacheStatus, Served};
-use crate::bundle_query;
-use crate::cache::Entry;
-use crate::error::{chain, BundleError};
-use crate::keys::BundleId;
+use crate::bundle::identity::BundleId;
+use crate::bundle::query;
+use crate::bundle::BundleError;
+use crate::env::chain;
+use crate::store::Entry;
 
 /// How often a caller waiting for another's recompute looks for the value (plus up to as much jitter,
 /// so that waiters do not retake an abandoned lease in lockstep).
@@ -172,7 +173,7 @@ impl BundleCache {
         let started = std::time::Instant::now();
         let now = self.clock.now();
         self.recomputes.fetch_add(1, Ordering::Relaxed);
-        let computed = bundle_query::compute(&self.db, id, now, self.freshness.fresh_for.as_secs()).await?;
+        let computed = query::compute(&self.db, id, now, self.freshness.fresh_for.as_secs()).await?;
         let json = serde_json::to_string(&computed.bundle).map_err(BundleError::Serialize)?;
         tracing::debug!(bundle = %id, elapsed_ms = started.elapsed().as_millis() as u64, "bundle computed");
         Ok(Entry {

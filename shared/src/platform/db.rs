@@ -9,15 +9,66 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::config::{DatabaseConfig, StatementMode};
-use crate::error::chain;
-use crate::secrets::{Reread, RotatingSecret};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::secrets::{Reread, RotatingSecret};
+use crate::env::{chain, ConfigError, Env};
 
 /// A refused password reads `DATABASE_URL`'s secret again at most this often.
 pub const CREDENTIALS_REREAD_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The migrations in `migrations/`, compiled in, so every binary and test applies the same schema.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// How to reach Postgres and what every query is held to.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`, with the password: a secret, so `Debug` shows it redacted.
+    pub url: SecretString,
+    /// `DB_POOL_SIZE`.
+    pub max_connections: u32,
+    /// `DB_ACQUIRE_TIMEOUT_MS`.
+    pub acquire_timeout: Duration,
+    /// `DB_STATEMENT_TIMEOUT_MS`.
+    pub statement_timeout: Duration,
+    pub statement_mode: StatementMode,
+    /// `DB_PROXY_ENDPOINT`: a pooler (RDS Proxy) to connect to instead of the URL's host; the rest of
+    /// the URL (user, password, database, port) is kept.
+    pub proxy_host: Option<String>,
+}
+
+/// How queries reach Postgres (`DB_STATEMENT_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementMode {
+    /// `unnamed` (the default): every query is an unnamed statement, which works through
+    /// transaction-mode poolers (PgBouncer, RDS Proxy, Supabase's pooler) as well as directly.
+    Unnamed,
+    /// `prepared`: named prepared statements cached per connection; only for direct connections.
+    Prepared,
+}
+
+impl DatabaseConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let statement_mode = match env.optional("DB_STATEMENT_MODE").as_deref() {
+            None | Some("unnamed") => StatementMode::Unnamed,
+            Some("prepared") => StatementMode::Prepared,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "DB_STATEMENT_MODE",
+                    reason: format!("{other:?}: must be unnamed or prepared"),
+                })
+            }
+        };
+        Ok(Self {
+            url: env.required("DATABASE_URL")?.into(),
+            max_connections: env.parsed("DB_POOL_SIZE", 4)?,
+            acquire_timeout: env.millis("DB_ACQUIRE_TIMEOUT_MS", 3_000)?,
+            statement_timeout: env.millis("DB_STATEMENT_TIMEOUT_MS", 5_000)?,
+            statement_mode,
+            proxy_host: env.optional("DB_PROXY_ENDPOINT"),
+        })
+    }
+}
 
 /// The pool and the settings every query honours.
 #[derive(Debug, Clone)]
@@ -49,7 +100,10 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
-            .connect_lazy_with(connect_options(&config.url, config.proxy_host.as_deref())?);
+            .connect_lazy_with(connect_options(
+                config.url.expose_secret(),
+                config.proxy_host.as_deref(),
+            )?);
         Ok(Self::new(pool, config))
     }
 
@@ -240,6 +294,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(vars: &[(&'static str, &'static str)]) -> Result<DatabaseConfig, ConfigError> {
+        DatabaseConfig::from_env(&Env::new(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }))
+    }
+
+    #[test]
+    fn a_missing_url_or_unknown_statement_mode_is_named_and_the_default_works_through_poolers() {
+        assert_eq!(
+            config(&[]).unwrap_err().to_string(),
+            "missing environment variable DATABASE_URL"
+        );
+        let url = ("DATABASE_URL", "postgres://x");
+        let err = config(&[url, ("DB_STATEMENT_MODE", "named")]).unwrap_err();
+        assert!(err.to_string().contains("DB_STATEMENT_MODE"), "{err}");
+        assert_eq!(config(&[url]).unwrap().statement_mode, StatementMode::Unnamed);
+    }
+
+    #[test]
+    fn defaults_apply_and_the_password_stays_out_of_debug() {
+        let config = config(&[("DATABASE_URL", "postgres://user:hunter2@db/crm")]).unwrap();
+        assert_eq!(config.statement_timeout, Duration::from_secs(5));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+    }
 
     #[test]
     fn lost_connections_are_transient_and_query_errors_are_not() {

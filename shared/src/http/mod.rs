@@ -1,12 +1,14 @@
 //! JSON responses shared by the HTTP functions: every expected failure is a 4xx/5xx with
-//! `{"status":"error","error":<code>,"message":<text>}`, never an `Err` (API Gateway's 502).
+//! `{"status":"error","error":<code>,"message":<text>}`, never an `Err` (API Gateway's 502); and
+//! [`cors`] for the dev page. The top layer: it maps auth's errors to responses.
+
+pub mod cors;
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use crate::auth::Forbidden;
-use crate::error::AuthError;
+use crate::auth::{AuthError, Forbidden};
 
 /// A response with a JSON body that was already serialized.
 pub fn json_response(status: StatusCode, body: impl Into<String>) -> Response<Body> {

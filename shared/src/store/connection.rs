@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -21,13 +22,42 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::config::RedisConfig;
-use crate::error::CacheError;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::CacheError;
+use crate::env::{ConfigError, Env};
 
 /// After a failed connect, requests skip Redis for this long instead of each waiting for a timeout.
 const CONNECT_COOLDOWN: Duration = Duration::from_millis(500);
 /// Keys asked for per SCAN step and deleted per UNLINK during a namespace clear.
 pub const SCAN_BATCH: usize = 1_000;
+
+/// How to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `REDIS_URL`, which may carry a password: a secret, so `Debug` shows it redacted.
+    pub url: SecretString,
+    /// Use the cluster protocol (`REDIS_CLUSTER=true`), as ElastiCache Serverless requires.
+    pub cluster: bool,
+    /// Extra root certificate for `rediss://` (`REDIS_CA_FILE`), for test servers with their own CA.
+    pub ca_file: Option<PathBuf>,
+    /// `REDIS_CONNECT_TIMEOUT_MS`.
+    pub connect_timeout: Duration,
+    /// `REDIS_RESPONSE_TIMEOUT_MS`.
+    pub response_timeout: Duration,
+}
+
+impl RedisConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: env.required("REDIS_URL")?.into(),
+            cluster: env.parsed("REDIS_CLUSTER", false)?,
+            ca_file: env.optional("REDIS_CA_FILE").map(PathBuf::from),
+            connect_timeout: env.millis("REDIS_CONNECT_TIMEOUT_MS", 500)?,
+            response_timeout: env.millis("REDIS_RESPONSE_TIMEOUT_MS", 250)?,
+        })
+    }
+}
 
 /// How the process reaches Redis.
 enum Backend {
@@ -99,7 +129,7 @@ impl RedisCache {
             root_cert,
         };
         let backend = if config.cluster {
-            let mut builder = ClusterClientBuilder::new(vec![config.url.as_str()])
+            let mut builder = ClusterClientBuilder::new(vec![config.url.expose_secret()])
                 .connection_timeout(config.connect_timeout)
                 .response_timeout(config.response_timeout)
                 // Fail fast rather than retry for seconds: the caller serves without the cache.
@@ -111,8 +141,8 @@ impl RedisCache {
             Backend::Cluster(builder.build()?)
         } else {
             let client = match root_cert {
-                Some(_) => Client::build_with_tls(config.url.as_str(), certificates(root_cert))?,
-                None => Client::open(config.url.as_str())?,
+                Some(_) => Client::build_with_tls(config.url.expose_secret(), certificates(root_cert))?,
+                None => Client::open(config.url.expose_secret())?,
             };
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))

@@ -1,0 +1,24 @@
+//! What a bundle is, without Redis: which one is meant ([`identity`]), its exact definition and JSON
+//! shape ([`query`], its statements in [`sql`]), the data version it is computed from ([`version`]) and
+//! the tenant's day its 30-day figures count in ([`tenant_time`]). Uses the platform's database.
+
+pub mod identity;
+pub mod query;
+pub mod sql;
+pub mod tenant_time;
+pub mod version;
+
+use uuid::Uuid;
+
+/// Computing a bundle from Postgres.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("database query failed")]
+    Database(#[from] sqlx::Error),
+    #[error("tenant {0} does not exist")]
+    TenantNotFound(Uuid),
+    #[error("the bundle could not be serialized")]
+    Serialize(#[source] serde_json::Error),
+    #[error("the request's deadline passed before the bundle was ready")]
+    DeadlineExceeded,
+}
