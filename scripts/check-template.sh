@@ -26,8 +26,8 @@ sam validate --lint
 checkov --framework cloudformation --skip-download --quiet --compact -f template.yaml
 echo "check-template: checkov: no failed checks"
 
-# The README's build step: SAM's rust-cargolambda build of the three functions. The aarch64 target is
-# settled here, once, before SAM starts any cargo-lambda; without it the build is for x86_64.
+# The build step of docs/deploy.md: SAM's rust-cargolambda build of the three functions. The aarch64
+# target is settled here, once, before SAM starts any cargo-lambda; without it the build is for x86_64.
 arch=$(scripts/lambda-arch.sh)
 overrides=()
 [ "$arch" = arm64 ] || overrides=(--parameter-overrides "Architecture=$arch")

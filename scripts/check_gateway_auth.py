@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Gateway mode (JwtGatewayAuthorizer) wires the HTTP API's JWT authorizer as the README says.
+"""Gateway mode (JwtGatewayAuthorizer) wires the HTTP API's JWT authorizer as docs/configuration.md says.
 
 Translates template.yaml with the SAM translator (offline) for two parameter sets, resolves the
 conditions CloudFormation would, and checks the OpenAPI body API Gateway imports:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Each function may read exactly the secrets it uses, and sign-in is configured as the README says.
+"""Each function may read exactly the secrets it uses, and sign-in is configured as docs/deploy.md says.
 
 Translates template.yaml with the SAM translator (offline), resolves the conditions CloudFormation would,
 and checks, for a deployment with an HS256 secret and one without:

@@ -41,8 +41,8 @@ RUST_LOG=info
 # The previous runbook's manual warm: POST /api/cron/execute reaches warm-cache (dev only).
 WARM_CRON_ROUTE=true
 ENV
-# To sign in with a real IdP, call `make dev` with its JWT_* variables set (README, "Sign-in"): they
-# reach the functions too, next to the dev secret, so the HS256 dev tokens keep working.
+# To sign in with a real IdP, call `make dev` with its JWT_* variables set (docs/configuration.md,
+# "Sign-in"): they reach the functions too, next to the dev secret, so the HS256 dev tokens keep working.
 env | grep -E '^JWT_(JWKS_URL|ISSUER|AUDIENCE|ALGORITHMS|SECRET_PREVIOUS|TENANT_CLAIM|ROLE_CLAIM|ROLE_MAP|LEEWAY_SECONDS|JWKS_TIMEOUT_MS)=' \
   >> .dev/dev.env || true
 
