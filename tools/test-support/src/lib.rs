@@ -3,12 +3,14 @@
 //! events of `events/`, reading responses, Redis and Postgres servers of a test's own, and a
 //! fault-injecting proxy.
 
+pub mod cors;
 mod db_role;
 pub mod exactness;
 mod fault_proxy;
 pub mod idp;
 mod own_postgres;
 mod own_redis;
+pub mod secrets_manager;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

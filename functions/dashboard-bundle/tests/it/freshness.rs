@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-
 use chrono::{TimeDelta, TimeZone, Utc};
 use dashboard_bundle::State;
 use serde_json::Value;
@@ -24,7 +22,7 @@ fn just_after_midnight() -> Clock {
 
 /// One Lambda environment of the function, over the test's database (or PgBouncer in front of it).
 fn instance(env: &TestEnv, pool: &PgPool, clock: &Clock) -> State {
-    common::state_over(env, env.database(pool), clock.clone())
+    crate::app::state_over(env, env.database(pool), clock.clone())
 }
 
 /// One Lambda environment whose Postgres and/or Redis traffic passes through a proxy, so that the
@@ -50,13 +48,13 @@ fn instance_through(
         }
         None => env.database(pool),
     };
-    Arc::new(common::state_over(&env, db, clock.clone()))
+    Arc::new(crate::app::state_over(&env, db, clock.clone()))
 }
 
 /// Runs `state`'s `get` for `tenant` in a task of its own.
 fn spawn_get(state: &Arc<State>, tenant: Uuid) -> tokio::task::JoinHandle<(String, Value)> {
     let state = state.clone();
-    tokio::spawn(async move { get(&state, tenant).await })
+    tokio::spawn(async move { crate::app::outcome_and_body(&state, tenant).await })
 }
 
 /// Runs a warm refresh (what the warmer does for each bundle) in a task of its own.
@@ -74,11 +72,6 @@ fn spawn_refresh(
             )
             .await
     })
-}
-
-async fn get(state: &State, tenant: Uuid) -> (String, Value) {
-    let reply = common::get(state, tenant).await;
-    (reply.outcome(), reply.body)
 }
 
 async fn add_lead(pool: &PgPool, tenant: Uuid) {
@@ -115,7 +108,7 @@ async fn warmed_bundle_is_a_hit_eight_hours_later_without_any_recompute(pool: Pg
     let after_warm = state.bundles.recomputes();
 
     clock.advance(TimeDelta::hours(8));
-    let (x_cache, body) = get(&state, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&state, tenant).await;
     assert_eq!(x_cache, "HIT");
     assert_eq!(leads(&body), 1);
     assert_eq!(
@@ -123,7 +116,7 @@ async fn warmed_bundle_is_a_hit_eight_hours_later_without_any_recompute(pool: Pg
         after_warm,
         "revalidated, not recomputed"
     );
-    let (x_cache, _) = get(&state, tenant).await;
+    let (x_cache, _) = crate::app::outcome_and_body(&state, tenant).await;
     assert_eq!(x_cache, "HIT");
     assert_eq!(state.bundles.recomputes(), after_warm);
     testing::cleanup_prefix(&env.prefix()).await;
@@ -134,18 +127,18 @@ async fn a_write_is_visible_once_the_ttl_has_passed(pool: PgPool) {
     let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
     let state = instance(&env, &pool, &clock);
-    assert_eq!(get(&state, tenant).await.0, "MISS");
+    assert_eq!(crate::app::outcome_and_body(&state, tenant).await.0, "MISS");
     add_lead(&pool, tenant).await;
 
     clock.advance(TimeDelta::seconds(299));
-    let (x_cache, body) = get(&state, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&state, tenant).await;
     assert_eq!(
         (x_cache.as_str(), leads(&body)),
         ("HIT", 1),
         "within the TTL the entry is served as is"
     );
     clock.advance(TimeDelta::seconds(2));
-    let (x_cache, body) = get(&state, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&state, tenant).await;
     assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
     testing::cleanup_prefix(&env.prefix()).await;
 }
@@ -155,11 +148,15 @@ async fn with_ttl_zero_the_very_next_request_sees_a_write(pool: PgPool) {
     let (env, tenant) = setup(&pool).await;
     let env = env.set("BUNDLE_TTL_SECONDS", "0");
     let state = instance(&env, &pool, &just_after_midnight());
-    assert_eq!(get(&state, tenant).await.0, "MISS");
-    assert_eq!(get(&state, tenant).await.0, "HIT", "unchanged data revalidates");
+    assert_eq!(crate::app::outcome_and_body(&state, tenant).await.0, "MISS");
+    assert_eq!(
+        crate::app::outcome_and_body(&state, tenant).await.0,
+        "HIT",
+        "unchanged data revalidates"
+    );
     assert_eq!(state.bundles.recomputes(), 1);
     add_lead(&pool, tenant).await;
-    let (x_cache, body) = get(&state, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&state, tenant).await;
     assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
     testing::cleanup_prefix(&env.prefix()).await;
 }
@@ -169,10 +166,10 @@ async fn a_new_utc_day_recomputes_even_without_writes(pool: PgPool) {
     let (env, tenant) = setup(&pool).await;
     let clock = Clock::starting_at(Utc.with_ymd_and_hms(2026, 3, 10, 23, 0, 0).unwrap());
     let state = instance(&env, &pool, &clock);
-    get(&state, tenant).await;
+    crate::app::outcome_and_body(&state, tenant).await;
     clock.advance(TimeDelta::hours(2));
     assert_eq!(
-        get(&state, tenant).await.0,
+        crate::app::outcome_and_body(&state, tenant).await.0,
         "MISS",
         "the 30-day window moved at midnight"
     );
@@ -187,13 +184,13 @@ async fn stampede(env: &TestEnv, pool: &PgPool, clock: &Clock, tenant: Uuid) -> 
     let env = &env.clone().set("BUNDLE_LEASE_MS", "30000");
     let db = env.database(pool);
     let instances: Vec<Arc<State>> = (0..200)
-        .map(|_| Arc::new(common::state_over(env, db.clone(), clock.clone())))
+        .map(|_| Arc::new(crate::app::state_over(env, db.clone(), clock.clone())))
         .collect();
     let tasks: Vec<_> = instances
         .iter()
         .map(|state| {
             let state = state.clone();
-            tokio::spawn(async move { get(&state, tenant).await })
+            tokio::spawn(async move { crate::app::outcome_and_body(&state, tenant).await })
         })
         .collect();
     let mut statuses = Vec::new();
@@ -219,7 +216,7 @@ async fn two_hundred_concurrent_requests_on_a_cold_key_compute_once(pool: PgPool
 async fn two_hundred_concurrent_requests_on_an_expired_key_compute_once_and_serve_stale(pool: PgPool) {
     let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    get(&instance(&env, &pool, &clock), tenant).await;
+    crate::app::outcome_and_body(&instance(&env, &pool, &clock), tenant).await;
     add_lead(&pool, tenant).await;
     clock.advance(TimeDelta::minutes(10));
 
@@ -249,7 +246,7 @@ async fn a_dead_lease_holder_blocks_the_key_only_until_its_lease_expires(pool: P
     assert!(taken.is_some());
 
     let started = std::time::Instant::now();
-    let (x_cache, body) = get(&state, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&state, tenant).await;
     assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 1));
     assert!(
         started.elapsed() >= Duration::from_millis(300),
@@ -263,11 +260,11 @@ async fn a_dead_lease_holder_blocks_the_key_only_until_its_lease_expires(pool: P
 async fn postgres_down_serves_the_stale_entry_and_503_without_one(pool: PgPool) {
     let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    let (_, fresh) = get(&instance(&env, &pool, &clock), tenant).await;
+    let (_, fresh) = crate::app::outcome_and_body(&instance(&env, &pool, &clock), tenant).await;
 
     clock.advance(TimeDelta::hours(1));
-    let down = common::state_over(&env, testing::dead_database(), clock.clone());
-    let (x_cache, body) = get(&down, tenant).await;
+    let down = crate::app::state_over(&env, testing::dead_database(), clock.clone());
+    let (x_cache, body) = crate::app::outcome_and_body(&down, tenant).await;
     assert_eq!(x_cache, "STALE");
     assert_eq!(body["cached"], true);
     assert_eq!(
@@ -275,8 +272,8 @@ async fn postgres_down_serves_the_stale_entry_and_503_without_one(pool: PgPool) 
         fresh["data"]["meta"]["generated_at"]
     );
 
-    let elsewhere = common::state_over(&TestEnv::new(), testing::dead_database(), clock.clone());
-    assert_eq!(get(&elsewhere, tenant).await.0, "503");
+    let elsewhere = crate::app::state_over(&TestEnv::new(), testing::dead_database(), clock.clone());
+    assert_eq!(crate::app::outcome_and_body(&elsewhere, tenant).await.0, "503");
     testing::cleanup_prefix(&env.prefix()).await;
 }
 
@@ -284,8 +281,8 @@ async fn postgres_down_serves_the_stale_entry_and_503_without_one(pool: PgPool) 
 async fn a_holder_whose_lease_expired_cannot_replace_the_entry_with_the_users_write(pool: PgPool) {
     let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    let pg = FaultProxy::start(common::pg_addr(&pool)).await;
-    let redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let pg = FaultProxy::start(crate::app::pg_addr(&pool)).await;
+    let redis = FaultProxy::start(crate::app::shared_redis_addr()).await;
     let slow = instance_through(&env, &pool, &clock, Some(&pg), Some(&redis));
     let other = instance(&env, &pool, &clock);
 
@@ -306,7 +303,7 @@ async fn a_holder_whose_lease_expired_cannot_replace_the_entry_with_the_users_wr
 
     // The user writes and reads through another instance, which takes the free lease: their lead is there.
     add_lead(&pool, tenant).await;
-    let (x_cache, body) = get(&other, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&other, tenant).await;
     assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
 
     // The slow store lands late. The user's next read, in yet another environment and within the
@@ -314,7 +311,7 @@ async fn a_holder_whose_lease_expired_cannot_replace_the_entry_with_the_users_wr
     redis.set(Mode::Healed);
     let (_, slow_body) = slow_request.await.unwrap();
     assert_eq!(leads(&slow_body), 1, "computed before the write");
-    let (x_cache, body) = get(&instance(&env, &pool, &clock), tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&instance(&env, &pool, &clock), tenant).await;
     assert_eq!(
         (x_cache.as_str(), leads(&body)),
         ("HIT", 2),
@@ -327,7 +324,7 @@ async fn a_holder_whose_lease_expired_cannot_replace_the_entry_with_the_users_wr
 async fn a_warm_refresh_computed_before_a_write_cannot_replace_the_entry_with_it(pool: PgPool) {
     let (env, tenant) = setup(&pool).await;
     let clock = just_after_midnight();
-    let redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let redis = FaultProxy::start(crate::app::shared_redis_addr()).await;
     let warmer = instance_through(&env, &pool, &clock, None, Some(&redis));
 
     // The warm refresh computes (one lead) and stalls before its store reaches Redis.
@@ -336,7 +333,7 @@ async fn a_warm_refresh_computed_before_a_write_cannot_replace_the_entry_with_it
     redis.until_held().await;
 
     add_lead(&pool, tenant).await;
-    let (x_cache, body) = get(&instance(&env, &pool, &clock), tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&instance(&env, &pool, &clock), tenant).await;
     assert_eq!((x_cache.as_str(), leads(&body)), ("MISS", 2));
 
     redis.set(Mode::Healed);
@@ -344,7 +341,7 @@ async fn a_warm_refresh_computed_before_a_write_cannot_replace_the_entry_with_it
         refresh.await.unwrap().unwrap(),
         "a store refused for a newer entry is not a failed warm"
     );
-    let (x_cache, body) = get(&instance(&env, &pool, &clock), tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&instance(&env, &pool, &clock), tenant).await;
     assert_eq!(
         (x_cache.as_str(), leads(&body)),
         ("HIT", 2),
@@ -358,11 +355,11 @@ async fn with_ttl_zero_a_hit_never_lacks_the_users_write_even_when_a_newer_entry
     let (env, tenant) = setup(&pool).await;
     let env = env.set("BUNDLE_TTL_SECONDS", "0");
     let clock = just_after_midnight();
-    let pg = FaultProxy::start(common::pg_addr(&pool)).await;
-    let redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let pg = FaultProxy::start(crate::app::pg_addr(&pool)).await;
+    let redis = FaultProxy::start(crate::app::shared_redis_addr()).await;
     let user_side = instance_through(&env, &pool, &clock, Some(&pg), None);
     let warmer = instance_through(&env, &pool, &clock, None, Some(&redis));
-    assert_eq!(get(&user_side, tenant).await.0, "MISS");
+    assert_eq!(crate::app::outcome_and_body(&user_side, tenant).await.0, "MISS");
 
     // A warm refresh a second later computes the same data (one lead), and is slow to store it.
     clock.advance(TimeDelta::seconds(1));
@@ -396,9 +393,9 @@ async fn with_ttl_zero_a_request_waiting_for_the_holder_never_gets_a_hit_without
     let (env, tenant) = setup(&pool).await;
     let env = env.set("BUNDLE_TTL_SECONDS", "0");
     let clock = just_after_midnight();
-    let holder_pg = FaultProxy::start(common::pg_addr(&pool)).await;
-    let holder_redis = FaultProxy::start(common::shared_redis_addr()).await;
-    let waiter_redis = FaultProxy::start(common::shared_redis_addr()).await;
+    let holder_pg = FaultProxy::start(crate::app::pg_addr(&pool)).await;
+    let holder_redis = FaultProxy::start(crate::app::shared_redis_addr()).await;
+    let waiter_redis = FaultProxy::start(crate::app::shared_redis_addr()).await;
     let holder = instance_through(&env, &pool, &clock, Some(&holder_pg), Some(&holder_redis));
     let waiter = instance_through(&env, &pool, &clock, None, Some(&waiter_redis));
 
@@ -441,10 +438,16 @@ async fn with_ttl_zero_an_entry_stamped_by_a_clock_running_ahead_is_still_checke
     let env = env.set("BUNDLE_TTL_SECONDS", "0");
     let ahead = just_after_midnight();
     ahead.advance(TimeDelta::seconds(5));
-    assert_eq!(get(&instance(&env, &pool, &ahead), tenant).await.0, "MISS");
+    assert_eq!(
+        crate::app::outcome_and_body(&instance(&env, &pool, &ahead), tenant)
+            .await
+            .0,
+        "MISS"
+    );
 
     add_lead(&pool, tenant).await;
-    let (x_cache, body) = get(&instance(&env, &pool, &just_after_midnight()), tenant).await;
+    let (x_cache, body) =
+        crate::app::outcome_and_body(&instance(&env, &pool, &just_after_midnight()), tenant).await;
     assert_eq!(
         (x_cache.as_str(), leads(&body)),
         ("MISS", 2),
@@ -459,7 +462,7 @@ async fn after_a_restore_sets_versions_back_a_later_entry_is_not_served_as_curre
     let env = env.set("BUNDLE_TTL_SECONDS", "0");
     let state = instance(&env, &pool, &just_after_midnight());
     add_lead(&pool, tenant).await;
-    assert_eq!(get(&state, tenant).await.0, "MISS");
+    assert_eq!(crate::app::outcome_and_body(&state, tenant).await.0, "MISS");
     // A restore from a backup taken before the second lead: its row and its change are gone, so the
     // version is lower than the cached entry's.
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
@@ -474,7 +477,7 @@ async fn after_a_restore_sets_versions_back_a_later_entry_is_not_served_as_curre
     .await
     .unwrap();
 
-    let (x_cache, body) = get(&state, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&state, tenant).await;
 
     assert_eq!(
         (x_cache.as_str(), leads(&body)),

@@ -1,53 +1,35 @@
 //! CORS through the clear-cache function: the dev dashboard page's "clear this tenant" button.
 
 use clear_cache::{config::Config, route as handle, State};
-use lambda_http::{Body, Response};
 use shared::auth::Role;
 use sqlx::PgPool;
-use test_support::{
-    self as testing, event, request, with_body, with_header, with_method, with_token, TestEnv,
-};
+use test_support::cors::{assert_preflight_allowed, header, preflight, PAGE};
+use test_support::{self as testing, event, request, with_body, with_header, with_token, TestEnv};
 
-const PAGE: &str = "http://localhost:4000";
-
-fn state(pool: PgPool) -> State {
-    let _ = pool;
+fn state() -> State {
     let env = TestEnv::new().set("CORS_ALLOWED_ORIGINS", PAGE);
     let config = Config::from_env(&env.as_env()).unwrap();
     State::new(&config, &Default::default()).unwrap()
 }
 
-fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
-    response.headers().get(name).map(|v| v.to_str().unwrap())
-}
-
-#[sqlx::test(migrations = "../../migrations")]
-async fn preflight_of_a_json_post_is_answered_without_a_token(pool: PgPool) {
-    let state = state(pool);
-    let ev = with_token(event("clear-cache-tenant.json"), None);
-    let ev = with_header(with_method(ev, "OPTIONS"), "origin", PAGE);
-    let ev = with_header(ev, "access-control-request-method", "POST");
-    let ev = with_header(ev, "access-control-request-headers", "authorization,content-type");
+#[tokio::test]
+async fn preflight_of_a_json_post_is_answered_without_a_token() {
+    let state = state();
+    let ev = preflight(
+        with_token(event("clear-cache-tenant.json"), None),
+        "POST",
+        "authorization,content-type",
+    );
 
     let response = handle(&state, request(&ev)).await.unwrap();
 
-    assert_eq!(response.status(), 204);
-    assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
-    assert_eq!(
-        header(&response, "access-control-allow-methods"),
-        Some("GET, POST, OPTIONS")
-    );
-    assert_eq!(
-        header(&response, "access-control-allow-headers"),
-        Some("authorization, content-type")
-    );
-    assert_eq!(header(&response, "access-control-max-age"), Some("600"));
+    assert_preflight_allowed(&response);
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn post_from_the_dashboard_page_carries_cors_headers(pool: PgPool) {
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = state(pool);
+    let state = state();
     let token = testing::token(Role::Admin, Some(tenant));
     let body = format!(r#"{{"tenant_id": "{tenant}"}}"#);
     let ev = with_body(

@@ -1,5 +1,5 @@
-//! What every test file of this function builds: the function's state over a test's environment.
-#![allow(dead_code)]
+//! The function under test, built one way: its state over a test's environment and database, and
+//! requests sent through its router as API Gateway would send them.
 
 use std::net::SocketAddr;
 
@@ -9,7 +9,7 @@ use shared::auth::Role;
 use shared::platform::clock::Clock;
 use shared::platform::db::Database;
 use sqlx::PgPool;
-use test_support::{event, reply, request, with_token, Reply, TestEnv};
+use test_support::{event, reply, request, with_query, with_token, Reply, TestEnv};
 use uuid::Uuid;
 
 pub fn config(env: &TestEnv) -> Config {
@@ -22,7 +22,12 @@ pub fn state(env: &TestEnv, pool: &PgPool) -> State {
 }
 
 pub fn state_over(env: &TestEnv, db: Database, clock: Clock) -> State {
-    State::with_database(config(env), db, clock).expect("test state")
+    state_with(config(env), db, clock)
+}
+
+/// The same with a config a test changed (its sign-in, its CORS origins).
+pub fn state_with(config: Config, db: Database, clock: Clock) -> State {
+    State::with_database(config, db, clock).expect("test state")
 }
 
 /// Sends `ev` through the router, as API Gateway would.
@@ -37,7 +42,22 @@ pub async fn send(state: &State, ev: &Value) -> Reply {
 /// An employee of `tenant` opening the dashboard.
 pub async fn get(state: &State, tenant: Uuid) -> Reply {
     let token = test_support::token(Role::Employee, Some(tenant));
-    send(state, &with_token(event("dashboard-bundle.json"), Some(&token))).await
+    get_with(state, Some(&token), "").await
+}
+
+/// [`get`], as the cache's outcome (`X-Cache`, or the status) and the body.
+pub async fn outcome_and_body(state: &State, tenant: Uuid) -> (String, Value) {
+    let reply = get(state, tenant).await;
+    (reply.outcome(), reply.body)
+}
+
+/// `GET /api/reports/dashboard-bundle?<query>` with `token` as the bearer (none: no header).
+pub async fn get_with(state: &State, token: Option<&str>, query: &str) -> Reply {
+    send(
+        state,
+        &with_query(with_token(event("dashboard-bundle.json"), token), query),
+    )
+    .await
 }
 
 /// The address of the test run's Redis (`REDIS_URL`), for a proxy in front of it.

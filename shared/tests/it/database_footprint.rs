@@ -378,7 +378,7 @@ async fn after_ninety_days_of_writes_a_tenant_keeps_buckets_of_about_thirty_five
     compact_all(&pool).await;
 
     let rows: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM dashboard_cache.bundle_stats_base WHERE kind = 0 AND tenant_id = $1",
+        "SELECT count(*) FROM dashboard_cache.bundle_stats_base WHERE kind = 'tenant' AND tenant_id = $1",
     )
     .bind(tenant)
     .fetch_one(&pool)

@@ -7,51 +7,16 @@
 //! password is tested on a server of the test's own that checks passwords (28P01); the
 //! alternating-users rotation (the old role no longer allowed to log in, 28000) on the shared one.
 
-mod common;
-
+use crate::app::send;
 use aws_sdk_secretsmanager::Client;
-use common::send;
 use dashboard_bundle::{config::Config, State};
 use shared::auth::Role;
 use shared::platform::secrets::{environment_from, Environment};
 use sqlx::PgPool;
-use test_support::{event, insert_tenant, token, token_with, with_token, OwnPostgres, TestEnv};
+use test_support::{
+    event, insert_tenant, secrets_manager, token, token_with, with_token, OwnPostgres, TestEnv,
+};
 use uuid::Uuid;
-
-/// A client of the local Secrets Manager.
-async fn secrets_manager() -> Client {
-    let endpoint = std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5001".into());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    Client::new(&config)
-}
-
-async fn create_secret(sm: &Client, value: &str) -> String {
-    let name = format!("rotation-{}", Uuid::new_v4().simple());
-    let created = sm
-        .create_secret()
-        .name(name)
-        .secret_string(value)
-        .send()
-        .await
-        .expect("create secret");
-    created.arn().expect("arn").to_owned()
-}
-
-async fn put_secret(sm: &Client, arn: &str, value: &str) {
-    sm.put_secret_value()
-        .secret_id(arn)
-        .secret_string(value)
-        .send()
-        .await
-        .expect("put secret value");
-}
 
 /// What `main` builds: the environment with its secrets read, then the state over it.
 async fn cold_start(sm: &Client, vars: &TestEnv) -> (State, Environment) {
@@ -93,12 +58,12 @@ async fn reader_role(pool: &PgPool, name: &str) -> String {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_rotated_database_credential_is_read_again_without_a_cold_start(pool: PgPool) {
-    let sm = secrets_manager().await;
+    let sm = secrets_manager::client().await;
     let run = Uuid::new_v4().simple().to_string();
     let (old_role, new_role) = (format!("rot_{run}_a"), format!("rot_{run}_b"));
     let old_url = reader_role(&pool, &old_role).await;
     let new_url = reader_role(&pool, &new_role).await;
-    let arn = create_secret(&sm, &old_url).await;
+    let arn = secrets_manager::create(&sm, &old_url).await;
     let vars = TestEnv::new()
         .set("DATABASE_URL", "")
         .set("DATABASE_URL_SECRET_ARN", &arn);
@@ -115,7 +80,7 @@ async fn a_rotated_database_credential_is_read_again_without_a_cold_start(pool: 
 
     // The rotation: the secret names the other role, the old one may no longer log in, and its open
     // connections end (a restart, an idle timeout).
-    put_secret(&sm, &arn, &new_url).await;
+    secrets_manager::put(&sm, &arn, &new_url).await;
     for sql in [
         format!("ALTER ROLE {old_role} NOLOGIN"),
         format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{old_role}'"),
@@ -177,8 +142,8 @@ async fn a_rotated_database_password_is_read_again_without_a_cold_start() {
     ] {
         sqlx::raw_sql(sql).execute(&admin).await.expect("create role");
     }
-    let sm = secrets_manager().await;
-    let arn = create_secret(&sm, &server.url("app", "first-password")).await;
+    let sm = secrets_manager::client().await;
+    let arn = secrets_manager::create(&sm, &server.url("app", "first-password")).await;
     let vars = TestEnv::new()
         .set("DATABASE_URL", "")
         .set("DATABASE_URL_SECRET_ARN", &arn);
@@ -198,7 +163,7 @@ async fn a_rotated_database_password_is_read_again_without_a_cold_start() {
         .execute(&admin)
         .await
         .expect("new password");
-    put_secret(&sm, &arn, &server.url("app", "second-password")).await;
+    secrets_manager::put(&sm, &arn, &server.url("app", "second-password")).await;
     sqlx::raw_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'")
         .execute(&admin)
         .await
@@ -230,7 +195,7 @@ const SECOND: &str = "second-jwt-secret-second-jwt-secret-02";
 /// The state of an environment whose `JWT_SECRET` came from a new secret holding [`FIRST`], and a
 /// tenant to read.
 async fn jwt_from_secret(sm: &Client, pool: &PgPool) -> (State, String, Uuid) {
-    let arn = create_secret(sm, FIRST).await;
+    let arn = secrets_manager::create(sm, FIRST).await;
     let vars = TestEnv::new()
         .set("DATABASE_URL", database_url(pool))
         .set("JWT_SECRET", "")
@@ -250,11 +215,11 @@ fn signed(secret: &str, tenant: Uuid) -> String {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_rotated_jwt_secret_is_read_again_and_the_replaced_one_still_accepted(pool: PgPool) {
-    let sm = secrets_manager().await;
+    let sm = secrets_manager::client().await;
     let (state, arn, tenant) = jwt_from_secret(&sm, &pool).await;
     assert_eq!(bundle(&state, &signed(FIRST, tenant)).await.status, 200);
 
-    put_secret(&sm, &arn, SECOND).await;
+    secrets_manager::put(&sm, &arn, SECOND).await;
     let new = bundle(&state, &signed(SECOND, tenant)).await;
     assert_eq!(new.status, 200, "{:?}", new.body);
     let replaced = bundle(&state, &signed(FIRST, tenant)).await;
@@ -268,7 +233,7 @@ async fn a_rotated_jwt_secret_is_read_again_and_the_replaced_one_still_accepted(
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn forged_tokens_read_the_jwt_secret_again_at_most_once_a_minute(pool: PgPool) {
-    let sm = secrets_manager().await;
+    let sm = secrets_manager::client().await;
     let (state, arn, tenant) = jwt_from_secret(&sm, &pool).await;
     // A forged token reads the secret again: it has not changed.
     let forged = bundle(&state, &signed("forged-secret-forged-secret-forged-0003", tenant)).await;
@@ -276,7 +241,7 @@ async fn forged_tokens_read_the_jwt_secret_again_at_most_once_a_minute(pool: PgP
 
     // A rotation within the minute is not seen yet: the failure right after the forged one did not
     // make another read.
-    put_secret(&sm, &arn, SECOND).await;
+    secrets_manager::put(&sm, &arn, SECOND).await;
     assert_eq!(bundle(&state, &signed(SECOND, tenant)).await.status, 401);
     assert_eq!(bundle(&state, &signed(FIRST, tenant)).await.status, 200);
 }

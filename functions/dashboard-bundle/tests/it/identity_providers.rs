@@ -37,7 +37,7 @@ impl Fixture {
         let mut config = Config::from_env(&test_env.as_env()).expect("test config");
         config.auth = idp_testing::config(env);
         Self {
-            state: State::with_database(config, test_env.database(&pool), Default::default()).expect("state"),
+            state: crate::app::state_with(config, test_env.database(&pool), Default::default()),
             pool,
             acme,
             globex,
@@ -329,7 +329,7 @@ async fn without_a_jwt_secret_hs256_is_off(pool: PgPool) {
         .set("JWT_AUDIENCE", "crm");
     let config = Config::from_env(&env.as_env()).expect("starts without JWT_SECRET");
     assert!(config.auth.secrets.is_empty());
-    let state = State::with_database(config, env.database(&pool), Default::default()).expect("state");
+    let state = crate::app::state_with(config, env.database(&pool), Default::default());
     let forged = testing::token(shared::auth::Role::Superadmin, None);
     let ev = with_token(event("dashboard-bundle.json"), Some(&forged));
     let response = handle(&state, request(&ev))

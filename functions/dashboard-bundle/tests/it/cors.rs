@@ -1,44 +1,29 @@
 //! CORS through the dashboard function's router: the dev dashboard page on another origin.
 
 use dashboard_bundle::{config::Config, route as handle, State};
-use lambda_http::{Body, Response};
 use shared::auth::{issue_token, Claims, Role};
 use sqlx::PgPool;
-use test_support::{self as testing, event, request, with_header, with_method, with_token, TestEnv};
-
-const PAGE: &str = "http://localhost:4000";
+use test_support::cors::{assert_preflight_allowed, header, preflight, PAGE};
+use test_support::{self as testing, event, request, with_header, with_token, TestEnv};
 
 fn state(pool: PgPool) -> State {
     let env = TestEnv::new().set("CORS_ALLOWED_ORIGINS", PAGE);
     let config = Config::from_env(&env.as_env()).unwrap();
-    State::with_database(config, env.database(&pool), Default::default()).unwrap()
-}
-
-fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
-    response.headers().get(name).map(|v| v.to_str().unwrap())
+    crate::app::state_with(config, env.database(&pool), Default::default())
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn preflight_from_the_dashboard_page_is_answered_without_a_token(pool: PgPool) {
     let state = state(pool);
-    let ev = with_token(event("dashboard-bundle.json"), None);
-    let ev = with_header(with_method(ev, "OPTIONS"), "origin", PAGE);
-    let ev = with_header(ev, "access-control-request-method", "GET");
-    let ev = with_header(ev, "access-control-request-headers", "authorization");
+    let ev = preflight(
+        with_token(event("dashboard-bundle.json"), None),
+        "GET",
+        "authorization",
+    );
 
     let response = handle(&state, request(&ev)).await.unwrap();
 
-    assert_eq!(response.status(), 204);
-    assert_eq!(header(&response, "access-control-allow-origin"), Some(PAGE));
-    assert_eq!(
-        header(&response, "access-control-allow-methods"),
-        Some("GET, POST, OPTIONS")
-    );
-    assert_eq!(
-        header(&response, "access-control-allow-headers"),
-        Some("authorization, content-type")
-    );
-    assert_eq!(header(&response, "access-control-max-age"), Some("600"));
+    assert_preflight_allowed(&response);
 }
 
 #[sqlx::test(migrations = "../../migrations")]

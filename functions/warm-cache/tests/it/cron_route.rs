@@ -1,20 +1,21 @@
 //! The previous runbook against the warmer: `POST /api/cron/execute` warms by hand (when the dev
 //! route is on), and the `cron_job` view shows the job's last run, next run and metadata.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
-use shared::platform::clock::Clock;
 use sqlx::PgPool;
 use test_support::{self as testing, event, with_body, with_method, TestEnv};
-use warm_cache::{config::Config, warm_event, WarmState};
 
-fn state(pool: &PgPool, env: &TestEnv, at: DateTime<Utc>) -> WarmState {
-    let config = Config::from_env(&env.as_env()).expect("config");
-    WarmState::with_clock(config, env.database(pool), None, Clock::starting_at(at)).expect("state")
+use crate::app::TestWarmer;
+
+fn state(pool: &PgPool, env: &TestEnv, at: DateTime<Utc>) -> TestWarmer {
+    TestWarmer::at(pool, env.clone(), at)
 }
+
+/// Far enough for any run here.
+const DEADLINE: Duration = Duration::from_secs(600);
 
 fn route_env() -> TestEnv {
     TestEnv::new().set("WARM_CRON_ROUTE", "true")
@@ -27,15 +28,6 @@ fn cron_execute(body: &str) -> Value {
     ev["requestContext"]["http"]["path"] = "/api/cron/execute".into();
     ev["headers"]["content-type"] = "application/x-www-form-urlencoded".into();
     ev
-}
-
-async fn invoke(state: &WarmState, payload: Value) -> Result<Value, String> {
-    let mut context = Context::default();
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-    context.deadline = now_ms + Duration::from_secs(600).as_millis() as u64;
-    warm_event(state, LambdaEvent::new(payload, context))
-        .await
-        .map_err(|e| e.to_string())
 }
 
 fn http(response: &Value) -> (u64, Value) {
@@ -51,12 +43,13 @@ async fn the_runbooks_cron_execute_warms_and_cron_job_shows_the_run(pool: PgPool
     let warm = state(&pool, &env, Utc.with_ymd_and_hms(2026, 3, 10, 13, 5, 0).unwrap());
 
     let (status, body) = http(
-        &invoke(
-            &warm,
-            cron_execute(r#"{"function_name": "warmDashboardBundleCache"}"#),
-        )
-        .await
-        .unwrap(),
+        &warm
+            .invoke(
+                cron_execute(r#"{"function_name": "warmDashboardBundleCache"}"#),
+                DEADLINE,
+            )
+            .await
+            .unwrap(),
     );
 
     assert_eq!(status, 200, "{body}");
@@ -107,7 +100,8 @@ async fn an_unknown_function_or_a_bad_body_is_a_json_error_and_runs_nothing(pool
     let warm = state(&pool, &env, Utc::now());
 
     let (status, body) = http(
-        &invoke(&warm, cron_execute(r#"{"function_name": "sendNewsletter"}"#))
+        &warm
+            .invoke(cron_execute(r#"{"function_name": "sendNewsletter"}"#), DEADLINE)
             .await
             .unwrap(),
     );
@@ -121,7 +115,7 @@ async fn an_unknown_function_or_a_bad_body_is_a_json_error_and_runs_nothing(pool
         "function_name=warmDashboardBundleCache",
         r#"{"function_name": null}"#,
     ] {
-        let (status, body) = http(&invoke(&warm, cron_execute(bad)).await.unwrap());
+        let (status, body) = http(&warm.invoke(cron_execute(bad), DEADLINE).await.unwrap());
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("bad_request")),
@@ -142,11 +136,12 @@ async fn without_the_dev_route_an_http_event_is_refused(pool: PgPool) {
     let env = TestEnv::new();
     let warm = state(&pool, &env, Utc::now());
 
-    let result = invoke(
-        &warm,
-        cron_execute(r#"{"function_name": "warmDashboardBundleCache"}"#),
-    )
-    .await;
+    let result = warm
+        .invoke(
+            cron_execute(r#"{"function_name": "warmDashboardBundleCache"}"#),
+            DEADLINE,
+        )
+        .await;
 
     assert!(result.is_err(), "{result:?}");
 }

@@ -1,7 +1,5 @@
 //! The in-memory level: what it serves, for how long, and what it saves Redis.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,13 +44,13 @@ async fn a_repeated_read_is_served_from_memory_without_touching_redis(pool: PgPo
     let redis = OwnRedis::start();
     let env = with_level(TestEnv::new().set("REDIS_URL", redis.url()), 60_000);
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = common::state(&env, &pool);
+    let state = crate::app::state(&env, &pool);
 
-    let first = common::get(&state, tenant).await;
+    let first = crate::app::get(&state, tenant).await;
     assert_eq!(outcome(&first), ("MISS".to_owned(), "postgres".to_owned()));
     let gets = redis_gets(&redis.url()).await;
     for _ in 0..5 {
-        let again = common::get(&state, tenant).await;
+        let again = crate::app::get(&state, tenant).await;
         assert_eq!(outcome(&again), hit("memory"));
         assert_eq!(again.body["data"], first.body["data"]);
     }
@@ -67,11 +65,11 @@ async fn a_repeated_read_is_served_from_memory_without_touching_redis(pool: PgPo
 async fn with_the_level_off_every_read_goes_to_redis(pool: PgPool) {
     let env = TestEnv::new().set("LOCAL_CACHE_MB", "0");
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = common::state(&env, &pool);
+    let state = crate::app::state(&env, &pool);
 
-    assert_eq!(outcome(&common::get(&state, tenant).await).0, "MISS");
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await).0, "MISS");
     for _ in 0..3 {
-        assert_eq!(outcome(&common::get(&state, tenant).await), hit("redis"));
+        assert_eq!(outcome(&crate::app::get(&state, tenant).await), hit("redis"));
     }
     assert_eq!(state.bundles.local().entry_count().await, 0);
     testing::cleanup_prefix(&env.prefix()).await;
@@ -81,9 +79,9 @@ async fn with_the_level_off_every_read_goes_to_redis(pool: PgPool) {
 async fn a_clear_in_another_instance_is_seen_within_the_max_age(pool: PgPool) {
     let env = with_level(TestEnv::new(), 400);
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let reader = common::state(&env, &pool);
-    assert_eq!(outcome(&common::get(&reader, tenant).await).0, "MISS");
-    assert_eq!(outcome(&common::get(&reader, tenant).await), hit("memory"));
+    let reader = crate::app::state(&env, &pool);
+    assert_eq!(outcome(&crate::app::get(&reader, tenant).await).0, "MISS");
+    assert_eq!(outcome(&crate::app::get(&reader, tenant).await), hit("memory"));
 
     // Another environment clears the tenant (what clear-cache does: the keys go from Redis).
     let cleared_at = Instant::now();
@@ -95,7 +93,7 @@ async fn a_clear_in_another_instance_is_seen_within_the_max_age(pool: PgPool) {
     assert_eq!(removed, 1);
 
     loop {
-        let reply = common::get(&reader, tenant).await;
+        let reply = crate::app::get(&reader, tenant).await;
         if reply.outcome() == "MISS" {
             break;
         }
@@ -114,9 +112,9 @@ async fn a_copy_past_its_freshness_window_is_checked_against_postgres(pool: PgPo
     let env = with_level(TestEnv::new().set("BUNDLE_TTL_SECONDS", "60"), 600_000);
     let tenant = testing::insert_tenant(&pool, "acme").await;
     let clock = Clock::default();
-    let state = common::state_over(&env, env.database(&pool), clock.clone());
-    assert_eq!(outcome(&common::get(&state, tenant).await).0, "MISS");
-    assert_eq!(outcome(&common::get(&state, tenant).await), hit("memory"));
+    let state = crate::app::state_over(&env, env.database(&pool), clock.clone());
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await).0, "MISS");
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await), hit("memory"));
 
     // Past the window, with a write in between: memory must not answer for it.
     clock.advance(TimeDelta::seconds(61));
@@ -125,18 +123,18 @@ async fn a_copy_past_its_freshness_window_is_checked_against_postgres(pool: PgPo
         .execute(&pool)
         .await
         .unwrap();
-    let after_write = common::get(&state, tenant).await;
+    let after_write = crate::app::get(&state, tenant).await;
     assert_eq!(outcome(&after_write), ("MISS".to_owned(), "postgres".to_owned()));
     assert_eq!(after_write.body["data"]["stats"]["totalContacts"], 1);
     // The recomputed entry is what memory serves next.
-    let next = common::get(&state, tenant).await;
+    let next = crate::app::get(&state, tenant).await;
     assert_eq!(outcome(&next), hit("memory"));
     assert_eq!(next.body["data"]["stats"]["totalContacts"], 1);
 
     // Past the window without a write: revalidated in Redis, and memory takes the revalidation.
     clock.advance(TimeDelta::seconds(61));
-    assert_eq!(outcome(&common::get(&state, tenant).await), hit("redis"));
-    assert_eq!(outcome(&common::get(&state, tenant).await), hit("memory"));
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await), hit("redis"));
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await), hit("memory"));
     testing::cleanup_prefix(&env.prefix()).await;
 }
 
@@ -149,11 +147,11 @@ async fn a_copy_from_yesterday_is_not_served_after_midnight(pool: PgPool) {
         .unwrap()
         .and_utc();
     let clock = Clock::starting_at(before_midnight);
-    let state = common::state_over(&env, env.database(&pool), clock.clone());
-    assert_eq!(outcome(&common::get(&state, tenant).await).0, "MISS");
-    assert_eq!(outcome(&common::get(&state, tenant).await), hit("memory"));
+    let state = crate::app::state_over(&env, env.database(&pool), clock.clone());
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await).0, "MISS");
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await), hit("memory"));
     clock.advance(TimeDelta::seconds(20));
-    assert_eq!(outcome(&common::get(&state, tenant).await).0, "MISS");
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await).0, "MISS");
     testing::cleanup_prefix(&env.prefix()).await;
 }
 
@@ -161,16 +159,16 @@ async fn a_copy_from_yesterday_is_not_served_after_midnight(pool: PgPool) {
 async fn a_bust_is_never_served_from_memory_and_replaces_the_copy(pool: PgPool) {
     let env = with_level(TestEnv::new().set("BUST_INTERVAL_MS", "0"), 600_000);
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = common::state(&env, &pool);
-    assert_eq!(outcome(&common::get(&state, tenant).await).0, "MISS");
+    let state = crate::app::state(&env, &pool);
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await).0, "MISS");
     let token = testing::token(shared::auth::Role::Admin, Some(tenant));
     let bust = testing::with_query(
         testing::with_token(testing::event("dashboard-bundle.json"), Some(&token)),
         "bust_cache=true",
     );
-    let busted = common::send(&state, &bust).await;
+    let busted = crate::app::send(&state, &bust).await;
     assert_eq!(outcome(&busted), ("MISS".to_owned(), "postgres".to_owned()));
-    let next = common::get(&state, tenant).await;
+    let next = crate::app::get(&state, tenant).await;
     assert_eq!(outcome(&next), hit("memory"));
     assert_eq!(
         next.body["data"]["meta"]["generated_at"], busted.body["data"]["meta"]["generated_at"],
@@ -185,15 +183,15 @@ async fn concurrent_reads_of_one_key_in_one_process_make_one_redis_read(pool: Pg
     let env = with_level(TestEnv::new().set("REDIS_URL", redis.url()), 60_000);
     let tenant = testing::insert_tenant(&pool, "acme").await;
     // One environment computes and stores; another, with empty memory, takes 50 reads at once.
-    let writer = common::state(&env, &pool);
-    assert_eq!(outcome(&common::get(&writer, tenant).await).0, "MISS");
-    let reader: Arc<State> = Arc::new(common::state(&env, &pool));
+    let writer = crate::app::state(&env, &pool);
+    assert_eq!(outcome(&crate::app::get(&writer, tenant).await).0, "MISS");
+    let reader: Arc<State> = Arc::new(crate::app::state(&env, &pool));
 
     let gets = redis_gets(&redis.url()).await;
     let reads: Vec<_> = (0..50)
         .map(|_| {
             let reader = reader.clone();
-            tokio::spawn(async move { common::get(&reader, tenant).await })
+            tokio::spawn(async move { crate::app::get(&reader, tenant).await })
         })
         .collect();
     for read in reads {
@@ -219,25 +217,25 @@ async fn copies_inside_their_bounds_are_served_while_redis_is_down(pool: PgPool)
     );
     let tenant = testing::insert_tenant(&pool, "acme").await;
     let other = testing::insert_tenant(&pool, "other").await;
-    let state = common::state(&env, &pool);
-    assert_eq!(outcome(&common::get(&state, tenant).await).0, "MISS");
+    let state = crate::app::state(&env, &pool);
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await).0, "MISS");
 
     redis.stop();
     let started = Instant::now();
-    assert_eq!(outcome(&common::get(&state, tenant).await), hit("memory"));
+    assert_eq!(outcome(&crate::app::get(&state, tenant).await), hit("memory"));
     assert!(
         started.elapsed() < Duration::from_millis(100),
         "no Redis call was waited for"
     );
     // A tenant with nothing in memory is computed without Redis, as before.
-    assert_eq!(outcome(&common::get(&state, other).await).0, "BYPASS");
+    assert_eq!(outcome(&crate::app::get(&state, other).await).0, "BYPASS");
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn memory_stays_within_local_cache_mb(pool: PgPool) {
     let env = with_level(TestEnv::new(), 60_000).set("LOCAL_CACHE_MB", "1");
     // Bundles of about 14 KB each (long list texts), 200 tenants: 2.8 MB against a 1 MB level.
-    let state = common::state(&env, &pool);
+    let state = crate::app::state(&env, &pool);
     let mut tenants = Vec::new();
     for i in 0..200 {
         let tenant = testing::insert_tenant(&pool, &format!("t{i}")).await;
@@ -254,7 +252,7 @@ async fn memory_stays_within_local_cache_mb(pool: PgPool) {
     }
     let mut total_json = 0;
     for tenant in &tenants {
-        let reply = common::get(&state, *tenant).await;
+        let reply = crate::app::get(&state, *tenant).await;
         assert_eq!(reply.outcome(), "MISS");
         total_json += reply.body["data"].to_string().len();
     }
@@ -281,12 +279,12 @@ async fn another_tenants_copy_is_never_served(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let state = common::state(&env, &pool);
+    let state = crate::app::state(&env, &pool);
     assert_eq!(
-        common::get(&state, a).await.body["data"]["stats"]["totalContacts"],
+        crate::app::get(&state, a).await.body["data"]["stats"]["totalContacts"],
         1
     );
-    let of_b = common::get(&state, b).await;
+    let of_b = crate::app::get(&state, b).await;
     assert_eq!(of_b.outcome(), "MISS");
     assert_eq!(of_b.body["data"]["stats"]["totalContacts"], 0);
     assert_eq!(of_b.body["data"]["meta"]["tenant_id"], b.to_string());

@@ -1,8 +1,6 @@
 //! Dashboard reads are recorded per tenant and hour for the warmer, in the same round trip as the
 //! bundle's own Redis read: a hit costs what it cost before.
 
-mod common;
-
 use chrono::{TimeDelta, TimeZone, Utc};
 use shared::platform::clock::Clock;
 use shared::store::read_history;
@@ -11,19 +9,19 @@ use test_support::{self as testing, FaultProxy, TestEnv};
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_hit_records_its_read_in_one_round_trip(pool: PgPool) {
-    let proxy = FaultProxy::start(common::shared_redis_addr()).await;
+    let proxy = FaultProxy::start(crate::app::shared_redis_addr()).await;
     let env = TestEnv::new()
         .set("REDIS_URL", format!("redis://{}", proxy.addr()))
         // Long enough that the later hit is served without revalidation: the bare hit path.
         .set("BUNDLE_TTL_SECONDS", "7200");
     let tenant = testing::insert_tenant(&pool, "acme").await;
     let clock = Clock::starting_at(Utc.with_ymd_and_hms(2026, 3, 10, 9, 10, 0).unwrap());
-    let state = common::state_over(&env, env.database(&pool), clock.clone());
-    assert_eq!(common::get(&state, tenant).await.outcome(), "MISS");
+    let state = crate::app::state_over(&env, env.database(&pool), clock.clone());
+    assert_eq!(crate::app::get(&state, tenant).await.outcome(), "MISS");
     clock.advance(TimeDelta::hours(1));
 
     let before = proxy.client_sends();
-    let reply = common::get(&state, tenant).await;
+    let reply = crate::app::get(&state, tenant).await;
     let sends = proxy.client_sends() - before;
 
     assert_eq!(reply.outcome(), "HIT");
@@ -58,9 +56,9 @@ async fn a_hit_records_its_read_in_one_round_trip(pool: PgPool) {
 async fn the_global_view_records_no_tenant_read(pool: PgPool) {
     let env = TestEnv::new();
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = common::state(&env, &pool);
+    let state = crate::app::state(&env, &pool);
     let token = testing::token(shared::auth::Role::Superadmin, None);
-    let reply = common::send(
+    let reply = crate::app::send(
         &state,
         &testing::with_token(testing::event("dashboard-bundle-global.json"), Some(&token)),
     )

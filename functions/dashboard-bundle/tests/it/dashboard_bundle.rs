@@ -1,8 +1,6 @@
 //! Handler tests: the JSON events of `events/`, fed to the handler over real Postgres and Redis.
 
-mod common;
-
-use common::send;
+use crate::app::send;
 use dashboard_bundle::State;
 use serde_json::Value;
 use shared::auth::Role;
@@ -10,7 +8,7 @@ use shared::bundle::identity::BundleId;
 use shared::bundle::identity::Scope;
 use shared::store::RedisCache;
 use sqlx::PgPool;
-use test_support::{self as testing, event, with_query, with_token, Reply, TestEnv};
+use test_support::{self as testing, event, with_token, Reply, TestEnv};
 use uuid::Uuid;
 
 struct Fixture {
@@ -32,7 +30,7 @@ impl Fixture {
             .unwrap();
         let env = TestEnv::new();
         Self {
-            state: common::state(&env, &pool),
+            state: crate::app::state(&env, &pool),
             env,
             tenant,
             other,
@@ -40,8 +38,7 @@ impl Fixture {
     }
 
     async fn get(&self, token: Option<&str>, query: &str) -> Reply {
-        let ev = with_query(with_token(event("dashboard-bundle.json"), token), query);
-        send(&self.state, &ev).await
+        crate::app::get_with(&self.state, token, query).await
     }
 
     fn admin(&self) -> String {
@@ -225,7 +222,7 @@ async fn superadmin_asking_for_unknown_tenant_is_404(pool: PgPool) {
 async fn redis_down_bypasses_cache_quickly(pool: PgPool) {
     let env = TestEnv::new().set("REDIS_URL", testing::DEAD_REDIS_URL);
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = common::state(&env, &pool);
+    let state = crate::app::state(&env, &pool);
     let token = testing::token(Role::Employee, Some(tenant));
     for _ in 0..3 {
         let started = std::time::Instant::now();
@@ -245,7 +242,7 @@ async fn redis_down_bypasses_cache_quickly(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn postgres_down_is_503_and_caches_nothing(_pool: PgPool) {
     let env = TestEnv::new();
-    let state = common::state_over(&env, testing::dead_database(), Default::default());
+    let state = crate::app::state_over(&env, testing::dead_database(), Default::default());
     let tenant = Uuid::new_v4();
     let ev = with_token(
         event("dashboard-bundle.json"),
@@ -263,7 +260,7 @@ async fn postgres_down_is_503_and_caches_nothing(_pool: PgPool) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn health_reports_both_dependencies(pool: PgPool) {
-    let state = common::state(&TestEnv::new(), &pool);
+    let state = crate::app::state(&TestEnv::new(), &pool);
     let r = send(&state, &event("health.json")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["status"], "ok");
@@ -275,7 +272,7 @@ async fn health_reports_both_dependencies(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn health_names_the_failing_dependency(pool: PgPool) {
     let env = TestEnv::new().set("REDIS_URL", testing::DEAD_REDIS_URL);
-    let state = common::state(&env, &pool);
+    let state = crate::app::state(&env, &pool);
     let r = send(&state, &event("health.json")).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.body["redis_cache"], "disconnected");
@@ -293,17 +290,17 @@ async fn the_readme_grants_are_enough_for_a_miss_a_revalidation_and_health(pool:
     .await;
     let env = TestEnv::new().set("BUNDLE_TTL_SECONDS", "0");
     let db = shared::platform::db::Database::new(role.pool(), &env.database_config());
-    let state = common::state_over(&env, db, shared::platform::clock::Clock::default());
+    let state = crate::app::state_over(&env, db, shared::platform::clock::Clock::default());
 
-    let miss = common::get(&state, tenant).await;
-    let revalidated = common::get(&state, tenant).await;
+    let miss = crate::app::get(&state, tenant).await;
+    let revalidated = crate::app::get(&state, tenant).await;
     let recomputes = state.bundles.recomputes();
     sqlx::query("INSERT INTO leads (tenant_id, status) VALUES ($1, 'new')")
         .bind(tenant)
         .execute(&pool)
         .await
         .unwrap();
-    let after_write = common::get(&state, tenant).await;
+    let after_write = crate::app::get(&state, tenant).await;
     let health = send(&state, &event("health.json")).await;
 
     assert_eq!(

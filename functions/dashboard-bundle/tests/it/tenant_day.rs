@@ -1,10 +1,7 @@
 //! The tenant's own day: its 30-day figures, and the "same day" freshness rule, count in
 //! `tenant.timezone` (UTC without one, or with a name that is not a zone).
 
-mod common;
-
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use dashboard_bundle::State;
 use serde_json::Value;
 use shared::platform::clock::Clock;
 use sqlx::PgPool;
@@ -35,11 +32,6 @@ async fn lead_created(pool: &PgPool, tenant: Uuid, at: DateTime<Utc>) {
         .unwrap();
 }
 
-async fn get(state: &State, tenant: Uuid) -> (String, Value) {
-    let reply = common::get(state, tenant).await;
-    (reply.outcome(), reply.body)
-}
-
 fn new_leads(body: &Value) -> i64 {
     body["data"]["stats"]["newLeadsLast30Days"].as_i64().unwrap()
 }
@@ -52,9 +44,9 @@ async fn the_thirty_day_window_starts_at_the_tenants_local_midnight(pool: PgPool
     let clock = Clock::starting_at(utc(2026, 3, 31, 16, 0));
     lead_created(&pool, tokyo, utc(2026, 3, 1, 14, 59)).await;
     lead_created(&pool, tokyo, utc(2026, 3, 1, 15, 0)).await;
-    let state = common::state_over(&env, env.database(&pool), clock);
+    let state = crate::app::state_over(&env, env.database(&pool), clock);
 
-    let (_, body) = get(&state, tokyo).await;
+    let (_, body) = crate::app::outcome_and_body(&state, tokyo).await;
 
     assert_eq!(
         new_leads(&body),
@@ -71,9 +63,9 @@ async fn an_invalid_zone_counts_in_utc_and_still_answers(pool: PgPool) {
     let clock = Clock::starting_at(utc(2026, 3, 31, 16, 0));
     lead_created(&pool, tenant, utc(2026, 2, 28, 23, 59)).await;
     lead_created(&pool, tenant, utc(2026, 3, 1, 0, 0)).await;
-    let state = common::state_over(&env, env.database(&pool), clock);
+    let state = crate::app::state_over(&env, env.database(&pool), clock);
 
-    let (x_cache, body) = get(&state, tenant).await;
+    let (x_cache, body) = crate::app::outcome_and_body(&state, tenant).await;
 
     assert_eq!((x_cache.as_str(), new_leads(&body)), ("MISS", 1));
     testing::cleanup_prefix(&env.prefix()).await;
@@ -85,18 +77,18 @@ async fn a_bundle_is_current_until_the_tenants_local_midnight_not_utcs(pool: PgP
     let tokyo = tenant_in(&pool, Some("Asia/Tokyo")).await;
     // 23:30 in Tokyo, 14:30 UTC.
     let clock = Clock::starting_at(utc(2026, 3, 10, 14, 30));
-    let state = common::state_over(&env, env.database(&pool), clock.clone());
-    assert_eq!(get(&state, tokyo).await.0, "MISS");
+    let state = crate::app::state_over(&env, env.database(&pool), clock.clone());
+    assert_eq!(crate::app::outcome_and_body(&state, tokyo).await.0, "MISS");
 
     clock.advance(TimeDelta::minutes(20));
     assert_eq!(
-        get(&state, tokyo).await.0,
+        crate::app::outcome_and_body(&state, tokyo).await.0,
         "HIT",
         "23:50 in Tokyo: same local day"
     );
     clock.advance(TimeDelta::minutes(20));
     assert_eq!(
-        get(&state, tokyo).await.0,
+        crate::app::outcome_and_body(&state, tokyo).await.0,
         "MISS",
         "00:10 in Tokyo: a new local day, although still 10 March in UTC"
     );
@@ -109,16 +101,20 @@ async fn a_bundle_stays_current_across_utc_midnight_inside_the_local_day(pool: P
     let la = tenant_in(&pool, Some("America/Los_Angeles")).await;
     // 15:30 in Los Angeles (PDT), 22:30 UTC; nothing changes until 09:00 local the next morning.
     let clock = Clock::starting_at(utc(2026, 4, 10, 22, 30));
-    let state = common::state_over(&env, env.database(&pool), clock.clone());
-    assert_eq!(get(&state, la).await.0, "MISS");
+    let state = crate::app::state_over(&env, env.database(&pool), clock.clone());
+    assert_eq!(crate::app::outcome_and_body(&state, la).await.0, "MISS");
 
     clock.advance(TimeDelta::hours(2));
     assert_eq!(
-        get(&state, la).await.0,
+        crate::app::outcome_and_body(&state, la).await.0,
         "HIT",
         "UTC's midnight is not the tenant's"
     );
     clock.advance(TimeDelta::hours(7));
-    assert_eq!(get(&state, la).await.0, "MISS", "LA's midnight moved its window");
+    assert_eq!(
+        crate::app::outcome_and_body(&state, la).await.0,
+        "MISS",
+        "LA's midnight moved its window"
+    );
     testing::cleanup_prefix(&env.prefix()).await;
 }

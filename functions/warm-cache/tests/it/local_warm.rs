@@ -6,40 +6,32 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::Value;
-use shared::platform::clock::Clock;
 use shared::store::read_history;
 use shared::store::Recording;
 use sqlx::PgPool;
 use test_support::{self as testing, TestEnv};
 use uuid::Uuid;
-use warm_cache::{config::Config, warm_event, WarmState};
+use warm_cache::warm_event;
+
+use crate::app::TestWarmer;
 
 fn utc(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
 }
 
-struct Warm {
-    env: TestEnv,
-    state: WarmState,
-    clock: Clock,
-}
-
-fn warmer(pool: &PgPool, env: TestEnv, at: DateTime<Utc>) -> Warm {
+fn warmer(pool: &PgPool, env: TestEnv, at: DateTime<Utc>) -> TestWarmer {
     let env = env
         .set("WARM_CONCURRENCY", "4")
         .set("WARM_TENANT_TIMEOUT_MS", "10000")
         .set("WARM_DEADLINE_MARGIN_MS", "10000");
-    let config = Config::from_env(&env.as_env()).expect("warm config");
-    let clock = Clock::starting_at(at);
-    let state = WarmState::with_clock(config, env.database(pool), None, clock.clone()).expect("state");
-    Warm { env, state, clock }
+    TestWarmer::at(pool, env, at)
 }
 
 fn local_env() -> TestEnv {
     TestEnv::new().set("WARM_MODE", "local")
 }
 
-async fn run(warm: &Warm) -> Value {
+async fn run(warm: &TestWarmer) -> Value {
     // Each hourly run is its own Scheduler execution.
     warm_event(&warm.state, testing::scheduled_warm(warm.clock.now()))
         .await
@@ -74,7 +66,7 @@ async fn last_warmed(pool: &PgPool) -> BTreeMap<Uuid, DateTime<Utc>> {
 /// returns, per tenant, the run times at which it was warmed.
 async fn hourly(
     pool: &PgPool,
-    warm: &Warm,
+    warm: &TestWarmer,
     hours: i64,
     missed: &[i64],
 ) -> BTreeMap<Uuid, Vec<DateTime<Utc>>> {
@@ -96,7 +88,7 @@ async fn hourly(
 }
 
 /// Marks reads of `tenant` at `at` as the request path records them.
-async fn read_at(warm: &Warm, tenant: Uuid, at: DateTime<Utc>) {
+async fn read_at(warm: &TestWarmer, tenant: Uuid, at: DateTime<Utc>) {
     let hash = warm.state.bundles.keys().tenant_reads(tenant);
     let field = read_history::field(at);
     let recording = Recording {
@@ -112,7 +104,7 @@ async fn read_at(warm: &Warm, tenant: Uuid, at: DateTime<Utc>) {
         .unwrap();
 }
 
-async fn reads_recorded_since(warm: &Warm, at: DateTime<Utc>) {
+async fn reads_recorded_since(warm: &TestWarmer, at: DateTime<Utc>) {
     let key = warm.state.bundles.keys().reads_recorded_since();
     warm.state
         .bundles

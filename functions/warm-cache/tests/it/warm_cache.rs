@@ -1,65 +1,25 @@
 //! warm-cache over real Postgres and Redis, and a local EventBridge (moto) for the fan-out.
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use shared::auth::Role;
 use shared::bundle::identity::BundleId;
 use shared::bundle::identity::Scope;
+use shared::platform::clock::Clock;
 use sqlx::PgPool;
 use test_support::{self as testing, event, request, with_query, with_token, TestEnv};
 use uuid::Uuid;
-use warm_cache::{config::Config, fanout::Fanout, warm_event, WarmState};
+use warm_cache::fanout::Fanout;
+
+use crate::app::{self, TestWarmer};
 
 const WARM_TTL: Duration = Duration::from_secs(90_000);
 
-/// The warmer's environment in these tests; adjust with `.set(..)`.
+/// The warmer's environment in these tests, its entries living past the next run.
 fn warm_env() -> TestEnv {
-    TestEnv::new()
-        .set("WARM_CONCURRENCY", "4")
-        .set("WARM_TTL_SECONDS", WARM_TTL.as_secs().to_string())
-        .set("WARM_TENANT_TIMEOUT_MS", "10000")
-        .set("WARM_DEADLINE_MARGIN_MS", "10000")
-}
-
-struct Warm {
-    env: TestEnv,
-    state: WarmState,
-}
-
-impl std::ops::Deref for Warm {
-    type Target = WarmState;
-    fn deref(&self) -> &WarmState {
-        &self.state
-    }
-}
-
-fn state_in(env: TestEnv, db: shared::platform::db::Database, fanout: Option<Fanout>) -> Warm {
-    let config = Config::from_env(&env.as_env()).expect("warm config");
-    Warm {
-        state: WarmState::with_database(config, db, fanout).expect("warm state"),
-        env,
-    }
-}
-
-fn state(pool: PgPool, env: TestEnv, fanout: Option<Fanout>) -> Warm {
-    let db = env.database(&pool);
-    state_in(env, db, fanout)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// Invokes the handler as Lambda would, with a deadline `deadline_in` from now.
-async fn invoke(state: &Warm, payload: Value, deadline_in: Duration) -> Result<Value, String> {
-    let mut context = Context::default();
-    context.deadline = now_ms() + deadline_in.as_millis() as u64;
-    warm_event(&state.state, LambdaEvent::new(payload, context))
-        .await
-        .map_err(|e| e.to_string())
+    app::warm_env().set("WARM_TTL_SECONDS", WARM_TTL.as_secs().to_string())
 }
 
 /// `n` active tenants (each with one lead) and two inactive ones; returns the active ids.
@@ -88,15 +48,16 @@ async fn run_rows(pool: &PgPool) -> Vec<(String, i32, i32, i32, i32, bool)> {
     .unwrap()
 }
 
-async fn cleanup(state: Warm) {
+async fn cleanup(state: TestWarmer) {
     testing::cleanup_prefix(&state.env.prefix()).await;
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool: PgPool) {
     let active = tenants(&pool, 55).await;
-    let s = state(pool.clone(), warm_env(), None);
-    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let summary = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
 
@@ -148,8 +109,8 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
 #[sqlx::test(migrations = "../../migrations")]
 async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPool) {
     let active = tenants(&pool, 3).await;
-    let s = state(pool, warm_env(), None);
-    invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    s.invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
 
@@ -182,11 +143,13 @@ async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPo
 #[sqlx::test(migrations = "../../migrations")]
 async fn running_twice_is_harmless(pool: PgPool) {
     tenants(&pool, 5).await;
-    let s = state(pool.clone(), warm_env(), None);
-    let first = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let first = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
-    let second = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let second = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(first["bundles_warmed"], second["bundles_warmed"]);
@@ -198,16 +161,13 @@ async fn running_twice_is_harmless(pool: PgPool) {
 async fn one_failing_tenant_is_counted_and_the_others_are_warmed(pool: PgPool) {
     let active = tenants(&pool, 4).await;
     let missing = Uuid::new_v4();
-    let s = state(pool.clone(), warm_env(), None);
+    let s = TestWarmer::new(&pool, warm_env(), None);
     let mut ids: Vec<Value> = active.iter().map(|id| id.to_string().into()).collect();
     ids.insert(2, missing.to_string().into());
-    let summary = invoke(
-        &s,
-        serde_json::json!({ "tenant_ids": ids }),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
+    let summary = s
+        .invoke(serde_json::json!({ "tenant_ids": ids }), Duration::from_secs(600))
+        .await
+        .unwrap();
 
     assert_eq!(summary["trigger"], "manual");
     assert_eq!(summary["tenants_total"], 5);
@@ -227,8 +187,9 @@ async fn one_failing_tenant_is_counted_and_the_others_are_warmed(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn tiny_deadline_stops_early_and_reports_tenants_left(pool: PgPool) {
     tenants(&pool, 20).await;
-    let s = state(pool.clone(), warm_env(), None);
-    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::ZERO)
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let summary = s
+        .invoke(event("warm-cache-schedule.json"), Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(summary["stopped_early"], true);
@@ -251,8 +212,9 @@ async fn tenant_ids_event_warms_only_the_listed_tenant(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let s = state(pool, warm_env(), None);
-    let summary = invoke(&s, event("warm-cache-tenants.json"), Duration::from_secs(600))
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let summary = s
+        .invoke(event("warm-cache-tenants.json"), Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(summary["bundles_warmed"], 2);
@@ -283,14 +245,11 @@ async fn tenant_ids_event_warms_only_the_listed_tenant(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn unknown_event_is_an_error_and_warms_nothing(pool: PgPool) {
     tenants(&pool, 2).await;
-    let s = state(pool.clone(), warm_env(), None);
-    let err = invoke(
-        &s,
-        serde_json::json!({"hello": "world"}),
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap_err();
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let err = s
+        .invoke(serde_json::json!({"hello": "world"}), Duration::from_secs(600))
+        .await
+        .unwrap_err();
     assert!(err.contains("unrecognised event"), "{err}");
     assert!(run_rows(&pool).await.is_empty());
     cleanup(s).await;
@@ -298,23 +257,19 @@ async fn unknown_event_is_an_error_and_warms_nothing(pool: PgPool) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn postgres_down_is_an_error_so_eventbridge_retries(_pool: PgPool) {
-    let s = state_in(warm_env(), testing::dead_database(), None);
-    assert!(
-        invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
-            .await
-            .is_err()
-    );
+    let s = TestWarmer::over(warm_env(), testing::dead_database(), None, Clock::default());
+    assert!(s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .is_err());
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn redis_down_warms_nothing_and_is_an_error(pool: PgPool) {
     tenants(&pool, 2).await;
-    let s = state(
-        pool.clone(),
-        warm_env().set("REDIS_URL", testing::DEAD_REDIS_URL),
-        None,
-    );
-    let err = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let s = TestWarmer::new(&pool, warm_env().set("REDIS_URL", testing::DEAD_REDIS_URL), None);
+    let err = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap_err();
     assert!(err.contains("cache write failed"), "{err}");
@@ -428,9 +383,10 @@ mod fan_out {
             .set("WARM_CHUNK_SIZE", "7")
             .set("WARM_EVENT_BUS_NAME", bus.clone());
         let fanout = Fanout::new(aws_sdk_eventbridge::Client::new(&aws), bus);
-        let s = state(pool.clone(), warm, Some(fanout));
+        let s = TestWarmer::new(&pool, warm, Some(fanout));
 
-        let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+        let summary = s
+            .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
             .await
             .unwrap();
         assert_eq!(summary["chunks_published"], 8, "ceil(50 / 7)");
@@ -457,7 +413,8 @@ mod fan_out {
         assert_eq!(seen, active.iter().copied().collect::<HashSet<_>>());
 
         // A delivered chunk, handed back to the function, warms exactly its tenants.
-        let chunk_summary = invoke(&s, chunks[0].clone(), Duration::from_secs(600))
+        let chunk_summary = s
+            .invoke(chunks[0].clone(), Duration::from_secs(600))
             .await
             .unwrap();
         assert_eq!(chunk_summary["trigger"], "chunk");
@@ -479,7 +436,7 @@ mod fan_out {
 #[sqlx::test(migrations = "../../migrations")]
 async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_records_the_run(pool: PgPool) {
     let active = tenants(&pool, 150).await;
-    let s = state(pool.clone(), warm_env(), None);
+    let s = TestWarmer::new(&pool, warm_env(), None);
     // Bundle computations queue behind a lock on opportunities (the run's bookkeeping never touches
     // it); three of the waiting connections are terminated, then the lock is released. The watching
     // happens outside the lock's transaction, whose view of pg_stat_activity would never change.
@@ -505,7 +462,7 @@ async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_reco
         locker.commit().await.unwrap();
     };
     let (summary, ()) = tokio::join!(
-        invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600)),
+        s.invoke(event("warm-cache-schedule.json"), Duration::from_secs(600)),
         killer
     );
     let summary = summary.expect("some tenants were warmed, so the run is not an error");
@@ -538,8 +495,9 @@ async fn a_tenant_with_hostile_data_is_warmed_like_any_other_and_the_run_finishe
     ] {
         sqlx::query(hostile).bind(active[2]).execute(&pool).await.unwrap();
     }
-    let s = state(pool.clone(), warm_env(), None);
-    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let summary = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(summary["failures"], 0, "{summary}");
@@ -553,7 +511,7 @@ async fn a_tenant_with_hostile_data_is_warmed_like_any_other_and_the_run_finishe
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_retry_of_a_scheduler_execution_does_not_redo_its_work(pool: PgPool) {
     let active = tenants(&pool, 6).await;
-    let s = state(pool.clone(), warm_env(), None);
+    let s = TestWarmer::new(&pool, warm_env(), None);
     let scheduler = event("warm-cache-scheduler.json");
     let execution = scheduler["execution_id"].as_str().unwrap().to_owned();
 
@@ -568,7 +526,8 @@ async fn a_retry_of_a_scheduler_execution_does_not_redo_its_work(pool: PgPool) {
             s.bundles.refresh(bundle, WARM_TTL).await.unwrap();
         }
     }
-    let retry = invoke(&s, scheduler.clone(), Duration::from_secs(600))
+    let retry = s
+        .invoke(scheduler.clone(), Duration::from_secs(600))
         .await
         .unwrap();
     assert_eq!(retry["trigger"], "schedule");
@@ -577,7 +536,7 @@ async fn a_retry_of_a_scheduler_execution_does_not_redo_its_work(pool: PgPool) {
     assert_eq!(retry["bundles_warmed"], 4 * 2 + 2);
 
     // Delivered once more after it finished: nothing is done again.
-    let again = invoke(&s, scheduler, Duration::from_secs(600)).await.unwrap();
+    let again = s.invoke(scheduler, Duration::from_secs(600)).await.unwrap();
     assert_eq!(
         (again["already_done"].as_bool(), again["bundles_warmed"].as_u64()),
         (Some(true), Some(0))
@@ -595,17 +554,14 @@ async fn a_retry_after_an_attempt_that_warmed_nothing_does_the_work(pool: PgPool
     tenants(&pool, 3).await;
     let scheduler = event("warm-cache-scheduler.json");
     // The first attempt ran with Redis down: it finished, warmed nothing and returned an error.
-    let down = state(
-        pool.clone(),
-        warm_env().set("REDIS_URL", testing::DEAD_REDIS_URL),
-        None,
-    );
-    assert!(invoke(&down, scheduler.clone(), Duration::from_secs(600))
+    let down = TestWarmer::new(&pool, warm_env().set("REDIS_URL", testing::DEAD_REDIS_URL), None);
+    assert!(down
+        .invoke(scheduler.clone(), Duration::from_secs(600))
         .await
         .is_err());
 
-    let s = state(pool.clone(), warm_env(), None);
-    let retry = invoke(&s, scheduler, Duration::from_secs(600)).await.unwrap();
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let retry = s.invoke(scheduler, Duration::from_secs(600)).await.unwrap();
     assert_eq!(retry["already_done"], false, "{retry}");
     assert_eq!(retry["bundles_warmed"], 3 * 2 + 2);
     cleanup(s).await;
@@ -626,9 +582,10 @@ async fn scheduled_run_compacts_checks_a_sample_and_repairs_drift(pool: PgPool) 
     .await
     .unwrap();
     drop(conn);
-    let s = state(pool.clone(), warm_env().set("WARM_CHECK_SAMPLE", "10"), None);
+    let s = TestWarmer::new(&pool, warm_env().set("WARM_CHECK_SAMPLE", "10"), None);
 
-    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let summary = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
 
@@ -657,15 +614,12 @@ async fn scheduled_run_compacts_checks_a_sample_and_repairs_drift(pool: PgPool) 
 #[sqlx::test(migrations = "../../migrations")]
 async fn compact_action_folds_every_delta_and_records_no_run(pool: PgPool) {
     tenants(&pool, 3).await;
-    let s = state(pool.clone(), warm_env(), None);
+    let s = TestWarmer::new(&pool, warm_env(), None);
 
-    let result = invoke(
-        &s,
-        serde_json::json!({"action": "compact"}),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    let result = s
+        .invoke(serde_json::json!({"action": "compact"}), Duration::from_secs(60))
+        .await
+        .unwrap();
 
     assert!(result["deltas_compacted"].as_u64() > Some(0), "{result}");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM dashboard_cache.bundle_stats_delta")
@@ -694,18 +648,16 @@ async fn the_readme_grants_are_enough_for_a_scheduled_run_with_compaction_and_ch
     let role = testing::DbRole::create(&pool, "warm_cache_db", &testing::readme_grants("warm-cache")).await;
     let env = warm_env().set("WARM_CHECK_SAMPLE", "10");
     let db = shared::platform::db::Database::new(role.pool(), &env.database_config());
-    let s = state_in(env, db, None);
+    let s = TestWarmer::over(env, db, None, Clock::default());
 
-    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let summary = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
-    let compacted = invoke(
-        &s,
-        serde_json::json!({"action": "compact"}),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+    let compacted = s
+        .invoke(serde_json::json!({"action": "compact"}), Duration::from_secs(60))
+        .await
+        .unwrap();
 
     assert_eq!(summary["errors"], serde_json::json!([]), "{summary}");
     assert_eq!(summary["bundles_warmed"], 2 * 3 + 2, "{summary}");
@@ -725,9 +677,10 @@ async fn the_exactness_check_names_child_tables_whose_rows_are_not_counted(pool:
         .execute(&pool)
         .await
         .unwrap();
-    let s = state(pool.clone(), warm_env().set("WARM_CHECK_SAMPLE", "10"), None);
+    let s = TestWarmer::new(&pool, warm_env().set("WARM_CHECK_SAMPLE", "10"), None);
 
-    let summary = invoke(&s, event("warm-cache-schedule.json"), Duration::from_secs(600))
+    let summary = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
         .await
         .unwrap();
 
@@ -753,9 +706,9 @@ async fn a_chunk_whose_parent_run_row_is_gone_still_warms(pool: PgPool) {
         "source": "dashboard-bundle.warm-cache",
         "detail": {"run_id": gone, "tenant_ids": active},
     });
-    let s = state(pool.clone(), warm_env(), None);
+    let s = TestWarmer::new(&pool, warm_env(), None);
 
-    let summary = invoke(&s, chunk, Duration::from_secs(600)).await.unwrap();
+    let summary = s.invoke(chunk, Duration::from_secs(600)).await.unwrap();
 
     assert_eq!(summary["bundles_warmed"], 4, "{summary}");
     let parent: Option<Uuid> =

@@ -5,50 +5,24 @@ use aws_sdk_secretsmanager::Client;
 use shared::platform::secrets::{environment_from, Reread, RotatingSecret};
 use std::collections::HashMap;
 use std::time::Duration;
-use uuid::Uuid;
-
-async fn secrets_manager() -> Client {
-    let endpoint = std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5001".into());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .load()
-        .await;
-    Client::new(&config)
-}
+use test_support::secrets_manager;
 
 /// A secret holding "first", read as `TOKEN` at cold start, then changed to "second".
 async fn rotated_secret(sm: &Client, min_interval: Duration) -> RotatingSecret {
-    let name = format!("reread-{}", Uuid::new_v4().simple());
-    let created = sm
-        .create_secret()
-        .name(name)
-        .secret_string("first")
-        .send()
-        .await
-        .expect("create secret");
-    let arn = created.arn().expect("arn").to_owned();
+    let arn = secrets_manager::create(sm, "first").await;
     let vars = HashMap::from([("TOKEN_SECRET_ARN".to_owned(), arn.clone())]);
     let env = environment_from(vars, &["TOKEN"], sm)
         .await
         .expect("cold start read");
     assert_eq!(env.get("TOKEN").as_deref(), Some("first"));
-    sm.put_secret_value()
-        .secret_id(&arn)
-        .secret_string("second")
-        .send()
-        .await
-        .expect("rotate");
+    secrets_manager::put(sm, &arn, "second").await;
     env.rotating("TOKEN", min_interval)
         .expect("read from Secrets Manager")
 }
 
 #[tokio::test]
 async fn concurrent_failures_share_one_read_and_the_next_waits_for_the_interval() {
-    let sm = secrets_manager().await;
+    let sm = secrets_manager::client().await;
     let secret = rotated_secret(&sm, Duration::from_secs(60)).await;
 
     let reads = futures::future::join_all((0..8).map(|_| secret.reread(0))).await;
@@ -70,7 +44,7 @@ async fn concurrent_failures_share_one_read_and_the_next_waits_for_the_interval(
 
 #[tokio::test]
 async fn an_unchanged_secret_is_reported_unchanged_once_the_interval_passed() {
-    let sm = secrets_manager().await;
+    let sm = secrets_manager::client().await;
     let secret = rotated_secret(&sm, Duration::ZERO).await;
     assert!(matches!(
         secret.reread(0).await,

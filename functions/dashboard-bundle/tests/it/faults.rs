@@ -2,8 +2,6 @@
 //! Closed sockets (a stopped server) and silent ones (a flow a NAT forgot, a wedged server: the fault
 //! proxy) alike.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +19,7 @@ const REQUEST_BOUND: Duration = Duration::from_secs(3);
 
 async fn get(state: &State, tenant: Uuid) -> (u16, String, Duration) {
     let started = Instant::now();
-    let reply = common::get(state, tenant).await;
+    let reply = crate::app::get(state, tenant).await;
     (reply.status, reply.x_cache.unwrap_or_default(), started.elapsed())
 }
 
@@ -62,7 +60,7 @@ fn redis_addr(url: &str) -> SocketAddr {
 async fn redis_stopped_under_load_still_answers_every_request_and_hits_resume_after_restart(pool: PgPool) {
     let mut redis = OwnRedis::start();
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = Arc::new(common::state(
+    let state = Arc::new(crate::app::state(
         &TestEnv::new().set("REDIS_URL", redis.url()),
         &pool,
     ));
@@ -110,7 +108,7 @@ async fn a_silently_dropped_redis_connection_is_retired_and_hits_resume_within_a
     let redis = OwnRedis::start();
     let proxy = FaultProxy::start(redis_addr(&redis.url())).await;
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = common::state(&fast_env(&format!("redis://{}", proxy.addr())), &pool);
+    let state = crate::app::state(&fast_env(&format!("redis://{}", proxy.addr())), &pool);
     assert_eq!(get(&state, tenant).await.1, "MISS");
     assert_eq!(get(&state, tenant).await.1, "HIT");
     let flows_before = proxy.flows();
@@ -135,7 +133,7 @@ async fn a_wedged_redis_costs_each_request_one_bounded_wait_and_hits_resume_afte
     let redis = OwnRedis::start();
     let proxy = FaultProxy::start(redis_addr(&redis.url())).await;
     let tenant = testing::insert_tenant(&pool, "acme").await;
-    let state = common::state(&fast_env(&format!("redis://{}", proxy.addr())), &pool);
+    let state = crate::app::state(&fast_env(&format!("redis://{}", proxy.addr())), &pool);
     assert_eq!(get(&state, tenant).await.1, "MISS");
 
     // Accepts connections, answers nothing.
@@ -161,17 +159,22 @@ async fn a_wedged_redis_costs_each_request_one_bounded_wait_and_hits_resume_afte
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_silent_postgres_serves_the_cached_entry_within_the_request_deadline(pool: PgPool) {
-    let proxy = FaultProxy::start(common::pg_addr(&pool)).await;
+    let proxy = FaultProxy::start(crate::app::pg_addr(&pool)).await;
     let tenant = testing::insert_tenant(&pool, "acme").await;
     let env = TestEnv::new()
         .set("REQUEST_DEADLINE_MS", "1500")
         .set("DB_ACQUIRE_TIMEOUT_MS", "1000");
     let clock = Clock::default();
-    let db =
-        shared::platform::db::Database::new(testing::pool_at(&pool, proxy.addr()), &env.database_config());
-    let state = common::state_over(&env, db, clock.clone());
+    let proxied = testing::pool_at(&pool, proxy.addr());
+    let db = shared::platform::db::Database::new(proxied.clone(), &env.database_config());
+    let state = crate::app::state_over(&env, db, clock.clone());
     let other = testing::insert_tenant(&pool, "globex").await;
     assert_eq!(get(&state, tenant).await.1, "MISS");
+    // The pool hands a used connection back in the background: wait until it is idle again, or the
+    // next request could open a new one after the proxy goes silent (a busy test run did).
+    while proxied.num_idle() < proxied.size() as usize {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     // Past the freshness window a request must ask Postgres, whose connections have gone silent
     // (an RDS failover leaves sockets to the old primary hanging).
@@ -214,7 +217,7 @@ async fn bounded_load_has_no_errors_and_a_bounded_number_of_connections(pool: Pg
     }
     let env = TestEnv::new().set("REDIS_URL", redis.url());
     let db = env.database(&pool);
-    let state = Arc::new(common::state_over(&env, db.clone(), Clock::default()));
+    let state = Arc::new(crate::app::state_over(&env, db.clone(), Clock::default()));
 
     let requests = 2_000;
     let mut tasks = tokio::task::JoinSet::new();

@@ -1,0 +1,5 @@
+//! The clear-cache crate's integration tests: one binary, a module per area.
+
+mod abuse;
+mod clear_cache;
+mod cors;

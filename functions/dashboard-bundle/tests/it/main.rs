@@ -1,0 +1,12 @@
+//! The dashboard-bundle crate's integration tests: one binary, a module per area.
+
+mod app;
+mod cors;
+mod dashboard_bundle;
+mod faults;
+mod freshness;
+mod identity_providers;
+mod local_cache;
+mod read_recording;
+mod secret_rotation;
+mod tenant_day;
