@@ -5,7 +5,7 @@
 use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use serde_json::json;
 use shared::bundle::tenant_time::Zone;
-use shared::platform::db::{retry_transient, Database};
+use shared::platform::db::Database;
 
 use crate::config::WarmConfig;
 
@@ -53,8 +53,7 @@ pub async fn record(db: &Database, config: &WarmConfig, now: DateTime<Utc>) -> R
         "idle_days": config.policy.idle_days,
         "predictive": config.policy.predictive,
     });
-    retry_transient(|| async {
-        let mut tx = db.begin().await?;
+    db.transaction(async |tx| {
         sqlx::query(
             "INSERT INTO warm_job_config (id, schedule, schedule_timezone, next_run, settings, updated_at)
              VALUES (true, $1, $2, $3, $4, $5)
@@ -70,7 +69,7 @@ pub async fn record(db: &Database, config: &WarmConfig, now: DateTime<Utc>) -> R
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        Ok(())
     })
     .await
 }

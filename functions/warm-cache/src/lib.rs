@@ -2,20 +2,24 @@
 //! hourly for `local`), by hand, or by its own fan-out chunks, it stores the bundles of the tenants
 //! the run picks (see [`plan`]) so the morning's first request hits.
 
+// Public for the tests and the benchmark, which build the function's config, events and fan-out, and
+// replay its plan; the rest is the function's own.
 pub mod config;
 pub mod cron_route;
 pub mod deadline;
+pub mod error;
 pub mod fanout;
 pub mod input;
-pub mod job;
 pub mod plan;
-pub mod report;
-pub mod run;
-pub mod upkeep;
+
+mod job;
+mod report;
+mod run;
+mod upkeep;
 
 use std::time::Instant;
 
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::env::chain;
 use shared::platform::clock::Clock;
@@ -27,12 +31,11 @@ use shared::store::RedisCache;
 
 use crate::config::{Config, WarmConfig};
 use crate::deadline::Deadline;
+use crate::error::WarmError;
 use crate::fanout::Fanout;
-use crate::report::Summary;
-use crate::run::{millis, Warmer};
+use crate::run::millis;
 
-/// How long a scheduled run spends folding deltas before it warms.
-const RUN_COMPACTION_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+pub use crate::run::warm;
 
 /// What the function builds once per cold start and shares across invocations.
 pub struct WarmState {
@@ -82,8 +85,9 @@ impl WarmState {
 }
 
 /// Handles one invocation. Returns the run's summary; an `Err` only when the event is not one this
-/// function understands, or when nothing at all could be warmed (so that EventBridge's retry helps).
-pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, Error> {
+/// function understands, or when Postgres is unavailable or nothing at all could be warmed (so that
+/// Lambda's retry helps); the error's type says which ([`WarmError`]).
+pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<Value, WarmError> {
     // The run's futures are boxed: nested in `main`'s future they exceed the compiler's layout depth
     // limit in release builds.
     if state.warm.cron_route && cron_route::is_http_event(&event.payload) {
@@ -126,121 +130,13 @@ async fn cron_execute(state: &WarmState, event: &LambdaEvent<Value>) -> Value {
 }
 
 /// `{"action": "compact"}`: folds the change deltas (an `Err`, retried, when Postgres fails).
-pub async fn compact(state: &WarmState, deadline: Deadline) -> Result<Value, Error> {
+pub async fn compact(state: &WarmState, deadline: Deadline) -> Result<Value, WarmError> {
     let started = Instant::now();
     let folded = upkeep::compact(&state.db, deadline)
         .await
-        .inspect_err(|e| tracing::error!(error = %chain(e), "compaction failed"))?;
+        .inspect_err(|e| tracing::error!(error = %chain(e), "compaction failed"))
+        .map_err(WarmError::DatabaseUnavailable)?;
     let duration_ms = millis(started.elapsed());
     tracing::info!(deltas_compacted = folded, duration_ms, "compaction finished");
     Ok(serde_json::json!({"deltas_compacted": folded, "duration_ms": duration_ms}))
-}
-
-/// Runs `input`, records the run row and the metrics line, and returns the summary.
-pub async fn warm(state: &WarmState, input: &input::Input, deadline: Deadline) -> Result<Summary, Error> {
-    let started = Instant::now();
-    let db = &state.db;
-    let execution_id = match input {
-        input::Input::Schedule { execution_id } => execution_id.as_deref(),
-        _ => None,
-    };
-    // A retry of a scheduled execution (Lambda's, after a timeout) must not redo its work.
-    let earlier = match execution_id {
-        Some(id) => report::attempt_of(db, id)
-            .await
-            .inspect_err(|e| tracing::error!(error = %chain(e), "cannot look up earlier attempts"))?,
-        None => None,
-    };
-    if let Some(attempt) = earlier.filter(|a| a.finished) {
-        tracing::info!(run_id = %attempt.run_id, "this scheduled execution already ran to the end");
-        return Ok(Summary {
-            run_id: attempt.run_id,
-            trigger: input.trigger(),
-            already_done: true,
-            ..Summary::default()
-        });
-    }
-    let parent = match input {
-        input::Input::Chunk { parent_run_id, .. } => *parent_run_id,
-        _ => earlier.map(|a| a.run_id),
-    };
-    let run_id = report::start(db, input.trigger(), parent, execution_id)
-        .await
-        .inspect_err(|e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"))?;
-    if matches!(input, input::Input::Schedule { .. }) {
-        if let Err(e) = job::record(db, &state.warm, state.clock.now()).await {
-            tracing::warn!(error = %chain(&e), "cannot record the job's schedule for cron_job");
-        }
-    }
-    let mut summary = Summary {
-        run_id,
-        trigger: input.trigger(),
-        mode: state.warm.policy.mode.as_str(),
-        ..Summary::default()
-    };
-    let warmer = Warmer {
-        bundles: &state.bundles,
-        db: &state.db,
-        config: &state.warm,
-        fanout: state.fanout.as_ref(),
-        warmed_since_ms: earlier.map(|a| a.started_at_ms),
-        now: state.clock.now(),
-        invalid_zones: Default::default(),
-    };
-    if matches!(input, input::Input::Schedule { .. }) {
-        // Fewer deltas for every bundle this run computes, within a budget so that a backlog (the
-        // compact schedule failing for a while) never eats the run; the compact schedule does the rest.
-        match upkeep::compact(db, deadline.within(RUN_COMPACTION_BUDGET)).await {
-            Ok(folded) => summary.deltas_compacted = folded,
-            Err(e) => summary.record_error(format!("compaction failed: {}", chain(&e))),
-        }
-    }
-    // Boxed: the run's future nests the whole bundle computation, deep enough to exceed the
-    // compiler's layout depth limit in release builds when inlined into `main`'s future.
-    let listed = Box::pin(warmer.run(input, deadline, &mut summary)).await;
-    summary.invalid_zones = warmer.invalid_zones.into_inner();
-    if let Err(e) = &listed {
-        summary.failures += 1;
-        summary.record_error(format!("listing tenants failed: {}", chain(e)));
-    }
-    if matches!(input, input::Input::Schedule { .. }) && !deadline.passed() {
-        match upkeep::check_sample(db, state.warm.check_sample).await {
-            Ok(checked) => {
-                summary.stats_checked = checked.tenants;
-                summary.stats_drifted = checked.drifted;
-                summary.untracked_tables = checked.untracked;
-            }
-            Err(e) => summary.record_error(format!("exactness check failed: {}", chain(&e))),
-        }
-    }
-    summary.duration_ms = millis(started.elapsed());
-    if let Err(e) = report::finish(db, &summary).await {
-        tracing::error!(%run_id, error = %chain(&e), "cannot record the run's result");
-    }
-    println!(
-        "{}",
-        report::emf_line(&summary, chrono::Utc::now().timestamp_millis())
-    );
-    tracing::info!(
-        %run_id,
-        trigger = summary.trigger,
-        mode = summary.mode,
-        tenants_total = summary.tenants_total,
-        tenants_warmed = summary.tenants_warmed,
-        tenants_skipped = summary.tenants_skipped,
-        invalid_zones = summary.invalid_zones,
-        bundles_warmed = summary.bundles_warmed,
-        failures = summary.failures,
-        skipped_deadline = summary.skipped_deadline,
-        chunks_published = summary.chunks_published,
-        deltas_compacted = summary.deltas_compacted,
-        stats_checked = summary.stats_checked,
-        stats_drifted = summary.stats_drifted,
-        duration_ms = summary.duration_ms,
-        "warm run finished"
-    );
-    if summary.nothing_done() {
-        return Err(format!("warm run {run_id} warmed nothing: {}", summary.errors.join("; ")).into());
-    }
-    Ok(summary)
 }

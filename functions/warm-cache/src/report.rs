@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::json;
-use shared::platform::db::retry_transient;
 use shared::platform::db::Database;
 use uuid::Uuid;
 
@@ -99,22 +98,21 @@ pub struct Attempt {
 /// The earlier attempts of scheduled execution `execution_id`, if any, taken together: the latest one's
 /// id, when the first began, and whether any of them ran to the end and did its work.
 pub async fn attempt_of(db: &Database, execution_id: &str) -> Result<Option<Attempt>, sqlx::Error> {
-    let row: Option<(Uuid, i64, bool)> = retry_transient(|| async {
-        let mut tx = db.begin().await?;
-        let row = sqlx::query_as(
-            "SELECT (array_agg(id ORDER BY started_at DESC))[1],
+    let row: Option<(Uuid, i64, bool)> = db
+        .transaction(async |tx| {
+            let row = sqlx::query_as(
+                "SELECT (array_agg(id ORDER BY started_at DESC))[1],
                     (extract(epoch FROM min(started_at)) * 1000)::int8,
                     coalesce(bool_or(finished_at IS NOT NULL AND succeeded), false)
                FROM cache_warm_run WHERE execution_id = $1 HAVING count(*) > 0",
-        )
-        .persistent(db.persistent())
-        .bind(execution_id)
-        .fetch_optional(&mut *tx)
+            )
+            .persistent(db.persistent())
+            .bind(execution_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            Ok(row)
+        })
         .await?;
-        tx.commit().await?;
-        Ok(row)
-    })
-    .await?;
     Ok(row.map(|(run_id, started_at_ms, finished)| Attempt {
         run_id,
         started_at_ms,
@@ -130,8 +128,7 @@ pub async fn start(
     parent_run_id: Option<Uuid>,
     execution_id: Option<&str>,
 ) -> Result<Uuid, sqlx::Error> {
-    retry_transient(|| async {
-        let mut tx = db.begin().await?;
+    db.transaction(async |tx| {
         let id = sqlx::query_scalar(
             "INSERT INTO cache_warm_run (trigger, parent_run_id, execution_id) VALUES ($1, $2, $3) RETURNING id",
         )
@@ -141,7 +138,6 @@ pub async fn start(
         .bind(execution_id)
         .fetch_one(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(id)
     })
     .await
@@ -149,8 +145,7 @@ pub async fn start(
 
 pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error> {
     let error_summary = summary.error_summary();
-    retry_transient(|| async {
-        let mut tx = db.begin().await?;
+    db.transaction(async |tx| {
         sqlx::query(
             "UPDATE cache_warm_run
                 SET finished_at = now(), tenants_total = $2, bundles_warmed = $3, failures = $4,
@@ -183,7 +178,7 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(&summary.untracked_tables)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        Ok(())
     })
     .await
 }

@@ -5,7 +5,7 @@
 //! `untracked_tables`).
 
 use shared::env::chain;
-use shared::platform::db::{retry_transient, Database};
+use shared::platform::db::Database;
 use uuid::Uuid;
 
 use crate::deadline::Deadline;
@@ -18,17 +18,16 @@ pub const COMPACT_BATCH: i32 = 20_000;
 pub async fn compact(db: &Database, deadline: Deadline) -> Result<u64, sqlx::Error> {
     let mut total = 0u64;
     loop {
-        let folded: Option<i64> = retry_transient(|| async {
-            let mut tx = db.begin().await?;
-            let folded = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact($1)")
-                .persistent(db.persistent())
-                .bind(COMPACT_BATCH)
-                .fetch_one(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(folded)
-        })
-        .await?;
+        let folded: Option<i64> = db
+            .transaction(async |tx| {
+                let folded = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact($1)")
+                    .persistent(db.persistent())
+                    .bind(COMPACT_BATCH)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Ok(folded)
+            })
+            .await?;
         let Some(folded) = folded else {
             tracing::info!("another compaction is running");
             return Ok(total);
@@ -58,23 +57,24 @@ pub async fn check_sample(db: &Database, sample: u32) -> Result<Checked, sqlx::E
     if sample == 0 {
         return Ok(checked);
     }
-    let (ids, untracked): (Vec<Uuid>, Vec<String>) = retry_transient(|| async {
-        let mut tx = db.begin().await?;
-        let ids =
-            sqlx::query_scalar("SELECT id FROM tenant WHERE status = 'active' ORDER BY random() LIMIT $1")
-                .persistent(db.persistent())
-                .bind(i64::from(sample))
-                .fetch_all(&mut *tx)
-                .await?;
-        let untracked =
-            sqlx::query_scalar("SELECT table_name FROM dashboard_cache.untracked_tables ORDER BY table_name")
-                .persistent(db.persistent())
-                .fetch_all(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok((ids, untracked))
-    })
-    .await?;
+    let (ids, untracked): (Vec<Uuid>, Vec<String>) = db
+        .transaction(async |tx| {
+            let ids = sqlx::query_scalar(
+                "SELECT id FROM tenant WHERE status = 'active' ORDER BY random() LIMIT $1",
+            )
+            .persistent(db.persistent())
+            .bind(i64::from(sample))
+            .fetch_all(&mut *tx)
+            .await?;
+            let untracked = sqlx::query_scalar(
+                "SELECT table_name FROM dashboard_cache.untracked_tables ORDER BY table_name",
+            )
+            .persistent(db.persistent())
+            .fetch_all(&mut *tx)
+            .await?;
+            Ok((ids, untracked))
+        })
+        .await?;
     if !untracked.is_empty() {
         tracing::error!(
             tables = ?untracked,
@@ -102,14 +102,12 @@ pub async fn check_sample(db: &Database, sample: u32) -> Result<Checked, sqlx::E
 
 /// Checks and repairs one tenant (`None`: the rows without a tenant); returns the drifted groups.
 pub async fn repair(db: &Database, tenant: Option<Uuid>) -> Result<i64, sqlx::Error> {
-    retry_transient(|| async {
-        let mut tx = db.begin().await?;
+    db.transaction(async |tx| {
         let groups = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_repair($1)")
             .persistent(db.persistent())
             .bind(tenant)
             .fetch_one(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok(groups)
     })
     .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -170,6 +170,22 @@ impl Database {
         }
     }
 
+    /// Runs `work` in a transaction of its own (with the statement timeout) and commits; the whole
+    /// transaction is tried again, on a new connection, when it fails with a transient error
+    /// ([`retry_transient`]). For work that is idempotent or that a failed commit leaves undone.
+    pub async fn transaction<T>(
+        &self,
+        mut work: impl AsyncFnMut(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        retry_transient(async || {
+            let mut tx = self.begin().await?;
+            let value = work(&mut tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        })
+        .await
+    }
+
     /// `SELECT 1` (the health check), with the same renewal of refused credentials.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         // No parameters: the simple query protocol, one round trip, fine behind any pooler.
@@ -273,17 +289,13 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 
 /// Runs `op` again (after a short pause) when it fails with a transient error, up to three attempts.
 /// For idempotent work only.
-pub async fn retry_transient<T, F, Fut>(mut op: F) -> Result<T, sqlx::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
-{
+async fn retry_transient<T>(mut op: impl AsyncFnMut() -> Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
     let mut attempt = 1;
     loop {
         match op().await {
             Err(e) if attempt < TRANSIENT_ATTEMPTS && is_transient(&e) => {
                 tracing::warn!(attempt, error = %e, "transient database error, retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(50 * u64::from(attempt))).await;
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 attempt += 1;
             }
             result => return result,
@@ -345,9 +357,9 @@ mod tests {
     #[tokio::test]
     async fn retry_gives_up_after_three_attempts() {
         let mut calls = 0;
-        let result: Result<(), _> = retry_transient(|| {
+        let result: Result<(), _> = retry_transient(async || {
             calls += 1;
-            async { Err(sqlx::Error::PoolTimedOut) }
+            Err(sqlx::Error::PoolTimedOut)
         })
         .await;
         assert!(result.is_err());

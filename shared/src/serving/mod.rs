@@ -38,6 +38,7 @@ use crate::store::CacheError;
 use crate::store::{local, Entry, Found, LocalLevel, Recording, RedisCache};
 
 mod recompute;
+mod warming;
 
 use recompute::Store;
 
@@ -177,10 +178,12 @@ impl BundleCache {
         &self.local
     }
 
+    /// The Redis behind this cache: for the health check and for tests that inspect what is stored.
     pub fn redis(&self) -> &RedisCache {
         &self.redis
     }
 
+    /// The key scheme in use: for tests and the benchmark, which look at what is stored.
     pub fn keys(&self) -> &Keys {
         &self.keys
     }

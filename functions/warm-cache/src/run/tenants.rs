@@ -1,9 +1,9 @@
-//! One warm run: list the tenants, warm each tenant's two bundles with bounded concurrency through the
-//! same code path as the dashboard function, stop starting tenants near the deadline, and count
-//! everything.
+//! The run's "warm the tenants" stage: list them (or take the event's), decide each, warm each
+//! tenant's two bundles with bounded concurrency through the same code path as the dashboard function,
+//! or publish them in chunks for the fan-out; stop starting tenants near the deadline; count everything.
 
 use std::panic::AssertUnwindSafe;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, Stream, StreamExt};
@@ -12,7 +12,7 @@ use shared::bundle::identity::BundleId;
 use shared::bundle::identity::Scope;
 use shared::bundle::tenant_time::Zone;
 use shared::env::chain;
-use shared::platform::db::{retry_transient, Database};
+use shared::platform::db::Database;
 use shared::serving::BundleCache;
 use shared::store::read_history::ReadHistory;
 use uuid::Uuid;
@@ -23,6 +23,8 @@ use crate::fanout::{Fanout, MAX_ENTRIES_PER_CALL};
 use crate::input::Input;
 use crate::plan::{self, Decision, Mode, Reads, Skip};
 use crate::report::Summary;
+
+use super::tenant_sql::{count_active, record_warmed, tenant_rows, TenantRow};
 
 /// Active tenants are read this many at a time, so memory does not grow with the number of tenants.
 const TENANT_PAGE: i64 = 500;
@@ -42,9 +44,15 @@ pub struct Warmer<'a> {
 }
 
 enum Outcome {
-    Warmed { bundles: u64 },
-    Failed { bundles: u64, error: String },
-    Skipped,
+    Warmed {
+        bundles: u64,
+    },
+    Failed {
+        bundles: u64,
+        error: String,
+    },
+    /// Not started: the invocation's deadline was near.
+    DeadlineReached,
     AlreadyWarm,
     NotSelected(Skip),
     ListingFailed(String),
@@ -128,7 +136,7 @@ impl Warmer<'_> {
                         }
                         match pick.decision {
                             Decision::Skip(reason) => Outcome::NotSelected(reason),
-                            Decision::Warm if deadline.passed() => Outcome::Skipped,
+                            Decision::Warm if deadline.passed() => Outcome::DeadlineReached,
                             Decision::Warm => self.warm_pick(pick).await,
                         }
                     }
@@ -149,7 +157,7 @@ impl Warmer<'_> {
                 }
                 Outcome::AlreadyWarm => summary.skipped_fresh += 1,
                 Outcome::NotSelected(reason) => summary.skip(reason),
-                Outcome::Skipped => {
+                Outcome::DeadlineReached => {
                     summary.skipped_deadline += 1;
                     summary.stopped_early = true;
                 }
@@ -171,8 +179,7 @@ impl Warmer<'_> {
                 tracing::warn!(tenant = %pick.id, error = %chain(&e), "could not record the warm time");
             }
             if !pick.expired_reads.is_empty() {
-                let key = self.bundles.keys().tenant_reads(pick.id);
-                if let Err(e) = self.bundles.redis().hash_delete(&key, &pick.expired_reads).await {
+                if let Err(e) = self.bundles.drop_reads(pick.id, &pick.expired_reads).await {
                     tracing::debug!(error = %chain(&e), "expired reads not dropped");
                 }
             }
@@ -183,10 +190,8 @@ impl Warmer<'_> {
     /// Since when reads have been recorded (the first run that asks sets it to its own time); `None`
     /// when Redis cannot say, which no rule takes as a long silence.
     async fn reads_recorded_since(&self) -> Option<DateTime<Utc>> {
-        let key = self.bundles.keys().reads_recorded_since();
-        let now_ms = self.now.timestamp_millis().to_string();
-        match self.bundles.redis().set_once(&key, &now_ms).await {
-            Ok(stored) => stored.parse().ok().and_then(DateTime::from_timestamp_millis),
+        match self.bundles.reads_recorded_since(self.now).await {
+            Ok(since) => since,
             Err(e) => {
                 tracing::warn!(error = %chain(&e), "read history unavailable; no tenant skipped as idle");
                 None
@@ -217,11 +222,8 @@ impl Warmer<'_> {
         rows: Vec<TenantRow>,
         recorded_since: Option<DateTime<Utc>>,
     ) -> Vec<Result<Pick, String>> {
-        let keys: Vec<String> = rows
-            .iter()
-            .map(|r| self.bundles.keys().tenant_reads(r.id))
-            .collect();
-        let fields = match self.bundles.redis().hash_fields(&keys).await {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let fields = match self.bundles.read_histories(&ids).await {
             Ok(fields) if fields.len() == rows.len() => Some(fields),
             Ok(_) => None,
             Err(e) => {
@@ -276,20 +278,10 @@ impl Warmer<'_> {
 
     /// Whether both bundles of `scope` were computed since the earlier attempt of this execution began.
     async fn warmed_since(&self, scope: Scope) -> bool {
-        let Some(since) = self.warmed_since_ms else {
-            return false;
-        };
-        for id in BundleId::both(scope) {
-            let key = self.bundles.keys().bundle(id);
-            let entry = self.bundles.redis().get(&key).await.ok().flatten();
-            let fresh = entry
-                .and_then(|bytes| shared::store::Entry::decode(&bytes))
-                .is_some_and(|e| e.generated_at_ms >= since);
-            if !fresh {
-                return false;
-            }
+        match self.warmed_since_ms {
+            Some(since) => self.bundles.computed_since(scope, since).await,
+            None => false,
         }
-        true
     }
 
     async fn warm_global(&self, deadline: Deadline, summary: &mut Summary) {
@@ -317,20 +309,10 @@ impl Warmer<'_> {
 
     /// Whether both global bundles in Redis were computed on the run's UTC day.
     async fn global_current_today(&self) -> bool {
-        let day_start = Zone::Utc
-            .day_start(Zone::Utc.date_at(self.now))
-            .timestamp_millis();
-        for id in BundleId::both(Scope::Global) {
-            let key = self.bundles.keys().bundle(id);
-            let entry = self.bundles.redis().get(&key).await.ok().flatten();
-            let current = entry
-                .and_then(|bytes| shared::store::Entry::decode(&bytes))
-                .is_some_and(|e| e.generated_at_ms >= day_start);
-            if !current {
-                return false;
-            }
-        }
-        true
+        let day_start = Zone::Utc.day_start(Zone::Utc.date_at(self.now));
+        self.bundles
+            .computed_since(Scope::Global, day_start.timestamp_millis())
+            .await
     }
 
     /// Warms both variants of `scope` within one `WARM_TENANT_TIMEOUT_MS`; returns how many were
@@ -402,84 +384,4 @@ impl Warmer<'_> {
             "fan-out published"
         );
     }
-}
-
-async fn count_active(db: &Database) -> Result<u64, sqlx::Error> {
-    let count = || async {
-        // In a transaction for its statement timeout; no parameters, so the simple query protocol.
-        let mut tx = db.begin().await?;
-        let row = sqlx::raw_sql("SELECT count(*)::text FROM tenant WHERE status = 'active'")
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let text: String = sqlx::Row::try_get(&row, 0)?;
-        text.parse::<u64>().map_err(|e| sqlx::Error::Decode(e.into()))
-    };
-    retry_transient(count).await
-}
-
-/// What a run reads of one active tenant.
-#[derive(Debug, sqlx::FromRow)]
-struct TenantRow {
-    id: Uuid,
-    timezone: Option<String>,
-    warm_hour: Option<i16>,
-    last_warmed_at: Option<DateTime<Utc>>,
-}
-
-impl TenantRow {
-    fn plan_tenant(&self) -> plan::Tenant {
-        plan::Tenant {
-            id: self.id,
-            zone: Zone::parse(self.timezone.as_deref()),
-            warm_hour: self.warm_hour.and_then(|h| u32::try_from(h).ok()),
-            last_warmed_at: self.last_warmed_at,
-        }
-    }
-}
-
-/// Up to `limit` active tenants after `after`, in id order (keyset paging); retried on a lost
-/// connection. In a transaction of its own (see `Database::persistent`).
-async fn tenant_rows(db: &Database, after: Option<Uuid>, limit: i64) -> Result<Vec<TenantRow>, sqlx::Error> {
-    retry_transient(|| async {
-        let mut tx = db.begin().await?;
-        let page = sqlx::query_as(
-            "SELECT t.id, t.timezone, t.warm_hour, s.last_warmed_at
-               FROM tenant t LEFT JOIN tenant_warm_state s ON s.tenant_id = t.id
-              WHERE t.status = 'active' AND ($1::uuid IS NULL OR t.id > $1)
-              ORDER BY t.id LIMIT $2",
-        )
-        .persistent(db.persistent())
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(page)
-    })
-    .await
-}
-
-/// Records that tenant `id`'s bundles were stored at `at` (never moving the time back).
-async fn record_warmed(db: &Database, id: Uuid, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    retry_transient(|| async {
-        let mut tx = db.begin().await?;
-        sqlx::query(
-            "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at) VALUES ($1, $2)
-             ON CONFLICT (tenant_id) DO UPDATE
-                SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
-        )
-        .persistent(db.persistent())
-        .bind(id)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
-    })
-    .await
-}
-
-/// Elapsed time as whole milliseconds.
-pub fn millis(d: Duration) -> u64 {
-    d.as_millis() as u64
 }

@@ -1,0 +1,84 @@
+//! The run's SQL about tenants: how many are active, the active ones page by page with their zone,
+//! warm hour and last warm, and recording that a tenant was warmed. Each in a transaction of its own,
+//! retried when the connection was lost.
+
+use chrono::{DateTime, Utc};
+use shared::bundle::tenant_time::Zone;
+use shared::platform::db::Database;
+use uuid::Uuid;
+
+use crate::plan;
+
+pub(super) async fn count_active(db: &Database) -> Result<u64, sqlx::Error> {
+    // No parameters, so the simple query protocol: one round trip.
+    db.transaction(async |tx| {
+        let row = sqlx::raw_sql("SELECT count(*)::text FROM tenant WHERE status = 'active'")
+            .fetch_one(&mut *tx)
+            .await?;
+        let text: String = sqlx::Row::try_get(&row, 0)?;
+        text.parse::<u64>().map_err(|e| sqlx::Error::Decode(e.into()))
+    })
+    .await
+}
+
+/// What a run reads of one active tenant.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct TenantRow {
+    pub id: Uuid,
+    timezone: Option<String>,
+    warm_hour: Option<i16>,
+    last_warmed_at: Option<DateTime<Utc>>,
+}
+
+impl TenantRow {
+    pub fn plan_tenant(&self) -> plan::Tenant {
+        plan::Tenant {
+            id: self.id,
+            zone: Zone::parse(self.timezone.as_deref()),
+            warm_hour: self.warm_hour.and_then(|h| u32::try_from(h).ok()),
+            last_warmed_at: self.last_warmed_at,
+        }
+    }
+}
+
+/// Up to `limit` active tenants after `after`, in id order (keyset paging); retried on a lost
+/// connection. In a transaction of its own (see `Database::persistent`).
+pub(super) async fn tenant_rows(
+    db: &Database,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<TenantRow>, sqlx::Error> {
+    db.transaction(async |tx| {
+        let page = sqlx::query_as(
+            "SELECT t.id, t.timezone, t.warm_hour, s.last_warmed_at
+               FROM tenant t LEFT JOIN tenant_warm_state s ON s.tenant_id = t.id
+              WHERE t.status = 'active' AND ($1::uuid IS NULL OR t.id > $1)
+              ORDER BY t.id LIMIT $2",
+        )
+        .persistent(db.persistent())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(page)
+    })
+    .await
+}
+
+/// Records that tenant `id`'s bundles were stored at `at` (never moving the time back).
+pub(super) async fn record_warmed(db: &Database, id: Uuid, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    db.transaction(async |tx| {
+        sqlx::query(
+            "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at) VALUES ($1, $2)
+             ON CONFLICT (tenant_id) DO UPDATE
+                SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
+        )
+        .persistent(db.persistent())
+        .bind(id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    })
+    .await
+}
