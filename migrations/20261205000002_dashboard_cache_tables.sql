@@ -9,7 +9,8 @@
 -- deltas + the epoch): rows are only ever added, so a transaction that commits late still raises every
 -- later snapshot's sum, whatever the commit order (unlike max(sequence)). Its stats are the same kind
 -- of sum. bundle_stats_compact() folds deltas into bundle_stats_base in one statement (every snapshot
--- sees either the deltas or the fold), serialised by an advisory lock; storage stays bounded.
+-- sees either the deltas or the fold), serialised by a row lock on bundle_stats_horizon; storage stays
+-- bounded.
 SET LOCAL ROLE dashboard_cache_owner;
 
 -- The bucket of the 30-day counts: 15-minute UTC intervals, so that a window starting at any local
@@ -71,12 +72,18 @@ CREATE INDEX bundle_stats_delta_epoch_idx ON dashboard_cache.bundle_stats_delta 
 ALTER TABLE dashboard_cache.bundle_stats_delta
     SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
 
--- Base rows, by kind: 0 a tenant's, 1 rows whose tenant_id is NULL, 2 every row (the global view, so
--- that it costs a few hundred rows, not one per tenant), 3 the epoch (TRUNCATEs and invalidations: part
--- of every version, so it also moves tenants that have no row yet).
+-- Whose counters a base row holds.
+CREATE TYPE dashboard_cache.stats_kind AS ENUM (
+    'tenant',     -- one tenant's rows
+    'no_tenant',  -- the rows whose tenant_id is NULL (they count in the global view only)
+    'global',     -- every row: the global view then reads a few hundred rows, not one per tenant
+    'epoch'       -- TRUNCATEs and invalidations: part of every version, so it also moves tenants
+                  -- that have no row yet
+);
+
 CREATE TABLE dashboard_cache.bundle_stats_base (
-    kind               smallint NOT NULL CHECK (kind BETWEEN 0 AND 3),
-    tenant_id          uuid CHECK ((kind = 0) = (tenant_id IS NOT NULL)),
+    kind               dashboard_cache.stats_kind NOT NULL,
+    tenant_id          uuid CHECK ((kind = 'tenant') = (tenant_id IS NOT NULL)),
     is_test            boolean NOT NULL,
     bucket             timestamptz,
     changes            int8 NOT NULL DEFAULT 0,

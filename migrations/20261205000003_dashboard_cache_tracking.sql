@@ -337,7 +337,7 @@ BEGIN
            CASE WHEN t = 'activities' THEN -sum(activities) ELSE 0 END
       FROM (SELECT tenant_id, is_test, bucket, contacts, accounts, leads, open_leads, opportunities,
                    won_opportunities, open_opportunities, pipeline, won_value, activities
-              FROM dashboard_cache.bundle_stats_base WHERE kind IN (0, 1)
+              FROM dashboard_cache.bundle_stats_base WHERE kind IN ('tenant', 'no_tenant')
             UNION ALL
             SELECT tenant_id, is_test, bucket, contacts, accounts, leads, open_leads, opportunities,
                    won_opportunities, open_opportunities, pipeline, won_value, activities

@@ -47,7 +47,8 @@ BEGIN
          WHERE ctid = ANY (ARRAY(SELECT ctid FROM dashboard_cache.bundle_stats_delta LIMIT max_rows))
         RETURNING *
     ), keyed AS (
-        SELECT CASE WHEN epoch THEN 3 WHEN tenant_id IS NULL THEN 1 ELSE 0 END AS kind,
+        SELECT CASE WHEN epoch THEN 'epoch' WHEN tenant_id IS NULL THEN 'no_tenant' ELSE 'tenant'
+               END::dashboard_cache.stats_kind AS kind,
                CASE WHEN epoch THEN NULL ELSE tenant_id END AS tenant_id,
                CASE WHEN epoch THEN false ELSE is_test END AS is_test,
                CASE WHEN epoch THEN NULL WHEN bucket < horizon THEN '-infinity' ELSE bucket END AS bucket,
@@ -55,7 +56,7 @@ BEGIN
                open_opportunities, pipeline, won_value, activities
           FROM moved
         UNION ALL
-        SELECT 2, NULL, is_test, CASE WHEN bucket < horizon THEN '-infinity' ELSE bucket END,
+        SELECT 'global', NULL, is_test, CASE WHEN bucket < horizon THEN '-infinity' ELSE bucket END,
                changes, contacts, accounts, leads, open_leads, opportunities,
                won_opportunities, open_opportunities, pipeline, won_value, activities
           FROM moved WHERE NOT epoch
@@ -146,7 +147,7 @@ BEGIN
                    sum(pipeline) AS pipeline, sum(won_value) AS won_value, sum(activities) AS activities
               FROM (SELECT is_test, bucket, contacts, accounts, leads, open_leads, opportunities,
                            won_opportunities, open_opportunities, pipeline, won_value, activities
-                      FROM dashboard_cache.bundle_stats_base WHERE kind = %2$s AND %1$s
+                      FROM dashboard_cache.bundle_stats_base WHERE kind = %2$L AND %1$s
                     UNION ALL
                     SELECT is_test, bucket, contacts, accounts, leads, open_leads, opportunities,
                            won_opportunities, open_opportunities, pipeline, won_value, activities
@@ -180,7 +181,7 @@ BEGIN
               FROM drift
             RETURNING 1
         )
-        SELECT count(*) FROM drift $sql$, scope, CASE WHEN p_tenant IS NULL THEN 1 ELSE 0 END)
+        SELECT count(*) FROM drift $sql$, scope, CASE WHEN p_tenant IS NULL THEN 'no_tenant' ELSE 'tenant' END)
     INTO drifted USING p_tenant, horizon;
     IF drifted > 0 THEN
         INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, changes) VALUES (p_tenant, false, 1);

@@ -10,6 +10,31 @@ pub mod version;
 
 use uuid::Uuid;
 
+/// Whose counters a row of `dashboard_cache.bundle_stats_base` holds: the SQL enum `stats_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatsKind {
+    /// One tenant's rows.
+    Tenant,
+    /// The rows whose `tenant_id` is NULL (they count in the global view only).
+    NoTenant,
+    /// Every row: the global view's counters.
+    Global,
+    /// TRUNCATEs and invalidations: part of every version.
+    Epoch,
+}
+
+impl StatsKind {
+    /// The enum's label as a SQL literal, for statement texts.
+    pub const fn sql(self) -> &'static str {
+        match self {
+            Self::Tenant => "'tenant'",
+            Self::NoTenant => "'no_tenant'",
+            Self::Global => "'global'",
+            Self::Epoch => "'epoch'",
+        }
+    }
+}
+
 /// Computing a bundle from Postgres.
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {

@@ -5,6 +5,7 @@
 use std::sync::LazyLock;
 
 use super::identity::Scope;
+use super::StatsKind;
 use crate::bundle::query::{MAX_TEXT_CHARS, RECENT_ACTIVITIES, RECENT_LEADS, RECENT_OPPORTUNITIES};
 
 /// The bundle's SQL for one kind of scope. A tenant scope and the global scope get separate statement
@@ -23,16 +24,16 @@ pub struct Sql {
 static TENANT_SQL: LazyLock<Sql> = LazyLock::new(|| {
     Sql::build(
         "tenant_id = $1::uuid AND ($2::bool OR is_test_data IS NOT TRUE)",
-        "kind = 0 AND tenant_id = $1::uuid",
+        &format!("kind = {} AND tenant_id = $1::uuid", StatsKind::Tenant.sql()),
         "tenant_id = $1::uuid",
     )
 });
 /// `$1` is bound but unused: every statement takes the same parameters whatever the scope. The global
-/// counters are base rows of their own (kind 2) plus every unfolded delta.
+/// counters are base rows of their own (kind `global`) plus every unfolded delta.
 static GLOBAL_SQL: LazyLock<Sql> = LazyLock::new(|| {
     Sql::build(
         "($2::bool OR is_test_data IS NOT TRUE)",
-        "kind = 2 AND tenant_id IS NULL",
+        &format!("kind = {} AND tenant_id IS NULL", StatsKind::Global.sql()),
         "NOT epoch",
     )
 });

@@ -10,36 +10,42 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::identity::Scope;
+use super::StatsKind;
 
 /// The epoch (TRUNCATEs, invalidations): part of every version, so it moves tenants with no row yet.
-const EPOCH: &str = "(SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base WHERE kind = 3)
-     + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE epoch)";
+fn epoch() -> String {
+    format!(
+        "(SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base WHERE kind = {epoch})
+     + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE epoch)",
+        epoch = StatsKind::Epoch.sql()
+    )
+}
 
 /// The version of tenant `$1`: its own changes and the epoch.
 fn tenant_version(tenant: &str) -> String {
     format!(
         "((SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base
-            WHERE kind = 0 AND tenant_id = {tenant} AND bucket IS NULL)
+            WHERE kind = {kind} AND tenant_id = {tenant} AND bucket IS NULL)
         + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE tenant_id = {tenant} AND bucket IS NULL)
-        + {EPOCH})::int8"
+        + {epoch})::int8",
+        kind = StatsKind::Tenant.sql(),
+        epoch = epoch(),
     )
 }
 
 /// The global version: every change anywhere (the epoch rows among the deltas are counted once).
-pub const GLOBAL_VERSION_SQL: &str = "SELECT ((SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base
-            WHERE kind IN (2, 3) AND tenant_id IS NULL AND bucket IS NULL)
-        + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE bucket IS NULL))::int8";
+pub static GLOBAL_VERSION_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT ((SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_base
+            WHERE kind IN ({global}, {epoch}) AND tenant_id IS NULL AND bucket IS NULL)
+        + (SELECT coalesce(sum(changes), 0) FROM dashboard_cache.bundle_stats_delta WHERE bucket IS NULL))::int8",
+        global = StatsKind::Global.sql(),
+        epoch = StatsKind::Epoch.sql(),
+    )
+});
 
 static CURRENT_TENANT_SQL: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {}", tenant_version("$1::uuid")));
-
-/// Used by [`of_existing_tenant`]; public for the benchmark, which runs the very same statement.
-pub static TENANT_VERSION_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "SELECT {} FROM tenant t WHERE t.id = $1::uuid",
-        tenant_version("t.id")
-    )
-});
 
 /// The current data version of `scope` (0 for a tenant before any write, in a fresh database), or the
 /// global one. Read it in the bundle's own snapshot so the two agree.
@@ -58,25 +64,12 @@ pub async fn current<'c>(
                 .await
         }
         Scope::Global => {
-            sqlx::query_scalar(GLOBAL_VERSION_SQL)
+            sqlx::query_scalar(GLOBAL_VERSION_SQL.as_str())
                 .persistent(persistent)
                 .fetch_one(executor)
                 .await
         }
     }
-}
-
-/// The data version of tenant `id`, or `None` if no such tenant exists: one round trip for both.
-pub async fn of_existing_tenant<'c>(
-    executor: impl PgExecutor<'c>,
-    id: Uuid,
-    persistent: bool,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(TENANT_VERSION_SQL.as_str())
-        .persistent(persistent)
-        .bind(id)
-        .fetch_optional(executor)
-        .await
 }
 
 /// The data version and the stored time zone name of tenant `id`, or `None` if no such tenant exists:
@@ -93,7 +86,8 @@ pub async fn of_existing_tenant_with_zone<'c>(
         .await
 }
 
-static TENANT_VERSION_AND_ZONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// Public for the benchmark, which runs the very same statement.
+pub static TENANT_VERSION_AND_ZONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {}, t.timezone FROM tenant t WHERE t.id = $1::uuid",
         tenant_version("t.id")
