@@ -21,10 +21,16 @@ BROWSER_WEB_PORT ?= 4200
 BROWSER_API_PORT ?= 4201
 BROWSER_REDIS_PORT ?= 6580
 
-.PHONY: test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas bench lint fmt services dev warm
+.DEFAULT_GOAL := help
+.PHONY: help test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas bench lint fmt services dev warm
 
-## Everything CI checks: the Rust tests (directly and through PgBouncer), the template, end-to-end,
-## `make dev` with the runbook's commands, the dashboard page in headless Chromium, release builds.
+## This list: every target with the first line of its `##` comment.
+help:
+	@awk '/^## /{ if (!doc) doc = substr($$0, 4); next } /^[a-z][a-z0-9-]*:/{ if (doc) printf "  make %-22s %s\n", $$1, doc } { doc = "" }' $(MAKEFILE_LIST) | sed 's/: / /'
+
+## Everything CI checks (what `.ci/run` runs after `make lint`).
+## The Rust tests (directly and through PgBouncer), the template, end-to-end, `make dev` with the
+## runbook's commands, the dashboard page in headless Chromium, release builds.
 test: test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas
 
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:$(TEST_REDIS_PORT) \
@@ -32,20 +38,23 @@ TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=redis://127.0.0.1:$(TEST_
 	  TEST_REDIS_TLS_URL=rediss://localhost:$(TEST_REDIS_TLS_PORT) TEST_REDIS_TLS_CA=$(DASHBOARD_SERVICES_DIR)/tls/ca.crt \
 	  TEST_AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_AWS_PORT)
 
-## cargo test (unit, integration, handler, fault and load tests) against real Postgres, Redis
-## (standalone, cluster, TLS) and a local AWS endpoint, all started when missing.
+## The fast loop: the Rust tests; P=<crate> for one crate, T=<filter> for some tests.
+## Against real Postgres, Redis (standalone, cluster, TLS) and a local AWS endpoint, all started
+## when missing. One crate: P=shared (or dashboard-bundle, clear-cache,
+## warm-cache); one test or module: T=<name filter>, e.g. `make test-rust P=shared T=database_footprint`.
 test-rust: services
-	$(TEST_ENV) cargo test --workspace --locked
+	$(TEST_ENV) cargo test $(if $(P),-p $(P),--workspace) --locked $(if $(T),-- $(T))
 
-## The Postgres-touching suites again, the functions reaching Postgres through PgBouncer in
-## transaction mode (pool smaller than the tests' concurrency).
+## The Rust tests again, the functions reaching Postgres through PgBouncer (transaction mode).
+## Its pool is smaller than the tests' concurrency.
 test-rust-pgbouncer: services
 	scripts/services.sh pgbouncer $(TEST_PGBOUNCER_PORT)
 	$(TEST_ENV) TEST_PGBOUNCER_ADDR=127.0.0.1:$(TEST_PGBOUNCER_PORT) \
 	  cargo test --workspace --locked
 
-## cfn-lint (with the serverless rules), `sam validate --lint` and checkov on template.yaml, zero
-## findings; then `sam build` (x86_64 where the aarch64 target cannot be installed).
+## The template: cfn-lint, `sam validate --lint`, checkov (zero findings), then `sam build`.
+## cfn-lint runs with the serverless rules; `sam build` targets x86_64 where the aarch64 target
+## cannot be installed.
 test-template:
 	scripts/check-template.sh
 
@@ -66,8 +75,8 @@ test-browser:
 build-lambdas:
 	scripts/build-lambdas.sh
 
-## Benchmarks (not part of `make test`): prints one table and writes BENCHMARKS.md. The dataset
-## (10,000 tenants) is generated once into the dashboard_bench database.
+## Benchmarks (not part of `make test`): prints one table and writes BENCHMARKS.md.
+## The dataset (10,000 tenants) is generated once into the dashboard_bench database.
 bench: services build-lambdas
 	cargo build --release --locked -p dashboard-bundle -p clear-cache -p warm-cache
 	cargo run --release --locked -p bench
@@ -77,15 +86,17 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+## Formats the workspace (what `make lint` checks).
 fmt:
 	cargo fmt --all
 
+## Starts (installing when missing) Postgres, the test Redis servers and the local AWS endpoint.
 services:
 	scripts/services.sh postgres redis $(TEST_REDIS_PORT) redis-cluster $(TEST_REDIS_CLUSTER_PORT) \
 	  redis-tls $(TEST_REDIS_TLS_PORT)
 	scripts/moto.sh $(TEST_AWS_PORT)
 
-## Local API on http://localhost:4001 and the dashboard page on http://localhost:4000/dashboard (see README).
+## The local stack: API on http://localhost:4001, dashboard page on http://localhost:4000/dashboard.
 dev:
 	DEV_PORT=$(DEV_PORT) DEV_WEB_PORT=$(DEV_WEB_PORT) DEV_REDIS_PORT=$(DEV_REDIS_PORT) scripts/dev.sh
 

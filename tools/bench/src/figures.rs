@@ -119,7 +119,7 @@ impl Context {
                 .replace("$3::int8", &limit.to_string())
         };
         let version = match tenant {
-            Some(_) => shared::bundle::version::TENANT_VERSION_SQL.replace("$1::uuid", &literal),
+            Some(_) => shared::bundle::version::TENANT_VERSION_AND_ZONE_SQL.replace("$1::uuid", &literal),
             None => shared::bundle::version::GLOBAL_VERSION_SQL.to_owned(),
         };
         let stats = if full_scan {
