@@ -15,6 +15,8 @@ use sqlx::PgPool;
 use test_support::{self as testing, event, request, with_body, with_query, with_token, TestEnv};
 use uuid::Uuid;
 
+use crate::app::{clear_state, dashboard_state, raw_redis};
+
 #[derive(Clone, Copy)]
 enum Function {
     Dashboard,
@@ -263,17 +265,8 @@ async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
     let a = testing::insert_tenant(&pool, "a").await;
     let b = testing::insert_tenant(&pool, "b").await;
     let env = TestEnv::new();
-    let dash = dashboard_bundle::State::with_database(
-        dashboard_bundle::config::Config::from_env(&env.as_env()).unwrap(),
-        env.database(&pool),
-        Default::default(),
-    )
-    .unwrap();
-    let clear = clear_cache::State::new(
-        &clear_cache::config::Config::from_env(&env.as_env()).unwrap(),
-        &Default::default(),
-    )
-    .unwrap();
+    let dash = dashboard_state(&env, &pool);
+    let clear = clear_state(&env);
     let deadline = || tokio::time::Instant::now() + Duration::from_secs(5);
     for tenant in [a, b] {
         for id in BundleId::both(Scope::Tenant(tenant)) {
@@ -289,11 +282,7 @@ async fn hostile_requests_get_4xx_and_touch_no_cached_bundle(pool: PgPool) {
         .await
         .unwrap();
     let keys = dash.bundles.keys().clone();
-    let mut conn = redis::Client::open(env.redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut conn = raw_redis(&env).await;
     let planted = bundle_keys(&mut conn, &keys).await;
     assert_eq!(planted.len(), 5);
     // Let the planted keys age, so that a read during the table would show as a reset idle time.

@@ -1,6 +1,6 @@
 //! clear-cache handler tests over real Redis (and Postgres, to prove MISS/HIT afterwards).
 
-use clear_cache::{config::Config, route, State};
+use clear_cache::{route, State};
 use serde_json::Value;
 use shared::auth::Role;
 use shared::bundle::identity::BundleId;
@@ -9,9 +9,7 @@ use sqlx::PgPool;
 use test_support::{self as testing, event, reply, request, with_body, with_token, TestEnv};
 use uuid::Uuid;
 
-fn clear_state(env: &TestEnv) -> State {
-    State::new(&Config::from_env(&env.as_env()).unwrap(), &Default::default()).unwrap()
-}
+use crate::app::{clear_state, dashboard_state, raw_redis};
 
 async fn send(state: &State, ev: &Value) -> (u16, Value) {
     let r = reply(
@@ -30,18 +28,10 @@ async fn post(state: &State, token: Option<&str>, body: Option<&str>) -> (u16, V
     .await
 }
 
-async fn raw() -> redis::aio::MultiplexedConnection {
-    redis::Client::open(TestEnv::new().redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 async fn exists(key: &str) -> bool {
     let n: i64 = redis::cmd("EXISTS")
         .arg(key)
-        .query_async(&mut raw().await)
+        .query_async(&mut raw_redis(&TestEnv::new()).await)
         .await
         .unwrap();
     n == 1
@@ -71,19 +61,14 @@ impl Fixture {
         let a = testing::insert_tenant(&pool, "a").await;
         let b = testing::insert_tenant(&pool, "b").await;
         let env = TestEnv::new();
-        let dash = dashboard_bundle::State::with_database(
-            dashboard_bundle::config::Config::from_env(&env.as_env()).unwrap(),
-            env.database(&pool),
-            Default::default(),
-        )
-        .unwrap();
+        let dash = dashboard_state(&env, &pool);
         let prefix = env.prefix();
         let unrelated = vec![
             format!("{prefix}session:{a}"),
             format!("{prefix}dashboard:other:{a}"),
             format!("{prefix}dashboard:bundlex:{a}"),
         ];
-        let mut conn = raw().await;
+        let mut conn = raw_redis(&TestEnv::new()).await;
         for key in &unrelated {
             let _: () = redis::cmd("SET")
                 .arg(key)
@@ -164,7 +149,7 @@ async fn admin_with_empty_body_clears_its_own_tenant(pool: PgPool) {
 async fn global_clear_deletes_every_bundle_key_and_nothing_else(pool: PgPool) {
     let f = Fixture::new(pool).await;
     let keys = f.clear.keys.clone();
-    let mut conn = raw().await;
+    let mut conn = raw_redis(&TestEnv::new()).await;
     let extra = 10_000;
     for chunk in (0..extra).collect::<Vec<_>>().chunks(1_000) {
         let mut pipe = redis::pipe();
@@ -299,12 +284,7 @@ async fn a_dashboard_environment_with_an_in_memory_level_sees_a_clear_within_its
     let env = TestEnv::new()
         .set("LOCAL_CACHE_MB", "16")
         .set("LOCAL_CACHE_MAX_AGE_MS", "300");
-    let dash = dashboard_bundle::State::with_database(
-        dashboard_bundle::config::Config::from_env(&env.as_env()).unwrap(),
-        env.database(&pool),
-        Default::default(),
-    )
-    .unwrap();
+    let dash = dashboard_state(&env, &pool);
     assert_eq!(dashboard_cache_header(&dash, tenant, "").await, "MISS");
     assert_eq!(dashboard_cache_header(&dash, tenant, "").await, "HIT");
 

@@ -1,15 +1,13 @@
 //! CORS through the clear-cache function: the dev dashboard page's "clear this tenant" button.
 
-use clear_cache::{config::Config, route as handle, State};
+use clear_cache::{route as handle, State};
 use shared::auth::Role;
 use sqlx::PgPool;
 use test_support::cors::{assert_preflight_allowed, header, preflight, PAGE};
 use test_support::{self as testing, event, request, with_body, with_header, with_token, TestEnv};
 
 fn state() -> State {
-    let env = TestEnv::new().set("CORS_ALLOWED_ORIGINS", PAGE);
-    let config = Config::from_env(&env.as_env()).unwrap();
-    State::new(&config, &Default::default()).unwrap()
+    crate::app::clear_state(&TestEnv::new().set("CORS_ALLOWED_ORIGINS", PAGE))
 }
 
 #[tokio::test]
