@@ -13,7 +13,7 @@ use shared::http::{auth_failure, bad_request, error_response, forbidden, json_re
 use shared::serving::{CacheStatus, Level, Read, Served};
 use uuid::Uuid;
 
-use crate::State;
+use crate::state::State;
 
 /// The validated query string.
 #[derive(Debug, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use lambda_http::{Body, Response};
 use serde_json::json;
 use shared::env::chain;
 use shared::http::json_response;
+use shared::platform::db::Database;
+use shared::store::RedisCache;
 use tokio::sync::Mutex;
-
-use crate::State;
 
 /// No check waits longer than this, whatever the clients' own timeouts are.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,22 +23,25 @@ pub(crate) struct HealthCheck {
     last: Mutex<Option<(Instant, StatusCode, String)>>,
 }
 
-pub(crate) async fn get_health(state: &State) -> Response<Body> {
-    let mut last = state.health.last.lock().await;
-    if let Some((at, status, body)) = last.as_ref() {
-        if at.elapsed() < REUSE_FOR {
-            return json_response(*status, body.clone());
+impl HealthCheck {
+    /// The health response: the last result while recent, else a new check of `redis` and `db`.
+    pub(crate) async fn respond(&self, redis: &RedisCache, db: &Database) -> Response<Body> {
+        let mut last = self.last.lock().await;
+        if let Some((at, status, body)) = last.as_ref() {
+            if at.elapsed() < REUSE_FOR {
+                return json_response(*status, body.clone());
+            }
         }
+        let (status, body) = check(redis, db).await;
+        *last = Some((Instant::now(), status, body.clone()));
+        json_response(status, body)
     }
-    let (status, body) = check(state).await;
-    *last = Some((Instant::now(), status, body.clone()));
-    json_response(status, body)
 }
 
-async fn check(state: &State) -> (StatusCode, String) {
+async fn check(redis_cache: &RedisCache, db: &Database) -> (StatusCode, String) {
     let redis = async {
         let started = Instant::now();
-        let result = tokio::time::timeout(CHECK_TIMEOUT, state.bundles.redis().ping()).await;
+        let result = tokio::time::timeout(CHECK_TIMEOUT, redis_cache.ping()).await;
         let outcome = match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(chain(&e)),
@@ -48,7 +51,7 @@ async fn check(state: &State) -> (StatusCode, String) {
     };
     let database = async {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(CHECK_TIMEOUT, state.db.ping()).await {
+        let outcome = match tokio::time::timeout(CHECK_TIMEOUT, db.ping()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(chain(&e)),
             Err(_) => Err("timed out".to_owned()),

@@ -15,7 +15,7 @@
 //! - a `NaN` or infinite `amount` counts in no sum and shows as `null` in the list;
 //! - a timestamp that is `±infinity` or outside years 1–9999 shows as `null`; for the 30-day counts
 //!   `+infinity` is in the future (counted, like any future date) and `-infinity` is not;
-//! - list text fields are cut to [`MAX_TEXT_CHARS`] characters, so no row can push a response past
+//! - list text fields are cut to [`sql::MAX_TEXT_CHARS`](super::sql::MAX_TEXT_CHARS) characters, so no row can push a response past
 //!   Lambda's 6 MB; control characters are kept and JSON-escaped.
 
 use chrono::{DateTime, Days, SecondsFormat, Utc};
@@ -32,14 +32,9 @@ use crate::platform::db::Database;
 
 pub use crate::bundle::sql::Sql;
 
-pub const RECENT_ACTIVITIES: i64 = 10;
-pub const RECENT_LEADS: i64 = 5;
-pub const RECENT_OPPORTUNITIES: i64 = 5;
 /// `newLeadsLast30Days` and `activitiesLast30Days` count from the start of the tenant's local day this
 /// many days ago (the UTC day for the global view and tenants without a zone).
 pub const RECENT_DAYS: u64 = 30;
-/// Text fields of the recent lists are cut to this many characters.
-pub const MAX_TEXT_CHARS: i32 = 500;
 
 #[derive(Debug, Serialize)]
 pub struct Bundle {

@@ -6,7 +6,13 @@ use std::sync::LazyLock;
 
 use super::identity::Scope;
 use super::StatsKind;
-use crate::bundle::query::{MAX_TEXT_CHARS, RECENT_ACTIVITIES, RECENT_LEADS, RECENT_OPPORTUNITIES};
+
+/// The recent lists' lengths.
+pub const RECENT_ACTIVITIES: i64 = 10;
+pub const RECENT_LEADS: i64 = 5;
+pub const RECENT_OPPORTUNITIES: i64 = 5;
+/// Text fields of the recent lists are cut to this many characters.
+pub const MAX_TEXT_CHARS: i32 = 500;
 
 /// The bundle's SQL for one kind of scope. A tenant scope and the global scope get separate statement
 /// texts (rather than `$1 IS NULL OR tenant_id = $1`) so that Postgres's cached generic plan for a

@@ -133,12 +133,21 @@ impl Context {
             format!("{};", one_line(&fill(stats, 0))),
             format!(
                 "{};",
-                one_line(&fill(&sql.recent_activities, bundle::RECENT_ACTIVITIES))
+                one_line(&fill(
+                    &sql.recent_activities,
+                    shared::bundle::sql::RECENT_ACTIVITIES
+                ))
             ),
-            format!("{};", one_line(&fill(&sql.recent_leads, bundle::RECENT_LEADS))),
             format!(
                 "{};",
-                one_line(&fill(&sql.recent_opportunities, bundle::RECENT_OPPORTUNITIES))
+                one_line(&fill(&sql.recent_leads, shared::bundle::sql::RECENT_LEADS))
+            ),
+            format!(
+                "{};",
+                one_line(&fill(
+                    &sql.recent_opportunities,
+                    shared::bundle::sql::RECENT_OPPORTUNITIES
+                ))
             ),
             "COMMIT;".to_owned(),
         ]

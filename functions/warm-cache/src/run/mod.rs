@@ -14,7 +14,8 @@ use crate::deadline::Deadline;
 use crate::error::WarmError;
 use crate::input::Input;
 use crate::report::{self, Summary};
-use crate::{job, upkeep, WarmState};
+use crate::state::WarmState;
+use crate::{job, upkeep};
 use tenants::Warmer;
 
 /// How long a scheduled run spends folding deltas before it warms.
