@@ -43,7 +43,8 @@ impl Secrets {
     pub(super) fn new(configured: &[SecretString], rotating: Option<RotatingSecret>) -> Self {
         let current = configured
             .iter()
-            .map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes()))
+            // An empty secret is no key at all (jsonwebtoken refuses it); configuration never passes one.
+            .filter_map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes()).ok())
             .collect::<Vec<_>>();
         // Without a configured secret HS256 is never accepted, so there is nothing to rotate.
         let rotation = rotating.filter(|_| !current.is_empty()).map(|secret| Rotation {
@@ -97,7 +98,9 @@ impl Secrets {
             );
             return false;
         }
-        let new = DecodingKey::from_secret(value.as_bytes());
+        let Ok(new) = DecodingKey::from_secret(value.as_bytes()) else {
+            return false;
+        };
         if let Some(old) = keys.current.first_mut() {
             let old = std::mem::replace(old, new);
             keys.replaced = Some((old, Instant::now() + REPLACED_SECRET_OVERLAP));

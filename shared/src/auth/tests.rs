@@ -27,7 +27,10 @@ async fn valid_token_yields_its_claims() {
     let c = claims(Role::Admin, Some(Uuid::new_v4()), far_future());
     let auth = Authenticator::new(AuthConfig::hs256(SECRET));
     let got = auth
-        .authenticate(&headers(&format!("Bearer {}", issue_token(SECRET, &c))))
+        .authenticate(&headers(&format!(
+            "Bearer {}",
+            issue_token(SECRET, &c).expect("test token")
+        )))
         .await
         .unwrap();
     assert_eq!(got, c);
@@ -42,7 +45,10 @@ async fn expired_token_is_reported_as_expired() {
     );
     let auth = Authenticator::new(AuthConfig::hs256(SECRET));
     let err = auth
-        .authenticate(&headers(&format!("Bearer {}", issue_token(SECRET, &c))))
+        .authenticate(&headers(&format!(
+            "Bearer {}",
+            issue_token(SECRET, &c).expect("test token")
+        )))
         .await;
     assert_eq!(err, Err(AuthError::Expired));
 }
@@ -51,7 +57,7 @@ async fn expired_token_is_reported_as_expired() {
 async fn wrong_secret_and_alg_none_are_invalid() {
     let c = claims(Role::Superadmin, None, far_future());
     let auth = Authenticator::new(AuthConfig::hs256(SECRET));
-    let forged = issue_token("another-secret-another-secret-another", &c);
+    let forged = issue_token("another-secret-another-secret-another", &c).expect("test token");
     assert_eq!(
         auth.authenticate(&headers(&format!("Bearer {forged}"))).await,
         Err(AuthError::Invalid)
@@ -87,14 +93,14 @@ async fn previous_secret_is_accepted_during_a_rotation() {
     config.secrets.push(OLD.into());
     let auth = Authenticator::new(config);
     for secret in [SECRET, OLD] {
-        let token = issue_token(secret, &c);
+        let token = issue_token(secret, &c).expect("test token");
         assert_eq!(
             auth.authenticate(&headers(&format!("Bearer {token}"))).await,
             Ok(c.clone())
         );
     }
     let only_new = Authenticator::new(AuthConfig::hs256(SECRET));
-    let token = issue_token(OLD, &c);
+    let token = issue_token(OLD, &c).expect("test token");
     assert_eq!(
         only_new.authenticate(&headers(&format!("Bearer {token}"))).await,
         Err(AuthError::Invalid)

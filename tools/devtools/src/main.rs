@@ -108,7 +108,10 @@ fn token(role: &str, tenant: Option<&str>) -> Result<()> {
         tenant_id,
         exp: chrono::Utc::now().timestamp() + 30 * 24 * 3600,
     };
-    println!("{}", issue_token(&env("JWT_SECRET")?, &claims));
+    println!(
+        "{}",
+        issue_token(&env("JWT_SECRET")?, &claims).context("signing the token")?
+    );
     Ok(())
 }
 

@@ -167,7 +167,7 @@ pub fn token_with(secret: &str, role: Role, tenant_id: Option<Uuid>, exp: i64) -
         tenant_id,
         exp,
     };
-    issue_token(secret, &claims)
+    issue_token(secret, &claims).expect("test token")
 }
 
 pub fn events_dir() -> PathBuf {

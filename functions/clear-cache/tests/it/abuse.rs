@@ -118,15 +118,18 @@ fn token(role: Role, tenant: Option<Uuid>) -> Auth {
 }
 
 fn signed(secret: &str, role: Role, tenant: Option<Uuid>, exp: i64) -> Auth {
-    Auth::Token(issue_token(
-        secret,
-        &Claims {
-            sub: "mallory".into(),
-            role,
-            tenant_id: tenant,
-            exp,
-        },
-    ))
+    Auth::Token(
+        issue_token(
+            secret,
+            &Claims {
+                sub: "mallory".into(),
+                role,
+                tenant_id: tenant,
+                exp,
+            },
+        )
+        .expect("test token"),
+    )
 }
 
 /// `{"alg":"none"}` with a superadmin payload and no signature.

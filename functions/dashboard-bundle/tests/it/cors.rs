@@ -54,7 +54,7 @@ async fn get_from_the_dashboard_page_exposes_x_cache_and_errors_stay_readable(po
         tenant_id: Some(tenant),
         exp: chrono::Utc::now().timestamp() - 3600,
     };
-    let expired = issue_token(testing::TEST_JWT_SECRET, &expired);
+    let expired = issue_token(testing::TEST_JWT_SECRET, &expired).expect("test token");
     let ev = with_header(
         with_token(event("dashboard-bundle.json"), Some(&expired)),
         "origin",

@@ -172,7 +172,8 @@ async fn missing_garbage_and_expired_tokens_are_401(pool: PgPool) {
             tenant_id: Some(f.tenant),
             exp: 1,
         },
-    );
+    )
+    .expect("test token");
     for token in [None, Some("garbage"), Some(expired.as_str())] {
         let r = f.get(token, "").await;
         assert_eq!(r.status, 401, "{token:?}");
