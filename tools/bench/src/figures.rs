@@ -112,11 +112,10 @@ impl Context {
         let literal = tenant
             .map(|t| format!("{t}::uuid"))
             .unwrap_or_else(|| "NULL::uuid".to_owned());
-        let fill = |s: &str, limit: i64| {
+        let fill = |s: &str| {
             s.replace("$1::uuid", &literal)
                 .replace("$2::bool", include)
                 .replace("$3::timestamptz", &format!("'{since}'::timestamptz"))
-                .replace("$3::int8", &limit.to_string())
         };
         let version = match tenant {
             Some(_) => shared::bundle::version::TENANT_VERSION_SQL.replace("$1::uuid", &literal),
@@ -130,16 +129,10 @@ impl Context {
         vec![
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;".to_owned(),
             format!("{};", one_line(&version)),
-            format!("{};", one_line(&fill(stats, 0))),
-            format!(
-                "{};",
-                one_line(&fill(&sql.recent_activities, bundle::RECENT_ACTIVITIES))
-            ),
-            format!("{};", one_line(&fill(&sql.recent_leads, bundle::RECENT_LEADS))),
-            format!(
-                "{};",
-                one_line(&fill(&sql.recent_opportunities, bundle::RECENT_OPPORTUNITIES))
-            ),
+            format!("{};", one_line(&fill(stats))),
+            format!("{};", one_line(&fill(&sql.recent_activities))),
+            format!("{};", one_line(&fill(&sql.recent_leads))),
+            format!("{};", one_line(&fill(&sql.recent_opportunities))),
             "COMMIT;".to_owned(),
         ]
     }
