@@ -4,15 +4,11 @@
 //! `bench train-dictionary` (re)trains the zstd dictionary of cached bundles,
 //! `shared/src/bundle.dict`, on bundles of the benchmark dataset.
 
-mod changes;
 mod data;
 mod dictionary;
 mod figures;
 mod floors;
 mod rng;
-mod warm_replay;
-mod warm_sim;
-mod write_cost;
 
 use std::fmt::Write as _;
 
@@ -39,7 +35,7 @@ async fn main() -> Result<()> {
     // BENCH_FIGURES=warm-modes alone needs no database: the warm-mode simulation is self-contained.
     let only_env = std::env::var("BENCH_FIGURES").ok();
     if only_env.as_deref() == Some("warm-modes") {
-        println!("{}", render(&warm_sim::run()));
+        println!("{}", render(&figures::warm_modes::run()));
         return Ok(());
     }
     let database_url = std::env::var("BENCH_DATABASE_URL")
@@ -66,7 +62,10 @@ async fn main() -> Result<()> {
     // BENCH_FIGURES=changes-writes: the write cost of change tracking alone needs the schema, not the
     // dataset (about 3 minutes on 2 cores).
     if only_env.as_deref() == Some("changes-writes") {
-        println!("{}", render(&write_cost::figures(&pool, &database_url).await?));
+        println!(
+            "{}",
+            render(&figures::write_cost::figures(&pool, &database_url).await?)
+        );
         return Ok(());
     }
     if !data::generated(&pool).await? {
@@ -86,39 +85,39 @@ async fn main() -> Result<()> {
     };
     let mut rows = Vec::new();
     if wanted("hit") {
-        rows.extend(figures::hit(&ctx).await?);
+        rows.extend(figures::hit::run(&ctx).await?);
     }
     if wanted("miss") {
-        rows.extend(figures::miss(&ctx).await?);
+        rows.extend(figures::miss::run(&ctx).await?);
     }
     if wanted("bytes") {
-        rows.extend(figures::bytes(&ctx).await?);
+        rows.extend(figures::bytes::run(&ctx).await?);
     }
     if wanted("stampede") {
-        rows.extend(figures::stampede(&ctx).await?);
+        rows.extend(figures::stampede::run(&ctx).await?);
     }
     if wanted("warm") {
-        rows.extend(figures::warm(&ctx).await?);
+        rows.extend(figures::warm::run(&ctx).await?);
     }
     if wanted("faults") {
-        rows.extend(figures::silent_drop(&ctx).await?);
+        rows.extend(figures::faults::run(&ctx).await?);
     }
     if wanted("local") {
-        rows.extend(figures::local_level(&ctx).await?);
+        rows.extend(figures::local_level::local_level(&ctx).await?);
     }
     if wanted("warm-modes") {
-        rows.extend(warm_sim::run());
+        rows.extend(figures::warm_modes::run());
     }
     if wanted("warm-replay") {
-        rows.extend(warm_replay::figures(&ctx).await?);
+        rows.extend(figures::warm_replay::figures(&ctx).await?);
     }
     if wanted("changes") {
-        rows.extend(write_cost::figures(&ctx.pool, &ctx.database_url).await?);
-        rows.extend(changes::miss_scale(&ctx).await?);
-        rows.extend(changes::compaction(&ctx).await?);
+        rows.extend(figures::write_cost::figures(&ctx.pool, &ctx.database_url).await?);
+        rows.extend(figures::changes::miss_scale(&ctx).await?);
+        rows.extend(figures::changes::compaction(&ctx).await?);
     }
     if wanted("artefacts") {
-        rows.extend(figures::artefacts(&ctx).await?);
+        rows.extend(figures::artefacts::run(&ctx).await?);
     }
     ctx.cleanup().await;
 

@@ -12,7 +12,7 @@ use shared::serving::{Level, Read};
 use shared::store::Entry;
 use uuid::Uuid;
 
-use super::{far_deadline, percentile, ratio, Context};
+use super::context::{far_deadline, percentile, ratio, Context};
 use crate::rng::SplitMix;
 use crate::{floors, Row};
 

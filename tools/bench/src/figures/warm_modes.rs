@@ -8,7 +8,7 @@
 //! entry's `day_ends_at` carries) is a `HIT` within [`FRESH_FOR`] of being computed or validated, and
 //! after that while no write has moved the tenant's data version; otherwise the read computes it
 //! (`MISS`) and stores it. Warms store an entry the same way. One bundle variant per tenant is
-//! counted. `BENCH_FIGURES=warm-replay` (`crate::warm_replay`) checks this model against the real
+//! counted. `BENCH_FIGURES=warm-replay` (`super::warm_replay`) checks this model against the real
 //! warmer and request path on a sample of the same tenants.
 //!
 //! Population (deterministic seed): 10,000 tenants in 16 zones over the world (DST and half-hour
@@ -248,7 +248,7 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
             },
             ratio: "—".into(),
             goal: if predictive { "≥ 99 %" } else { "—" }.into(),
-            how: "simulated month (see warm_sim.rs): plan::decide + the freshness rule".into(),
+            how: "simulated month (see warm_modes.rs): plan::decide + the freshness rule".into(),
         });
         rows.push(Row {
             figure: format!("W2. Bundles computed by the warmer per day, {name}; {label}"),

@@ -12,7 +12,7 @@ use shared::bundle::identity::Scope;
 use shared::bundle::query as bundle;
 use uuid::Uuid;
 
-use crate::figures::{percentile, ratio, Context};
+use super::context::{percentile, ratio, Context};
 use crate::{floors, Row};
 
 /// A tenant of `rows` rows across the five tables (proportions of the large tenant), made once.

@@ -27,7 +27,7 @@ use anyhow::{bail, Result};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::figures::one_line;
+use super::context::one_line;
 use crate::{floors, Row};
 
 /// A table of one sample: which triggers it carries.

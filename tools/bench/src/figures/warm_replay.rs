@@ -23,8 +23,8 @@ use sqlx::{PgPool, Postgres};
 use test_support::{event, request, with_token, TestEnv};
 use uuid::Uuid;
 
-use crate::figures::Context;
-use crate::warm_sim::{self, Kind, Step};
+use super::context::Context;
+use super::warm_modes::{self, Kind, Step};
 use crate::Row;
 
 /// Tenants of the simulated population replayed for real (about half of them ever read).
@@ -60,16 +60,16 @@ pub async fn figures(ctx: &Context) -> Result<Vec<Row>> {
 }
 
 async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
-    let start = warm_sim::start();
-    let (name, policy) = warm_sim::headline_policy();
-    let (zone_names, habits) = warm_sim::population_of(warm_sim::HEADLINE, 0);
+    let start = warm_modes::start();
+    let (name, policy) = warm_modes::headline_policy();
+    let (zone_names, habits) = warm_modes::population_of(warm_modes::HEADLINE, 0);
     let zones: Vec<Zone> = zone_names.iter().map(|n| Zone::parse(Some(n))).collect();
-    let (events, _) = warm_sim::workload(start, &zones, &habits, 0);
-    let events: Vec<warm_sim::Event> = events
+    let (events, _) = warm_modes::workload(start, &zones, &habits, 0);
+    let events: Vec<warm_modes::Event> = events
         .into_iter()
         .filter(|(_, _, t)| (*t as usize) < SAMPLE)
         .collect();
-    let model = warm_sim::replay(start, &policy, &zones[..SAMPLE], &events);
+    let model = warm_modes::replay(start, &policy, &zones[..SAMPLE], &events);
 
     shared::platform::db::MIGRATOR
         .run(pool)
@@ -98,7 +98,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
         )
         .set(
             "BUNDLE_TTL_SECONDS",
-            warm_sim::FRESH_FOR.num_seconds().to_string(),
+            warm_modes::FRESH_FOR.num_seconds().to_string(),
         )
         .set("WARM_CHECK_SAMPLE", "0")
         .set("WARM_CONCURRENCY", "4");
@@ -127,7 +127,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
     let mut last_read_day: Vec<Option<NaiveDate>> = vec![None; SAMPLE];
     // The clock runs on in real time between steps; each step sets it back to the step's instant.
     let set = |at: DateTime<Utc>| clock.advance(at - clock.now());
-    for step in warm_sim::steps(start, &policy, &events) {
+    for step in warm_modes::steps(start, &policy, &events) {
         match step {
             Step::Run(at) => {
                 set(at);
@@ -145,7 +145,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
                     let t = index
                         .get(&id)
                         .context("a warmed tenant the replay did not create")?;
-                    if warm_sim::measured_date(start, zones[*t].date_at(at)) {
+                    if warm_modes::measured_date(start, zones[*t].date_at(at)) {
                         real.warm_computations += 1;
                     }
                 }
@@ -172,7 +172,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
                     real.failures += 1;
                 }
                 let day = zones[t].date_at(at);
-                if warm_sim::measured_date(start, day) {
+                if warm_modes::measured_date(start, day) {
                     real.request_computations += u64::from(!hit);
                     if last_read_day[t] != Some(day) {
                         real.firsts.insert((t as u32, day), hit);
@@ -194,7 +194,7 @@ struct Real {
     failures: u64,
 }
 
-fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
+fn report(name: &str, model: &warm_modes::Outcome, real: &Real) -> Vec<Row> {
     let share = |hits: usize, of: usize| 100.0 * hits as f64 / of.max(1) as f64;
     let real_hits = real.firsts.values().filter(|hit| **hit).count();
     let agree = model
@@ -202,7 +202,7 @@ fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
         .iter()
         .filter(|(t, day, hit)| real.firsts.get(&(*t, *day)) == Some(hit))
         .count();
-    let days = warm_sim::MEASURED_DAYS as f64;
+    let days = warm_modes::MEASURED_DAYS as f64;
     let how = format!("{SAMPLE} tenants of the headline population, real handlers, simulated clock");
     vec![
         Row {
