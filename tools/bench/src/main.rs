@@ -14,7 +14,9 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use sqlx::migrate::MigrateDatabase;
-use sqlx::Postgres;
+use sqlx::{PgPool, Postgres};
+
+use figures::{Needs, Setup};
 
 /// One row of the table.
 pub struct Row {
@@ -32,10 +34,14 @@ async fn main() -> Result<()> {
     // The functions' log format and level, written nowhere: the figures include formatting each line,
     // not the cost of whatever this machine's stdout is attached to.
     lambda_http::tracing::init_default_subscriber_with_writer(std::io::sink);
-    // BENCH_FIGURES=warm-modes alone needs no database: the warm-mode simulation is self-contained.
-    let only_env = std::env::var("BENCH_FIGURES").ok();
-    if only_env.as_deref() == Some("warm-modes") {
-        println!("{}", render(&figures::warm_modes::run()));
+    // BENCH_FIGURES=hit,miss runs only those (for iterating; `changes`: the two change-tracking
+    // figures); the default runs all and writes the report.
+    let only = std::env::var("BENCH_FIGURES").ok();
+    let selected = figures::select(only.as_deref())?;
+    let needs = selected.iter().map(|f| f.needs()).max().unwrap_or(Needs::Nothing);
+    // The warm-mode simulation is self-contained: BENCH_FIGURES=warm-modes alone needs no database.
+    if needs == Needs::Nothing {
+        println!("{}", render(&figures::run(&selected, &Setup::Nothing).await?));
         return Ok(());
     }
     let database_url = std::env::var("BENCH_DATABASE_URL")
@@ -44,28 +50,15 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(6379);
-    if !Postgres::database_exists(&database_url).await? {
-        Postgres::create_database(&database_url).await?;
-    }
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(16)
-        .connect(&database_url)
-        .await?;
-    // Always: a dataset generated before a new migration gets it (its backfill included).
-    match shared::platform::db::MIGRATOR.run(&pool).await {
-        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => anyhow::bail!(
-            "the bench database was migrated by migration {version}, which no longer exists (the migrations \
-             were squashed before the first release): drop it (`dropdb dashboard_bench`) and run again"
-        ),
-        other => other.context("migrating the bench database")?,
-    }
+    let pool = migrated(&database_url).await?;
     // BENCH_FIGURES=changes-writes: the write cost of change tracking alone needs the schema, not the
     // dataset (about 3 minutes on 2 cores).
-    if only_env.as_deref() == Some("changes-writes") {
-        println!(
-            "{}",
-            render(&figures::write_cost::figures(&pool, &database_url).await?)
-        );
+    if needs == Needs::Schema {
+        let setup = Setup::Schema {
+            pool: &pool,
+            database_url: &database_url,
+        };
+        println!("{}", render(&figures::run(&selected, &setup).await?));
         return Ok(());
     }
     if !data::generated(&pool).await? {
@@ -76,49 +69,7 @@ async fn main() -> Result<()> {
         return dictionary::train(&pool).await;
     }
     let ctx = figures::Context::new(pool, database_url, redis_port).await?;
-    // BENCH_FIGURES=hit,miss runs only those (for iterating; `changes`: figures 9-10, change tracking);
-    // the default runs all and writes the report.
-    let only = std::env::var("BENCH_FIGURES").ok();
-    let wanted = |name: &str| {
-        only.as_deref()
-            .is_none_or(|list| list.split(',').any(|f| f == name))
-    };
-    let mut rows = Vec::new();
-    if wanted("hit") {
-        rows.extend(figures::hit::run(&ctx).await?);
-    }
-    if wanted("miss") {
-        rows.extend(figures::miss::run(&ctx).await?);
-    }
-    if wanted("bytes") {
-        rows.extend(figures::bytes::run(&ctx).await?);
-    }
-    if wanted("stampede") {
-        rows.extend(figures::stampede::run(&ctx).await?);
-    }
-    if wanted("warm") {
-        rows.extend(figures::warm::run(&ctx).await?);
-    }
-    if wanted("faults") {
-        rows.extend(figures::faults::run(&ctx).await?);
-    }
-    if wanted("local") {
-        rows.extend(figures::local_level::local_level(&ctx).await?);
-    }
-    if wanted("warm-modes") {
-        rows.extend(figures::warm_modes::run());
-    }
-    if wanted("warm-replay") {
-        rows.extend(figures::warm_replay::figures(&ctx).await?);
-    }
-    if wanted("changes") {
-        rows.extend(figures::write_cost::figures(&ctx.pool, &ctx.database_url).await?);
-        rows.extend(figures::changes::miss_scale(&ctx).await?);
-        rows.extend(figures::changes::compaction(&ctx).await?);
-    }
-    if wanted("artefacts") {
-        rows.extend(figures::artefacts::run(&ctx).await?);
-    }
+    let rows = figures::run(&selected, &Setup::Dataset(&ctx)).await?;
     ctx.cleanup().await;
 
     let table = render(&rows);
@@ -138,6 +89,26 @@ async fn main() -> Result<()> {
         eprintln!("bench: wrote BENCHMARKS.md");
     }
     Ok(())
+}
+
+/// The bench database, created when missing, with every migration applied: always, so a dataset
+/// generated before a new migration gets it (its backfill included).
+async fn migrated(database_url: &str) -> Result<PgPool> {
+    if !Postgres::database_exists(database_url).await? {
+        Postgres::create_database(database_url).await?;
+    }
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(database_url)
+        .await?;
+    match shared::platform::db::MIGRATOR.run(&pool).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => anyhow::bail!(
+            "the bench database was migrated by migration {version}, which no longer exists (the migrations \
+             were squashed before the first release): drop it (`dropdb dashboard_bench`) and run again"
+        ),
+        other => other.context("migrating the bench database")?,
+    }
+    Ok(pool)
 }
 
 fn render(rows: &[Row]) -> String {

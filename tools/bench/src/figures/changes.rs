@@ -135,9 +135,16 @@ async fn global_row(ctx: &Context) -> Result<Row> {
     })
 }
 
-/// Figure 10: a miss at 10^3, 10^5 and 10^6 rows per tenant, and the global view at the dataset's
-/// size and (with `BENCH_GLOBAL_ROWS`, default 10 M) at that many rows.
-pub async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
+/// The misses at scale, then the compaction of a burst of writes.
+pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
+    let mut rows = miss_scale(ctx).await?;
+    rows.extend(compaction(ctx).await?);
+    Ok(rows)
+}
+
+/// A miss at 10^3, 10^5 and 10^6 rows per tenant, and the global view at the dataset's size and (with
+/// `BENCH_GLOBAL_ROWS`, default 10 M) at that many rows.
+async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = vec![global_row(ctx).await?];
     for size in [1_000i64, 100_000, 1_000_000] {
         let tenant = scale_tenant(ctx, size).await?;
@@ -169,7 +176,7 @@ pub async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
 }
 
 /// Folded and unfolded reads: how long the compaction of one write burst takes.
-pub async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
+async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
     compact_all(ctx).await?;
     let tenant = scale_tenant(ctx, 1_000).await?;
     sqlx::query(

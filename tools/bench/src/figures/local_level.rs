@@ -24,7 +24,7 @@ const SECONDS: u64 = 30;
 /// Zipf exponent of tenant popularity.
 const ZIPF_S: f64 = 1.0;
 
-pub async fn local_level(ctx: &Context) -> Result<Vec<Row>> {
+pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let tenants: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM bench_tenant ORDER BY n")
         .fetch_all(&ctx.pool)
         .await?;

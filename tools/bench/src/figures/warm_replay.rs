@@ -32,7 +32,7 @@ use crate::Row;
 /// Tenants of the simulated population replayed for real (about half of them ever read).
 const SAMPLE: usize = 200;
 
-pub async fn figures(ctx: &Context) -> Result<Vec<Row>> {
+pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let url = replay_database_url(&ctx.database_url)?;
     if Postgres::database_exists(&url).await? {
         Postgres::force_drop_database(&url).await?;

@@ -86,7 +86,7 @@ const CASES: [Case; 5] = [
 ];
 
 /// Figures 9a-9e (each case with and without the triggers) and 9f (the empty trigger beside each).
-pub async fn figures(pool: &PgPool, database_url: &str) -> Result<Vec<Row>> {
+pub async fn run(pool: &PgPool, database_url: &str) -> Result<Vec<Row>> {
     let copies = Copies::new(pool.clone(), database_url.to_owned()).await?;
     let result = measure(&copies, &Rounds::from_env()).await;
     copies.cleanup().await?;
