@@ -25,7 +25,7 @@ use sqlx::PgPool;
 
 pub use context::Context;
 
-use crate::Row;
+use crate::report::{Numbered, Row};
 
 /// One figure of the report.
 pub struct Figure {
@@ -181,8 +181,8 @@ fn listing() -> String {
     out
 }
 
-/// Runs `figures` in turn on what `setup` provides.
-pub async fn run(figures: &[&Figure], setup: &Setup<'_>) -> Result<Vec<Row>> {
+/// Runs `figures` in turn on what `setup` provides; each row goes under its figure's number.
+pub async fn run(figures: &[&Figure], setup: &Setup<'_>) -> Result<Vec<Numbered>> {
     let mut rows = Vec::new();
     for figure in figures {
         eprintln!("bench: figure {}, {}", figure.number, figure.title);
@@ -197,7 +197,10 @@ pub async fn run(figures: &[&Figure], setup: &Setup<'_>) -> Result<Vec<Row>> {
                 figure.needs()
             ),
         };
-        rows.extend(measured);
+        rows.extend(measured.into_iter().map(|row| Numbered {
+            number: figure.number,
+            row,
+        }));
     }
     Ok(rows)
 }

@@ -8,25 +8,14 @@ mod data;
 mod dictionary;
 mod figures;
 mod floors;
+mod report;
 mod rng;
-
-use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
 
 use figures::{Needs, Setup};
-
-/// One row of the table.
-pub struct Row {
-    pub figure: String,
-    pub ours: String,
-    pub floor: String,
-    pub ratio: String,
-    pub goal: String,
-    pub how: String,
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -41,7 +30,10 @@ async fn main() -> Result<()> {
     let needs = selected.iter().map(|f| f.needs()).max().unwrap_or(Needs::Nothing);
     // The warm-mode simulation is self-contained: BENCH_FIGURES=warm-modes alone needs no database.
     if needs == Needs::Nothing {
-        println!("{}", render(&figures::run(&selected, &Setup::Nothing).await?));
+        println!(
+            "{}",
+            report::table(&figures::run(&selected, &Setup::Nothing).await?)
+        );
         return Ok(());
     }
     let database_url = std::env::var("BENCH_DATABASE_URL")
@@ -58,7 +50,7 @@ async fn main() -> Result<()> {
             pool: &pool,
             database_url: &database_url,
         };
-        println!("{}", render(&figures::run(&selected, &setup).await?));
+        println!("{}", report::table(&figures::run(&selected, &setup).await?));
         return Ok(());
     }
     if !data::generated(&pool).await? {
@@ -72,20 +64,9 @@ async fn main() -> Result<()> {
     let rows = figures::run(&selected, &Setup::Dataset(&ctx)).await?;
     ctx.cleanup().await;
 
-    let table = render(&rows);
-    println!("{table}");
-    let report = format!(
-        "# Benchmarks\n\nMachine: {}. Date: {}. Command: `make bench` (dataset: {} tenants, seed `{}`).\n\n\
-         Each figure is measured beside its floor in the same run; ratios are ours / floor (for rates,\n\
-         ours / floor as a share). Timings on a shared 2-core machine are noisy: compare ratios, not\n\
-         absolute numbers, across runs.\n\n{table}\n",
-        machine(),
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        data::TENANTS,
-        data::SEED,
-    );
+    println!("{}", report::table(&rows));
     if only.is_none() {
-        std::fs::write("BENCHMARKS.md", report)?;
+        std::fs::write("BENCHMARKS.md", report::document(&rows))?;
         eprintln!("bench: wrote BENCHMARKS.md");
     }
     Ok(())
@@ -109,42 +90,4 @@ async fn migrated(database_url: &str) -> Result<PgPool> {
         other => other.context("migrating the bench database")?,
     }
     Ok(pool)
-}
-
-fn render(rows: &[Row]) -> String {
-    let mut out = String::from("| figure | ours | floor | ratio | goal | how |\n|---|---|---|---|---|---|\n");
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            r.figure, r.ours, r.floor, r.ratio, r.goal, r.how
-        );
-    }
-    out
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1048576.0)
-        .unwrap_or(0.0);
-    format!(
-        "{cpu}, {cores} cores, {mem_gib:.0} GiB, {}",
-        std::env::consts::ARCH
-    )
 }

@@ -1,5 +1,5 @@
-//! Figure 6: Release artefacts: arm64 bootstrap sizes, and time from process start to ready (the process's
-//! first call to the Lambda runtime API) of host builds of the same code.
+//! Release artefacts: arm64 bootstrap sizes, and time from process start to ready (the process's first
+//! call to the Lambda runtime API) of host builds of the same code.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use test_support as testing;
 
 use super::context::Context;
-use crate::Row;
+use crate::report::Row;
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let target = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned()));
@@ -25,7 +25,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         }
         ready.sort();
         rows.push(Row {
-            figure: format!("6. Artefact: {function}"),
+            part: "",
+            label: format!("Artefact: {function}"),
             ours: format!(
                 "{}; ready in {:.1} ms (median of 5)",
                 size.map(|mb| format!("{mb:.2} MB")).unwrap_or_else(|| "not built".into()),

@@ -1,4 +1,4 @@
-//! Figure 5: Bytes stored per hit vs the raw JSON.
+//! Bytes stored per hit vs the raw JSON.
 
 use anyhow::Result;
 use chrono::Utc;
@@ -7,7 +7,7 @@ use shared::bundle::query as bundle;
 use shared::store::Entry;
 
 use super::context::Context;
-use crate::Row;
+use crate::report::Row;
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -31,7 +31,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         .encode()
         .len();
         rows.push(Row {
-            figure: format!("5. Bytes per hit, {name}"),
+            part: "",
+            label: format!("Bytes per hit, {name}"),
             ours: format!("{stored} B stored"),
             floor: format!("{raw} B raw JSON"),
             ratio: format!("{:.2}", stored as f64 / raw as f64),

@@ -1,7 +1,7 @@
-//! Figure 10 (`BENCH_FIGURES=changes`, after the write cost of `write_cost.rs`): what a miss costs at
-//! growing data sizes with change tracking, each beside the same work done the slow way (the full-scan
-//! SQL) in the same run. Rows per tenant are grown by tenants of their own (`bench-scale-*`), generated
-//! once, through the triggers.
+//! `BENCH_FIGURES=changes`, after the write cost of `write_cost.rs`: what a miss costs at growing data
+//! sizes with change tracking, each beside the same work done the slow way (the full-scan SQL) in the
+//! same run, and what compacting a burst of writes takes (b). Rows per tenant are grown by tenants of
+//! their own (`bench-scale-*`), generated once, through the triggers.
 
 use std::time::Instant;
 
@@ -13,7 +13,8 @@ use shared::bundle::query as bundle;
 use uuid::Uuid;
 
 use super::context::{percentile, ratio, Context};
-use crate::{floors, Row};
+use crate::floors;
+use crate::report::Row;
 
 /// A tenant of `rows` rows across the five tables (proportions of the large tenant), made once.
 async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
@@ -126,7 +127,8 @@ async fn global_row(ctx: &Context) -> Result<Row> {
     let ours = compute_p50(ctx, BundleId::new(Scope::Global, true), 15).await?;
     let full = full_scan_ms(ctx, None, 3)?;
     Ok(Row {
-        figure: format!("10. Miss: global view, {:.1} M rows", rows as f64 / 1e6),
+        part: "",
+        label: format!("Miss: global view, {:.1} M rows", rows as f64 / 1e6),
         ours: format!("p50 {ours:.1} ms"),
         floor: format!("full-scan SQL by pgbench: {full:.0} ms"),
         ratio: format!("{:.4}×", ours / full),
@@ -152,7 +154,8 @@ async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
         let ours = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 15).await?;
         let full = full_scan_ms(ctx, Some(tenant), if size >= 1_000_000 { 3 } else { 10 })?;
         rows.push(Row {
-            figure: format!("10. Miss: tenant of {size} rows"),
+            part: "",
+            label: format!("Miss: tenant of {size} rows"),
             ours: format!("p50 {ours:.2} ms"),
             floor: format!("full-scan SQL by pgbench: {full:.1} ms"),
             ratio: ratio(ours, full),
@@ -198,7 +201,8 @@ async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
     compact_all(ctx).await?;
     let folded = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 10).await?;
     Ok(vec![Row {
-        figure: format!("10b. Compaction of {deltas} deltas"),
+        part: "b",
+        label: format!("Compaction of {deltas} deltas"),
         ours: format!("{:.1} ms", took.as_secs_f64() * 1000.0),
         floor: format!("miss {unfolded:.2} ms before, {folded:.2} ms after"),
         ratio: ratio(unfolded, folded.max(f64::EPSILON)),

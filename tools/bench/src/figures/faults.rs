@@ -1,4 +1,4 @@
-//! Figure 7: Redis going silent. A flow dropped without FIN or RST (new flows work), then a wedged
+//! Redis going silent. A flow dropped without FIN or RST (new flows work), then a wedged
 //! server (accepts, never answers) that recovers: time back to `HIT` and the p99 of requests meanwhile,
 //! beside the configured bounds.
 
@@ -10,7 +10,7 @@ use shared::platform::clock::Clock;
 use test_support::{self as testing, event, request, with_token};
 
 use super::context::{percentile, ratio, Context};
-use crate::Row;
+use crate::report::Row;
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     use test_support::{FaultProxy, Mode};
@@ -60,7 +60,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let (recovered, mut latencies) = until_hit(Duration::from_secs(10)).await;
     latencies.sort();
     rows.push(Row {
-        figure: "7. Silent Redis drop (new flows work): back to HIT".into(),
+        part: "",
+        label: "Silent Redis drop (new flows work): back to HIT".into(),
         ours: format!(
             "{:.0} ms; worst request {:.0} ms",
             recovered.as_secs_f64() * 1000.0,
@@ -86,7 +87,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let (recovered, _) = until_hit(Duration::from_secs(10)).await;
     let bound = (2 * connect_ms).max(response_ms) as f64;
     rows.push(Row {
-        figure: "7. Wedged Redis (3 s), then healed: requests meanwhile, back to HIT".into(),
+        part: "",
+        label: "Wedged Redis (3 s), then healed: requests meanwhile, back to HIT".into(),
         ours: format!(
             "p50 {:.0} ms, p99 {:.0} ms during; HIT {:.0} ms after healing",
             percentile(&during, 0.5),

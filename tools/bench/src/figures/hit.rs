@@ -1,4 +1,4 @@
-//! Figure 1: A cache hit through the real handler vs redis-benchmark GET of a value of the same size.
+//! A cache hit through the real handler vs redis-benchmark GET of a value of the same size.
 //! The requests run on a single-threaded runtime, as the HTTP functions' `main` sets up.
 
 use std::time::{Duration, Instant};
@@ -12,7 +12,8 @@ use shared::serving::Read;
 use test_support::{self as testing, event, request, with_token};
 
 use super::context::{far_deadline, percentile, ratio, Context};
-use crate::{floors, Row};
+use crate::floors;
+use crate::report::Row;
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let id = BundleId::new(Scope::Tenant(ctx.huge), true);
@@ -59,7 +60,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
     let (floor50, floor99) = floors::redis_get(ctx.redis_port, stored.len(), 20_000)?;
     Ok(vec![Row {
-        figure: "1. Cache hit, handler in-process (large tenant's bundle)".into(),
+        part: "",
+        label: "Cache hit, handler in-process (large tenant's bundle)".into(),
         ours: format!("p50 {p50:.3} ms, p99 {p99:.3} ms"),
         floor: format!("redis-benchmark GET {} B: p50 {floor50:.3} ms, p99 {floor99:.3} ms", stored.len()),
         ratio: format!("p50 {}, p99 {}", ratio(p50, floor50), ratio(p99, floor99)),

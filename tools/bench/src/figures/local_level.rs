@@ -1,5 +1,5 @@
-//! Figure 8: the in-memory level of dashboard-bundle. Its hit latency beside the Redis GET floor, what
-//! it saves Redis under a Zipf-skewed workload over every tenant, and what it costs in memory.
+//! The in-memory level of dashboard-bundle: its hit latency beside the Redis GET floor (a), what it
+//! saves Redis under a Zipf-skewed workload over every tenant (b), and what it costs in memory (c).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +13,9 @@ use shared::store::Entry;
 use uuid::Uuid;
 
 use super::context::{far_deadline, percentile, ratio, Context};
+use crate::floors;
+use crate::report::Row;
 use crate::rng::SplitMix;
-use crate::{floors, Row};
 
 /// Function environments the workload is spread over.
 const INSTANCES: usize = 4;
@@ -72,7 +73,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         )
     };
     rows.push(Row {
-        figure: format!("8b. Zipf workload over {} tenants, {INSTANCES} environments", tenants.len()),
+        part: "b",
+        label: format!("Zipf workload over {} tenants, {INSTANCES} environments", tenants.len()),
         ours: format!("level on (16 MB, 1 s): {}", describe(&on)),
         floor: format!("level off: {}", describe(&off)),
         ratio: format!("Redis ECPU {}", ratio(per_request(&on), per_request(&off))),
@@ -121,7 +123,8 @@ async fn latency(ctx: &Context, id: BundleId, size: usize) -> Result<Row> {
     let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
     let (floor50, floor99) = floors::redis_get(ctx.redis_port, size, 20_000)?;
     Ok(Row {
-        figure: "8a. Cache hit from the in-memory level (typical tenant)".into(),
+        part: "a",
+        label: "Cache hit from the in-memory level (typical tenant)".into(),
         ours: format!("p50 {p50:.4} ms, p99 {p99:.4} ms"),
         floor: format!("redis-benchmark GET {size} B: p50 {floor50:.3} ms, p99 {floor99:.3} ms"),
         ratio: format!("p50 {}, p99 {}", ratio(p50, floor50), ratio(p99, floor99)),
@@ -208,7 +211,8 @@ async fn memory(ctx: &Context, tenants: &[Uuid]) -> Result<Row> {
     let copies = state.bundles.local().entry_count().await;
     let grown_mib = resident_kib().saturating_sub(before) as f64 / 1024.0;
     Ok(Row {
-        figure: "8c. Memory of the level at the default LOCAL_CACHE_MB=16".into(),
+        part: "c",
+        label: "Memory of the level at the default LOCAL_CACHE_MB=16".into(),
         ours: format!(
             "{copies} copies, {:.1} MB counted; process resident +{grown_mib:.1} MiB",
             held as f64 / 1e6

@@ -1,4 +1,5 @@
-//! Figure 2: A miss on the large tenant vs the same SQL run by pgbench, and vs the previous system's dozen queries.
+//! A miss on the large tenant vs the same SQL run by pgbench, and vs the previous system's dozen
+//! queries.
 
 use std::time::Instant;
 
@@ -8,7 +9,8 @@ use shared::bundle::identity::{BundleId, Scope};
 use shared::bundle::query as bundle;
 
 use super::context::{percentile, ratio, Context};
-use crate::{floors, Row};
+use crate::floors;
+use crate::report::Row;
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let scope = Scope::Tenant(ctx.huge);
@@ -53,7 +55,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let (previous_ms, _) = floors::pgbench(&ctx.database_url, &previous_path, 1, runs)?;
     Ok(vec![
         Row {
-            figure: "2. Miss: large tenant (115,000 rows), compute + serialize".into(),
+            part: "",
+            label: "Miss: large tenant (115,000 rows), compute + serialize".into(),
             ours: format!("p50 {ours:.1} ms"),
             floor: format!("same SQL by pgbench: {floor:.1} ms"),
             ratio: ratio(ours, floor),
@@ -61,7 +64,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             how: format!("{runs} runs of bundle::compute after 3 warm-up; pgbench -t {runs} -c 1 of the same statements in one read-only transaction"),
         },
         Row {
-            figure: "2b. Miss vs the previous system's 13 separate queries".into(),
+            part: "b",
+            label: "Miss vs the previous system's 13 separate queries".into(),
             ours: format!("p50 {ours:.1} ms"),
             floor: format!("13 queries by pgbench: {previous_ms:.1} ms"),
             ratio: ratio(ours, previous_ms),

@@ -1,4 +1,4 @@
-//! Figure 4: 200 concurrent requests, each through its own instance, on an expired key and on a cold key.
+//! 200 concurrent requests, each through its own instance, on an expired key and on a cold key.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +12,7 @@ use shared::serving::Read;
 use test_support::{self as testing, event, request, with_token};
 
 use super::context::{far_deadline, percentile, Context};
-use crate::Row;
+use crate::report::Row;
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -67,7 +67,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             .collect::<Vec<_>>()
             .join(", ");
         rows.push(Row {
-            figure: format!("4. Stampede: 200 concurrent on {} key (large tenant)", if expired { "an expired" } else { "a cold" }),
+            part: "",
+            label: format!("Stampede: 200 concurrent on {} key (large tenant)", if expired { "an expired" } else { "a cold" }),
             ours: format!("{recomputes} recompute(s); p50 {:.1} ms, p99 {:.1} ms", percentile(&latencies, 0.5), percentile(&latencies, 0.99)),
             floor: "1 recompute".into(),
             ratio: format!("{recomputes}×"),

@@ -1,4 +1,4 @@
-//! Figure 3: Warming every active tenant vs pgbench running the same queries at the same concurrency.
+//! Warming every active tenant vs pgbench running the same queries at the same concurrency.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,8 @@ use warm_cache::deadline::Deadline;
 use warm_cache::input::Input;
 
 use super::context::Context;
-use crate::{floors, Row};
+use crate::floors;
+use crate::report::Row;
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let concurrency = 8u32;
@@ -59,7 +60,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let transactions = 2 * active.len() as u32 / concurrency;
     let (_, tps) = floors::pgbench(&ctx.database_url, &path, concurrency, transactions)?;
     Ok(vec![Row {
-        figure: format!("3. Warm: {} active tenants × 2 variants", active.len()),
+        part: "",
+        label: format!("Warm: {} active tenants × 2 variants", active.len()),
         ours: format!(
             "{tenants_wall:.1} s, {rate:.0} bundles/s ({} failures), peak RSS {peak_mb:.0} MB; + global view {global_wall:.1} s",
             summary.failures

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use shared::bundle::tenant_time::Zone;
 use warm_cache::plan::Policy;
 
-use crate::Row;
+use crate::report::Row;
 use policy::{headline_policy, is_predictive, policies, replay, Outcome};
 use population::{population_of, start, workload, Population, MEASURED_DAYS, TENANTS};
 
@@ -71,7 +71,8 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
         let share = 100.0 * o.first_read_hits as f64 / o.first_reads.max(1) as f64;
         let bound = 100.0 * expected_best(chances, o.warm_computations as usize);
         rows.push(Row {
-            figure: format!("W1. First read of a tenant-day that is a HIT, {name}; {label}"),
+            part: "a",
+            label: format!("First read of a tenant-day that is a HIT, {name}; {label}"),
             ours: format!("{share:.2} %"),
             floor: if predictive {
                 format!("{bound:.2} % (expected best of as many warms)")
@@ -83,7 +84,8 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
             how: "simulated month (see warm_modes.rs): plan::decide + the freshness rule".into(),
         });
         rows.push(Row {
-            figure: format!("W2. Bundles computed by the warmer per day, {name}; {label}"),
+            part: "b",
+            label: format!("Bundles computed by the warmer per day, {name}; {label}"),
             ours: format!("{:.0}", o.warm_computations as f64 / measured),
             floor: format!("{:.0} (everyone)", everyone / measured),
             ratio: format!("{:.1} %", 100.0 * o.warm_computations as f64 / everyone),
@@ -92,7 +94,8 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
         });
         if headline {
             rows.push(Row {
-                figure: format!("W3. Bundles computed on the request path per day, {name}; {label}"),
+                part: "c",
+                label: format!("Bundles computed on the request path per day, {name}; {label}"),
                 ours: format!("{:.0}", o.request_computations as f64 / measured),
                 floor: "—".into(),
                 ratio: "—".into(),
@@ -103,7 +106,8 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
     }
     let budget = (0.4 * everyone) as usize;
     rows.push(Row {
-        figure: format!("W4. Expected best first-read HIT share at 40 % of everyone; {label}"),
+        part: "d",
+        label: format!("Expected best first-read HIT share at 40 % of everyone; {label}"),
         ours: format!("{:.2} %", 100.0 * expected_best(chances, budget)),
         floor: "—".into(),
         ratio: "—".into(),
@@ -133,7 +137,11 @@ fn seed_spread(start: DateTime<Utc>) -> Row {
         format!("{lo:.2}–{hi:.2} %")
     };
     Row {
-        figure: format!("W1-W2 over {SPREAD_SEEDS} seeds, {name}; {}", HEADLINE.label()),
+        part: "e",
+        label: format!(
+            "First-read HIT share and warms over {SPREAD_SEEDS} seeds, {name}; {}",
+            HEADLINE.label()
+        ),
         ours: format!("HIT {}", range(&shares)),
         floor: format!("warms {} of everyone", range(&warms)),
         ratio: "—".into(),

@@ -27,7 +27,7 @@ use super::context::Context;
 use super::warm_modes::policy::{self, Step};
 use super::warm_modes::population::{self, Kind};
 use super::warm_modes::HEADLINE;
-use crate::Row;
+use crate::report::Row;
 
 /// Tenants of the simulated population replayed for real (about half of them ever read).
 const SAMPLE: usize = 200;
@@ -205,7 +205,8 @@ fn report(name: &str, model: &policy::Outcome, real: &Real) -> Vec<Row> {
     let how = format!("{SAMPLE} tenants of the headline population, real handlers, simulated clock");
     vec![
         Row {
-            figure: format!("W5. First read of a tenant-day that is a HIT, real path, {name}"),
+            part: "a",
+            label: format!("First read of a tenant-day that is a HIT, real path, {name}"),
             ours: format!(
                 "{:.2} % of {}",
                 share(real_hits, real.firsts.len()),
@@ -224,7 +225,8 @@ fn report(name: &str, model: &policy::Outcome, real: &Real) -> Vec<Row> {
             how: how.clone(),
         },
         Row {
-            figure: format!("W6. Tenants warmed / bundles computed on requests per day, real path, {name}"),
+            part: "b",
+            label: format!("Tenants warmed / bundles computed on requests per day, real path, {name}"),
             ours: format!(
                 "{:.1} / {:.1}",
                 real.warm_computations as f64 / days,

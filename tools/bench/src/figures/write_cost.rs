@@ -1,5 +1,6 @@
-//! Figures 9a-9g (`BENCH_FIGURES=changes`, or `changes-writes` alone): what the change-tracking triggers
-//! cost the CRM's writes, measured so that the figure survives a rerun.
+//! `BENCH_FIGURES=changes`, or `changes-writes` alone: what the change-tracking triggers cost the CRM's
+//! writes (rows a-e, one kind of write each), and how much of it an empty trigger already costs (f),
+//! measured so that the figure survives a rerun.
 //!
 //! Each kind of write runs on three copies of `leads` (same columns, defaults, indexes and tenant
 //! foreign key): without triggers, with the installed ones, and with empty ones (`copies`), sampled in
@@ -11,14 +12,15 @@ mod rounds;
 use anyhow::Result;
 use sqlx::PgPool;
 
-use crate::Row;
+use crate::report::Row;
 use copies::Copies;
 use rounds::{median_of, spread, Rounds};
 
 /// One kind of write: its pgbench script (`{t}` the table, `{next}` the next preloaded row's id,
 /// `{tenant}` the tenant), rows to preload per statement, clients.
 struct Case {
-    id: &'static str,
+    /// Its row of the figure.
+    part: &'static str,
     what: &'static str,
     script: &'static [&'static str],
     preload: bool,
@@ -30,7 +32,7 @@ struct Case {
 
 const CASES: [Case; 5] = [
     Case {
-        id: "9a",
+        part: "a",
         what: "single-row INSERT",
         script: &["INSERT INTO {t} (tenant_id, status, created_date) VALUES ('{tenant}', 'new', now());"],
         preload: false,
@@ -39,7 +41,7 @@ const CASES: [Case; 5] = [
         goal: "≤ 1.3×",
     },
     Case {
-        id: "9b",
+        part: "b",
         what: "single-row UPDATE (status)",
         script: &["UPDATE {t} SET status = 'contacted', updated_at = now() WHERE id = {next};"],
         preload: true,
@@ -48,7 +50,7 @@ const CASES: [Case; 5] = [
         goal: "≤ 1.3×",
     },
     Case {
-        id: "9c",
+        part: "c",
         what: "single-row DELETE",
         script: &["DELETE FROM {t} WHERE id = {next};"],
         preload: true,
@@ -57,7 +59,7 @@ const CASES: [Case; 5] = [
         goal: "≤ 1.3×",
     },
     Case {
-        id: "9d",
+        part: "d",
         what: "one 1,000-row INSERT statement",
         script: &["INSERT INTO {t} (tenant_id, status, created_date)
                      SELECT '{tenant}', 'new', now() - g * interval '1 minute' FROM generate_series(1, 1000) g;"],
@@ -69,7 +71,7 @@ const CASES: [Case; 5] = [
     // Two transactions of one tenant, each open 2 ms between its writes: if the triggers shared a row
     // (a version counter), the second writer would wait for the first to commit.
     Case {
-        id: "9e",
+        part: "e",
         what: "two writers on one tenant",
         script: &[
             "BEGIN;",
@@ -85,7 +87,7 @@ const CASES: [Case; 5] = [
     },
 ];
 
-/// Figures 9a-9e (each case with and without the triggers) and 9f (the empty trigger beside each).
+/// Each case with and without the triggers (rows a-e), then the empty trigger beside each (f).
 pub async fn run(pool: &PgPool, database_url: &str) -> Result<Vec<Row>> {
     let copies = Copies::new(pool.clone(), database_url.to_owned()).await?;
     let result = measure(&copies, &Rounds::from_env()).await;
@@ -124,7 +126,8 @@ async fn measure(copies: &Copies, rounds: &Rounds) -> Result<Vec<Row>> {
             )
         };
         rows.push(Row {
-            figure: format!("{}. Write overhead: {}", case.id, case.what),
+            part: case.part,
+            label: format!("Write overhead: {}", case.what),
             ours,
             floor,
             ratio,
@@ -137,7 +140,8 @@ async fn measure(copies: &Copies, rounds: &Rounds) -> Result<Vec<Row>> {
         // time per transaction with two writers).
         let share = if t > 1.0 { (e - 1.0) / (t - 1.0) } else { f64::NAN };
         breakdown.push(Row {
-            figure: format!("9f. Breakdown, {}: an empty statement trigger", case.what),
+            part: "f",
+            label: format!("Breakdown, {}: an empty statement trigger", case.what),
             ours: format!("{e:.2}× ({e_min:.2}–{e_max:.2}) with empty triggers"),
             floor: format!("{t:.2}× with ours"),
             ratio: if share.is_finite() {

@@ -193,7 +193,7 @@ impl Copies {
                 )
             })
             .collect();
-        let path = self.dir.join(format!("{}-{s}.sql", case.id));
+        let path = self.dir.join(format!("{}-{s}.sql", case.part));
         std::fs::write(&path, lines.join("\n") + "\n")?;
         Ok(path)
     }
