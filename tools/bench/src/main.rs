@@ -1,5 +1,6 @@
 //! `make bench`: the cache's figures, each beside its physical floor measured in the same run, printed
-//! as one table and written to BENCHMARKS.md with the machine, the date and the command.
+//! as a table of goals and one of every row, and written to BENCHMARKS.md with the machine, the date
+//! and the command.
 //!
 //! `bench train-dictionary` (re)trains the zstd dictionary of cached bundles,
 //! `shared/src/bundle.dict`, on bundles of the benchmark dataset.
@@ -32,7 +33,7 @@ async fn main() -> Result<()> {
     if needs == Needs::Nothing {
         println!(
             "{}",
-            report::table(&figures::run(&selected, &Setup::Nothing).await?)
+            report::tables(&figures::run(&selected, &Setup::Nothing).await?)
         );
         return Ok(());
     }
@@ -50,7 +51,7 @@ async fn main() -> Result<()> {
             pool: &pool,
             database_url: &database_url,
         };
-        println!("{}", report::table(&figures::run(&selected, &setup).await?));
+        println!("{}", report::tables(&figures::run(&selected, &setup).await?));
         return Ok(());
     }
     if !data::generated(&pool).await? {
@@ -64,7 +65,7 @@ async fn main() -> Result<()> {
     let rows = figures::run(&selected, &Setup::Dataset(&ctx)).await?;
     ctx.cleanup().await;
 
-    println!("{}", report::table(&rows));
+    println!("{}", report::tables(&rows));
     if only.is_none() {
         std::fs::write("BENCHMARKS.md", report::document(&rows))?;
         eprintln!("bench: wrote BENCHMARKS.md");

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use test_support as testing;
 
 use super::context::Context;
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let target = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned()));
@@ -41,6 +41,10 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
                 ),
                 _ => "≤ 8 MB".into(),
             },
+            checks: size
+                .map(|mb| Check::new(Goal::AtMost(8.0), mb, format!("{mb:.2} MB")))
+                .into_iter()
+                .collect(),
             how: "size of target/lambda/<function>/bootstrap (cargo lambda build --release --arm64); ready = host release binary's first request to a local runtime API".into(),
         });
     }

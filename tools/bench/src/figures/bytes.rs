@@ -7,7 +7,7 @@ use shared::bundle::query as bundle;
 use shared::store::Entry;
 
 use super::context::Context;
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -30,13 +30,15 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         }
         .encode()
         .len();
+        let share = stored as f64 / raw as f64;
         rows.push(Row {
             part: "",
             label: format!("Bytes per hit, {name}"),
             ours: format!("{stored} B stored"),
             floor: format!("{raw} B raw JSON"),
-            ratio: format!("{:.2}", stored as f64 / raw as f64),
+            ratio: format!("{share:.2}"),
             goal: "≤ 0.33".into(),
+            checks: vec![Check::new(Goal::AtMost(0.33), share, format!("{share:.2}"))],
             how: "Entry::encode (29-byte header + zstd level 3 when smaller) of the bundle's JSON".into(),
         });
     }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::context::{percentile, ratio, Context};
 use crate::floors;
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 
 /// A tenant of `rows` rows across the five tables (proportions of the large tenant), made once.
 async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
@@ -133,6 +133,7 @@ async fn global_row(ctx: &Context) -> Result<Row> {
         floor: format!("full-scan SQL by pgbench: {full:.0} ms"),
         ratio: format!("{:.4}×", ours / full),
         goal: "≤ 50 ms at 10 M rows, flat".into(),
+        checks: vec![Check::new(Goal::AtMost(50.0), ours, format!("p50 {ours:.1} ms"))],
         how: "bundle::compute (maintained stats, cross-tenant list indexes) after compaction; pgbench -t 3 of the full-scan statements".into(),
     })
 }
@@ -160,6 +161,7 @@ async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
             floor: format!("full-scan SQL by pgbench: {full:.1} ms"),
             ratio: ratio(ours, full),
             goal: "≤ 5 ms, flat".into(),
+            checks: vec![Check::new(Goal::AtMost(5.0), ours, format!("p50 {ours:.2} ms"))],
             how: "bundle::compute + serialise after compaction, 15 runs; pgbench of the same bundle with the full-scan stats".into(),
         });
     }
@@ -207,6 +209,7 @@ async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
         floor: format!("miss {unfolded:.2} ms before, {folded:.2} ms after"),
         ratio: ratio(unfolded, folded.max(f64::EPSILON)),
         goal: "(context)".into(),
+        checks: Vec::new(),
         how: "one bundle_stats_compact call after one UPDATE of every lead of the 1,000-row tenant; misses after a vacuum".into(),
     }])
 }

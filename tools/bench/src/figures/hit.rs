@@ -13,7 +13,7 @@ use test_support::{self as testing, event, request, with_token};
 
 use super::context::{far_deadline, percentile, ratio, Context};
 use crate::floors;
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let id = BundleId::new(Scope::Tenant(ctx.huge), true);
@@ -66,6 +66,11 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         floor: format!("redis-benchmark GET {} B: p50 {floor50:.3} ms, p99 {floor99:.3} ms", stored.len()),
         ratio: format!("p50 {}, p99 {}", ratio(p50, floor50), ratio(p99, floor99)),
         goal: "p50 ≤ 1.3×".into(),
+        checks: vec![Check::new(
+            Goal::AtMost(1.3),
+            p50 / floor50,
+            format!("p50 {}", ratio(p50, floor50)),
+        )],
         how: format!(
             "{n} sequential requests (after 500 warm-up) through dashboard_bundle::route on a current-thread runtime: \
              JWT check, query parse, GET, decode, response, INFO log line (formatted, written to a sink); floor: one client, same Redis"

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::context::{far_deadline, percentile, ratio, Context};
 use crate::floors;
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 use crate::rng::SplitMix;
 
 /// Function environments the workload is spread over.
@@ -64,11 +64,12 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     // ElastiCache Serverless bills a read 1 ECPU per KB transferred, at least 1.
     let ecpu_per_read = (copy.len() as f64 / 1024.0).max(1.0);
     let per_request = |w: &Workload| w.redis_reads as f64 * ecpu_per_read / w.requests as f64;
+    let redis_bytes = |w: &Workload| (w.redis_reads * copy.len() as u64) as f64 / w.requests as f64;
     let describe = |w: &Workload| {
         format!(
             "{:.1} % from memory, {:.0} B and {:.2} ECPU from Redis per request",
             100.0 * w.memory as f64 / w.requests as f64,
-            (w.redis_reads * copy.len() as u64) as f64 / w.requests as f64,
+            redis_bytes(w),
             per_request(w),
         )
     };
@@ -79,6 +80,11 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         floor: format!("level off: {}", describe(&off)),
         ratio: format!("Redis ECPU {}", ratio(per_request(&on), per_request(&off))),
         goal: "fewer Redis bytes per request".into(),
+        checks: vec![Check::new(
+            Goal::Below(1.0),
+            redis_bytes(&on) / redis_bytes(&off),
+            format!("{:.0} B vs {:.0} B", redis_bytes(&on), redis_bytes(&off)),
+        )],
         how: format!(
             "{RATE} req/s for {SECONDS} s of real time, tenant by Zipf(s = {ZIPF_S}) over every tenant (fixed seed), \
              environment chosen at random; every key holds a {} B entry (a typical bundle), fresh for the whole run; \
@@ -129,6 +135,11 @@ async fn latency(ctx: &Context, id: BundleId, size: usize) -> Result<Row> {
         floor: format!("redis-benchmark GET {size} B: p50 {floor50:.3} ms, p99 {floor99:.3} ms"),
         ratio: format!("p50 {}, p99 {}", ratio(p50, floor50), ratio(p99, floor99)),
         goal: "p50 ≤ 0.3×".into(),
+        checks: vec![Check::new(
+            Goal::AtMost(0.3),
+            p50 / floor50,
+            format!("p50 {}", ratio(p50, floor50)),
+        )],
         how: format!(
             "{n} sequential BundleCache::get_bundle calls (after 1,000 warm-up) on a current-thread runtime: freshness \
              check, copy of the JSON; floor: one client, same Redis"
@@ -220,6 +231,8 @@ async fn memory(ctx: &Context, tenants: &[Uuid]) -> Result<Row> {
         floor: format!("{:.1} MB configured", capacity as f64 / 1e6),
         ratio: ratio(held as f64, capacity as f64),
         goal: "≤ 1× counted; resident well inside a 256 MB function".into(),
+        // "Well inside" is for a reader to judge.
+        checks: Vec::new(),
         how: format!(
             "one environment reads every one of {} tenants once (each a typical bundle); counted = moka's weighted size \
              (JSON + key + 256 B per copy); resident = VmRSS before and after",

@@ -12,7 +12,7 @@ use shared::serving::Read;
 use test_support::{self as testing, event, request, with_token};
 
 use super::context::{far_deadline, percentile, Context};
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
@@ -73,6 +73,11 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             floor: "1 recompute".into(),
             ratio: format!("{recomputes}×"),
             goal: "1 recompute".into(),
+            checks: vec![Check::new(
+                Goal::Exactly(1.0),
+                recomputes as f64,
+                format!("{recomputes} recompute(s)"),
+            )],
             how: format!("200 function states (own Redis connection each, as 200 Lambda environments) via tokio::spawn; responses: {mix}"),
         });
     }

@@ -10,7 +10,7 @@ use warm_cache::input::Input;
 
 use super::context::Context;
 use crate::floors;
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let concurrency = 8u32;
@@ -69,6 +69,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         floor: format!("pgbench, same queries, {concurrency} clients: {tps:.0} bundles/s"),
         ratio: format!("{:.0}%", 100.0 * rate / tps),
         goal: "≥ 70%".into(),
+        checks: vec![Check::new(Goal::AtLeast(0.70), rate / tps, format!("{:.0}%", 100.0 * rate / tps))],
         how: format!("warm_cache::warm with WARM_CONCURRENCY={concurrency} (compute, serialize, compress, SET); pgbench -c {concurrency} -t {transactions}, a random tenant and variant per transaction, no Redis"),
     }])
 }

@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 use shared::bundle::tenant_time::Zone;
 use warm_cache::plan::Policy;
 
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 use policy::{headline_policy, is_predictive, policies, replay, Outcome};
 use population::{population_of, start, workload, Population, MEASURED_DAYS, TENANTS};
 
@@ -70,6 +70,7 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
         let predictive = is_predictive(policy);
         let share = 100.0 * o.first_read_hits as f64 / o.first_reads.max(1) as f64;
         let bound = 100.0 * expected_best(chances, o.warm_computations as usize);
+        let warmed = 100.0 * o.warm_computations as f64 / everyone;
         rows.push(Row {
             part: "a",
             label: format!("First read of a tenant-day that is a HIT, {name}; {label}"),
@@ -81,6 +82,11 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
             },
             ratio: "—".into(),
             goal: if predictive { "≥ 99 %" } else { "—" }.into(),
+            checks: if predictive {
+                vec![Check::new(Goal::AtLeast(99.0), share, format!("{share:.2} %"))]
+            } else {
+                Vec::new()
+            },
             how: "simulated month (see warm_modes.rs): plan::decide + the freshness rule".into(),
         });
         rows.push(Row {
@@ -88,8 +94,13 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
             label: format!("Bundles computed by the warmer per day, {name}; {label}"),
             ours: format!("{:.0}", o.warm_computations as f64 / measured),
             floor: format!("{:.0} (everyone)", everyone / measured),
-            ratio: format!("{:.1} %", 100.0 * o.warm_computations as f64 / everyone),
+            ratio: format!("{warmed:.1} %"),
             goal: if predictive { "≤ 40 %" } else { "—" }.into(),
+            checks: if predictive {
+                vec![Check::new(Goal::AtMost(40.0), warmed, format!("{warmed:.1} %"))]
+            } else {
+                Vec::new()
+            },
             how: "tenants warmed, one bundle variant each".into(),
         });
         if headline {
@@ -100,6 +111,7 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
                 floor: "—".into(),
                 ratio: "—".into(),
                 goal: "—".into(),
+                checks: Vec::new(),
                 how: "reads that found no current entry (a write since, or no warm today)".into(),
             });
         }
@@ -112,6 +124,7 @@ fn report(population: Population, outcomes: &[(&str, Policy, Outcome)], chances:
         floor: "—".into(),
         ratio: "—".into(),
         goal: "—".into(),
+        checks: Vec::new(),
         how: "a warmer knowing each tenant-day's true chance warms the likeliest; writes ignored".into(),
     });
     rows
@@ -131,23 +144,32 @@ fn seed_spread(start: DateTime<Utc>) -> Row {
         shares.push(100.0 * o.first_read_hits as f64 / o.first_reads.max(1) as f64);
         warms.push(100.0 * o.warm_computations as f64 / EVERYONE as f64);
     }
-    let range = |v: &[f64]| {
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        format!("{lo:.2}–{hi:.2} %")
-    };
+    let (hits_lo, hits_hi) = lowest_and_highest(&shares);
+    let (warms_lo, warms_hi) = lowest_and_highest(&warms);
+    let hits = format!("HIT {hits_lo:.2}–{hits_hi:.2} %");
+    let warms = format!("warms {warms_lo:.2}–{warms_hi:.2} %");
     Row {
         part: "e",
         label: format!(
             "First-read HIT share and warms over {SPREAD_SEEDS} seeds, {name}; {}",
             HEADLINE.label()
         ),
-        ours: format!("HIT {}", range(&shares)),
-        floor: format!("warms {} of everyone", range(&warms)),
+        ours: hits.clone(),
+        floor: format!("{warms} of everyone"),
         ratio: "—".into(),
         goal: "≥ 99 % / ≤ 40 %".into(),
+        checks: vec![
+            Check::new(Goal::AtLeast(99.0), hits_lo, hits),
+            Check::new(Goal::AtMost(40.0), warms_hi, warms),
+        ],
         how: "the same population and workload drawn with other seeds".into(),
     }
+}
+
+fn lowest_and_highest(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (lo, hi)
 }
 
 /// The expected share of first reads that warming the `budget` likeliest tenant-days would catch,

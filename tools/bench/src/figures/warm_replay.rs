@@ -27,7 +27,7 @@ use super::context::Context;
 use super::warm_modes::policy::{self, Step};
 use super::warm_modes::population::{self, Kind};
 use super::warm_modes::HEADLINE;
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 
 /// Tenants of the simulated population replayed for real (about half of them ever read).
 const SAMPLE: usize = 200;
@@ -201,6 +201,8 @@ fn report(name: &str, model: &policy::Outcome, real: &Real) -> Vec<Row> {
         .iter()
         .filter(|(t, day, hit)| real.firsts.get(&(*t, *day)) == Some(hit))
         .count();
+    let compared = model.firsts.len().max(real.firsts.len());
+    let agreement = format!("{agree} of {compared} first reads agree");
     let days = population::MEASURED_DAYS as f64;
     let how = format!("{SAMPLE} tenants of the headline population, real handlers, simulated clock");
     vec![
@@ -217,11 +219,13 @@ fn report(name: &str, model: &policy::Outcome, real: &Real) -> Vec<Row> {
                 share(model.first_read_hits as usize, model.firsts.len()),
                 model.firsts.len()
             ),
-            ratio: format!(
-                "{agree} of {} first reads agree",
-                model.firsts.len().max(real.firsts.len())
-            ),
+            ratio: agreement.clone(),
             goal: "all agree".into(),
+            checks: vec![Check::new(
+                Goal::Exactly(compared as f64),
+                agree as f64,
+                agreement,
+            )],
             how: how.clone(),
         },
         Row {
@@ -239,6 +243,11 @@ fn report(name: &str, model: &policy::Outcome, real: &Real) -> Vec<Row> {
             ),
             ratio: format!("{} failures", real.failures),
             goal: "0 failures".into(),
+            checks: vec![Check::new(
+                Goal::Exactly(0.0),
+                real.failures as f64,
+                format!("{} failures", real.failures),
+            )],
             how,
         },
     ]

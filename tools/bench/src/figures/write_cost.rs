@@ -12,7 +12,7 @@ mod rounds;
 use anyhow::Result;
 use sqlx::PgPool;
 
-use crate::report::Row;
+use crate::report::{Check, Goal, Row};
 use copies::Copies;
 use rounds::{median_of, spread, Rounds};
 
@@ -28,6 +28,8 @@ struct Case {
     /// Statements in the calibration run.
     probe: u32,
     goal: &'static str,
+    /// The goal as a bound on the ratio shown; none for a figure given for context.
+    check: Option<Goal>,
 }
 
 const CASES: [Case; 5] = [
@@ -39,6 +41,7 @@ const CASES: [Case; 5] = [
         clients: 1,
         probe: 1000,
         goal: "≤ 1.3×",
+        check: Some(Goal::AtMost(1.3)),
     },
     Case {
         part: "b",
@@ -48,6 +51,7 @@ const CASES: [Case; 5] = [
         clients: 1,
         probe: 1000,
         goal: "≤ 1.3×",
+        check: Some(Goal::AtMost(1.3)),
     },
     Case {
         part: "c",
@@ -57,6 +61,7 @@ const CASES: [Case; 5] = [
         clients: 1,
         probe: 1000,
         goal: "≤ 1.3×",
+        check: Some(Goal::AtMost(1.3)),
     },
     Case {
         part: "d",
@@ -67,6 +72,7 @@ const CASES: [Case; 5] = [
         clients: 1,
         probe: 5,
         goal: "(context)",
+        check: None,
     },
     // Two transactions of one tenant, each open 2 ms between its writes: if the triggers shared a row
     // (a version counter), the second writer would wait for the first to commit.
@@ -84,6 +90,7 @@ const CASES: [Case; 5] = [
         clients: 2,
         probe: 50,
         goal: "≥ 0.9× throughput",
+        check: Some(Goal::AtLeast(0.9)),
     },
 ];
 
@@ -106,7 +113,7 @@ async fn measure(copies: &Copies, rounds: &Rounds) -> Result<Vec<Row>> {
         let (e, e_min, e_max) = spread(&m.empty);
         let rounds = m.tracked.len();
         let sync = copies.sync_commit();
-        let (ours, floor, ratio, how) = if case.clients > 1 {
+        let (ours, floor, ratio, how, shown) = if case.clients > 1 {
             let ratio = 1.0 / t;
             (
                 format!("{:.0} tx/s with the triggers", median_of(&m.with, |s| s.tps)),
@@ -116,6 +123,7 @@ async fn measure(copies: &Copies, rounds: &Rounds) -> Result<Vec<Row>> {
                     "pgbench -M prepared -c {} -t {n} per sample: BEGIN; insert; 2 ms; insert; COMMIT, both clients on one tenant; {sync}",
                     case.clients
                 ),
+                ratio,
             )
         } else {
             (
@@ -123,8 +131,14 @@ async fn measure(copies: &Copies, rounds: &Rounds) -> Result<Vec<Row>> {
                 format!("{:.3} ms without", median_of(&m.plain, |s| s.latency_ms)),
                 format!("{t:.2}× ({t_min:.2}–{t_max:.2}, {rounds} rounds)"),
                 format!("pgbench -M prepared, {n} statements per sample; {sync}"),
+                t,
             )
         };
+        let checks = case
+            .check
+            .map(|goal| Check::new(goal, shown, ratio.clone()))
+            .into_iter()
+            .collect();
         rows.push(Row {
             part: case.part,
             label: format!("Write overhead: {}", case.what),
@@ -132,6 +146,7 @@ async fn measure(copies: &Copies, rounds: &Rounds) -> Result<Vec<Row>> {
             floor,
             ratio,
             goal: case.goal.into(),
+            checks,
             how: format!(
                 "{how}; median (min–max) of the per-round ratios; each round: a fresh copy of leads without triggers, with the installed triggers ({triggers}), and with empty ones, in rotating order"
             ),
@@ -150,6 +165,7 @@ async fn measure(copies: &Copies, rounds: &Rounds) -> Result<Vec<Row>> {
                 "no overhead to share".into()
             },
             goal: "(context)".into(),
+            checks: Vec::new(),
             how: "the same triggers (events, transition tables) calling a plpgsql function that only returns NULL, in the same rounds; the rest of the overhead is our functions' work".into(),
         });
     }
