@@ -1,6 +1,7 @@
 //! The measuring context every figure but the self-contained ones shares: the bench database, the
 //! functions' environment with this run's Redis key prefix, the two reference tenants, pgbench scripts;
-//! and the small helpers of measuring (percentiles, ratios, a deadline no benchmark reaches).
+//! and the small helpers of measuring (percentiles, ratios, a deadline no benchmark reaches, this
+//! process's memory).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,8 +17,8 @@ use test_support::TestEnv;
 use uuid::Uuid;
 
 pub struct Context {
-    pub pool: PgPool,
-    pub database_url: String,
+    pub(super) pool: PgPool,
+    pub(super) database_url: String,
     pub(super) redis_port: u16,
     /// Tenant no. 1: 115,000 rows.
     pub(super) huge: Uuid,
@@ -51,7 +52,7 @@ impl Context {
     }
 
     /// The functions' environment in the benchmark: long timeouts, a prefix of this run's own.
-    pub(crate) fn env(&self) -> TestEnv {
+    pub(super) fn env(&self) -> TestEnv {
         TestEnv::new()
             .set("DATABASE_URL", self.database_url.clone())
             .set("REDIS_URL", format!("redis://127.0.0.1:{}", self.redis_port))
@@ -66,7 +67,7 @@ impl Context {
             .set("BUNDLE_LEASE_MS", "30000")
     }
 
-    pub fn db(&self) -> Database {
+    pub(super) fn db(&self) -> Database {
         self.env().database(&self.pool)
     }
 
@@ -92,7 +93,7 @@ impl Context {
 
     /// The bundle statements of a tenant (`None`: the global view) with literal values, the stats from
     /// the maintained counters or (`full_scan`) by the reference full scan of the tables.
-    pub fn literal_sql_of(&self, tenant: Option<&str>, include: &str, full_scan: bool) -> Vec<String> {
+    pub(super) fn literal_sql_of(&self, tenant: Option<&str>, include: &str, full_scan: bool) -> Vec<String> {
         let since =
             bundle::recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc).to_rfc3339();
         let sql = Sql::for_scope(match tenant {
@@ -127,7 +128,7 @@ impl Context {
         ]
     }
 
-    pub fn script(&self, name: &str, lines: &[String]) -> Result<PathBuf> {
+    pub(super) fn script(&self, name: &str, lines: &[String]) -> Result<PathBuf> {
         let path = self.dir.join(name);
         std::fs::write(&path, lines.join("\n") + "\n")?;
         Ok(path)
@@ -135,20 +136,32 @@ impl Context {
 }
 
 /// A request deadline no benchmark reaches.
-pub fn far_deadline() -> tokio::time::Instant {
+pub(super) fn far_deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(600)
 }
 
 /// pgbench reads one statement per line.
-pub fn one_line(sql: &str) -> String {
+pub(super) fn one_line(sql: &str) -> String {
     sql.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
 }
 
-pub fn ratio(ours: f64, floor: f64) -> String {
+pub(super) fn ratio(ours: f64, floor: f64) -> String {
     format!("{:.2}×", ours / floor)
+}
+
+/// A field of this process's `/proc/self/status`, in KiB ("VmRSS", "VmHWM").
+pub(super) fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

@@ -12,7 +12,7 @@ use shared::serving::{Level, Read};
 use shared::store::Entry;
 use uuid::Uuid;
 
-use super::context::{far_deadline, percentile, ratio, Context};
+use super::context::{far_deadline, percentile, ratio, status_kib, Context};
 use crate::floors;
 use crate::report::{Check, Goal, Row};
 use crate::rng::SplitMix;
@@ -212,7 +212,7 @@ async fn workload(ctx: &Context, tenants: &[Uuid], mb: &str) -> Result<Workload>
 async fn memory(ctx: &Context, tenants: &[Uuid]) -> Result<Row> {
     let config = level_on_for_the_run(ctx)?;
     let capacity = config.local.capacity_bytes;
-    let before = resident_kib();
+    let before = status_kib("VmRSS").unwrap_or(0);
     let state = dashboard_bundle::State::with_database(config, ctx.db(), Clock::default())?;
     for tenant in tenants {
         let id = BundleId::new(Scope::Tenant(*tenant), true);
@@ -220,7 +220,7 @@ async fn memory(ctx: &Context, tenants: &[Uuid]) -> Result<Row> {
     }
     let held = state.bundles.local().weighted_size().await;
     let copies = state.bundles.local().entry_count().await;
-    let grown_mib = resident_kib().saturating_sub(before) as f64 / 1024.0;
+    let grown_mib = status_kib("VmRSS").unwrap_or(0).saturating_sub(before) as f64 / 1024.0;
     Ok(Row {
         part: "c",
         label: "Memory of the level at the default LOCAL_CACHE_MB=16".into(),
@@ -239,18 +239,6 @@ async fn memory(ctx: &Context, tenants: &[Uuid]) -> Result<Row> {
             tenants.len()
         ),
     })
-}
-
-fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|kb| kb.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Ranks 0..n by a Zipf law, by inverse transform over the cumulative weights.

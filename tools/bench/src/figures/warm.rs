@@ -8,7 +8,7 @@ use uuid::Uuid;
 use warm_cache::deadline::Deadline;
 use warm_cache::input::Input;
 
-use super::context::Context;
+use super::context::{status_kib, Context};
 use crate::floors;
 use crate::report::{Check, Goal, Row};
 
@@ -39,7 +39,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let tenants_wall = started.elapsed().as_secs_f64();
-    let peak_mb = vm_hwm_kb().map(|kb| kb as f64 / 1024.0).unwrap_or(0.0);
+    let peak_mb = status_kib("VmHWM").map(|kb| kb as f64 / 1024.0).unwrap_or(0.0);
     let global_started = Instant::now();
     for include in [true, false] {
         state
@@ -69,18 +69,11 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         floor: format!("pgbench, same queries, {concurrency} clients: {tps:.0} bundles/s"),
         ratio: format!("{:.0}%", 100.0 * rate / tps),
         goal: "≥ 70%".into(),
-        checks: vec![Check::new(Goal::AtLeast(0.70), rate / tps, format!("{:.0}%", 100.0 * rate / tps))],
+        checks: vec![Check::new(
+            Goal::AtLeast(0.70),
+            rate / tps,
+            format!("{:.0}%", 100.0 * rate / tps),
+        )],
         how: format!("warm_cache::warm with WARM_CONCURRENCY={concurrency} (compute, serialize, compress, SET); pgbench -c {concurrency} -t {transactions}, a random tenant and variant per transaction, no Redis"),
     }])
-}
-
-fn vm_hwm_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
