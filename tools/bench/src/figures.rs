@@ -164,7 +164,7 @@ pub fn select(bench_figures: Option<&str>) -> Result<Vec<&'static Figure>> {
     {
         bail!(
             "BENCH_FIGURES: no figure is called {unknown:?}; the figures and their names:\n{}",
-            listing()
+            listing().trim_end()
         );
     }
     Ok(FIGURES
