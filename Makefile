@@ -75,7 +75,7 @@ test-browser:
 build-lambdas:
 	scripts/build-lambdas.sh
 
-## Benchmarks (not part of `make test`): prints one table and writes BENCHMARKS.md.
+## Benchmarks (not part of `make test`): the goals and every figure, written to BENCHMARKS.md.
 ## The dataset (10,000 tenants) is generated once into the dashboard_bench database.
 bench: services build-lambdas
 	cargo build --release --locked -p dashboard-bundle -p clear-cache -p warm-cache

@@ -1,34 +1,22 @@
 //! `make bench`: the cache's figures, each beside its physical floor measured in the same run, printed
-//! as one table and written to BENCHMARKS.md with the machine, the date and the command.
+//! as a table of goals and one of every row, and written to BENCHMARKS.md with the machine, the date
+//! and the command.
 //!
 //! `bench train-dictionary` (re)trains the zstd dictionary of cached bundles,
 //! `shared/src/bundle.dict`, on bundles of the benchmark dataset.
 
-mod changes;
 mod data;
 mod dictionary;
 mod figures;
 mod floors;
+mod report;
 mod rng;
-mod warm_replay;
-mod warm_sim;
-mod write_cost;
-
-use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 use sqlx::migrate::MigrateDatabase;
-use sqlx::Postgres;
+use sqlx::{PgPool, Postgres};
 
-/// One row of the table.
-pub struct Row {
-    pub figure: String,
-    pub ours: String,
-    pub floor: String,
-    pub ratio: String,
-    pub goal: String,
-    pub how: String,
-}
+use figures::{Needs, Setup};
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -36,10 +24,17 @@ async fn main() -> Result<()> {
     // The functions' log format and level, written nowhere: the figures include formatting each line,
     // not the cost of whatever this machine's stdout is attached to.
     lambda_http::tracing::init_default_subscriber_with_writer(std::io::sink);
-    // BENCH_FIGURES=warm-modes alone needs no database: the warm-mode simulation is self-contained.
-    let only_env = std::env::var("BENCH_FIGURES").ok();
-    if only_env.as_deref() == Some("warm-modes") {
-        println!("{}", render(&warm_sim::run()));
+    // BENCH_FIGURES=hit,miss runs only those (for iterating; `changes`: the two change-tracking
+    // figures); the default runs all and writes the report.
+    let only = std::env::var("BENCH_FIGURES").ok();
+    let selected = figures::select(only.as_deref())?;
+    let needs = selected.iter().map(|f| f.needs()).max().unwrap_or(Needs::Nothing);
+    // The warm-mode simulation is self-contained: BENCH_FIGURES=warm-modes alone needs no database.
+    if needs == Needs::Nothing {
+        println!(
+            "{}",
+            report::tables(&figures::run(&selected, &Setup::Nothing).await?)
+        );
         return Ok(());
     }
     let database_url = std::env::var("BENCH_DATABASE_URL")
@@ -48,25 +43,15 @@ async fn main() -> Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(6379);
-    if !Postgres::database_exists(&database_url).await? {
-        Postgres::create_database(&database_url).await?;
-    }
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(16)
-        .connect(&database_url)
-        .await?;
-    // Always: a dataset generated before a new migration gets it (its backfill included).
-    match shared::platform::db::MIGRATOR.run(&pool).await {
-        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => anyhow::bail!(
-            "the bench database was migrated by migration {version}, which no longer exists (the migrations \
-             were squashed before the first release): drop it (`dropdb dashboard_bench`) and run again"
-        ),
-        other => other.context("migrating the bench database")?,
-    }
+    let pool = migrated(&database_url).await?;
     // BENCH_FIGURES=changes-writes: the write cost of change tracking alone needs the schema, not the
     // dataset (about 3 minutes on 2 cores).
-    if only_env.as_deref() == Some("changes-writes") {
-        println!("{}", render(&write_cost::figures(&pool, &database_url).await?));
+    if needs == Needs::Schema {
+        let setup = Setup::Schema {
+            pool: &pool,
+            database_url: &database_url,
+        };
+        println!("{}", report::tables(&figures::run(&selected, &setup).await?));
         return Ok(());
     }
     if !data::generated(&pool).await? {
@@ -77,104 +62,33 @@ async fn main() -> Result<()> {
         return dictionary::train(&pool).await;
     }
     let ctx = figures::Context::new(pool, database_url, redis_port).await?;
-    // BENCH_FIGURES=hit,miss runs only those (for iterating; `changes`: figures 9-10, change tracking);
-    // the default runs all and writes the report.
-    let only = std::env::var("BENCH_FIGURES").ok();
-    let wanted = |name: &str| {
-        only.as_deref()
-            .is_none_or(|list| list.split(',').any(|f| f == name))
-    };
-    let mut rows = Vec::new();
-    if wanted("hit") {
-        rows.extend(figures::hit(&ctx).await?);
-    }
-    if wanted("miss") {
-        rows.extend(figures::miss(&ctx).await?);
-    }
-    if wanted("bytes") {
-        rows.extend(figures::bytes(&ctx).await?);
-    }
-    if wanted("stampede") {
-        rows.extend(figures::stampede(&ctx).await?);
-    }
-    if wanted("warm") {
-        rows.extend(figures::warm(&ctx).await?);
-    }
-    if wanted("faults") {
-        rows.extend(figures::silent_drop(&ctx).await?);
-    }
-    if wanted("local") {
-        rows.extend(figures::local_level(&ctx).await?);
-    }
-    if wanted("warm-modes") {
-        rows.extend(warm_sim::run());
-    }
-    if wanted("warm-replay") {
-        rows.extend(warm_replay::figures(&ctx).await?);
-    }
-    if wanted("changes") {
-        rows.extend(write_cost::figures(&ctx.pool, &ctx.database_url).await?);
-        rows.extend(changes::miss_scale(&ctx).await?);
-        rows.extend(changes::compaction(&ctx).await?);
-    }
-    if wanted("artefacts") {
-        rows.extend(figures::artefacts(&ctx).await?);
-    }
+    let rows = figures::run(&selected, &Setup::Dataset(&ctx)).await?;
     ctx.cleanup().await;
 
-    let table = render(&rows);
-    println!("{table}");
-    let report = format!(
-        "# Benchmarks\n\nMachine: {}. Date: {}. Command: `make bench` (dataset: {} tenants, seed `{}`).\n\n\
-         Each figure is measured beside its floor in the same run; ratios are ours / floor (for rates,\n\
-         ours / floor as a share). Timings on a shared 2-core machine are noisy: compare ratios, not\n\
-         absolute numbers, across runs.\n\n{table}\n",
-        machine(),
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-        data::TENANTS,
-        data::SEED,
-    );
+    println!("{}", report::tables(&rows));
     if only.is_none() {
-        std::fs::write("BENCHMARKS.md", report)?;
+        std::fs::write("BENCHMARKS.md", report::document(&rows))?;
         eprintln!("bench: wrote BENCHMARKS.md");
     }
     Ok(())
 }
 
-fn render(rows: &[Row]) -> String {
-    let mut out = String::from("| figure | ours | floor | ratio | goal | how |\n|---|---|---|---|---|---|\n");
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} |",
-            r.figure, r.ours, r.floor, r.ratio, r.goal, r.how
-        );
+/// The bench database, created when missing, with every migration applied: always, so a dataset
+/// generated before a new migration gets it (its backfill included).
+async fn migrated(database_url: &str) -> Result<PgPool> {
+    if !Postgres::database_exists(database_url).await? {
+        Postgres::create_database(database_url).await?;
     }
-    out
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1048576.0)
-        .unwrap_or(0.0);
-    format!(
-        "{cpu}, {cores} cores, {mem_gib:.0} GiB, {}",
-        std::env::consts::ARCH
-    )
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(database_url)
+        .await?;
+    match shared::platform::db::MIGRATOR.run(&pool).await {
+        Err(sqlx::migrate::MigrateError::VersionMissing(version)) => anyhow::bail!(
+            "the bench database was migrated by migration {version}, which no longer exists (the migrations \
+             were squashed before the first release): drop it (`dropdb dashboard_bench`) and run again"
+        ),
+        other => other.context("migrating the bench database")?,
+    }
+    Ok(pool)
 }

@@ -23,14 +23,16 @@ use sqlx::{PgPool, Postgres};
 use test_support::{event, request, with_token, TestEnv};
 use uuid::Uuid;
 
-use crate::figures::Context;
-use crate::warm_sim::{self, Kind, Step};
-use crate::Row;
+use super::context::Context;
+use super::warm_modes::policy::{self, Step};
+use super::warm_modes::population::{self, Kind};
+use super::warm_modes::HEADLINE;
+use crate::report::{Check, Goal, Row};
 
 /// Tenants of the simulated population replayed for real (about half of them ever read).
 const SAMPLE: usize = 200;
 
-pub async fn figures(ctx: &Context) -> Result<Vec<Row>> {
+pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let url = replay_database_url(&ctx.database_url)?;
     if Postgres::database_exists(&url).await? {
         Postgres::force_drop_database(&url).await?;
@@ -60,16 +62,16 @@ pub async fn figures(ctx: &Context) -> Result<Vec<Row>> {
 }
 
 async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
-    let start = warm_sim::start();
-    let (name, policy) = warm_sim::headline_policy();
-    let (zone_names, habits) = warm_sim::population_of(warm_sim::HEADLINE, 0);
+    let start = population::start();
+    let (name, policy) = policy::headline_policy();
+    let (zone_names, habits) = population::population_of(HEADLINE, 0);
     let zones: Vec<Zone> = zone_names.iter().map(|n| Zone::parse(Some(n))).collect();
-    let (events, _) = warm_sim::workload(start, &zones, &habits, 0);
-    let events: Vec<warm_sim::Event> = events
+    let (events, _) = population::workload(start, &zones, &habits, 0);
+    let events: Vec<population::Event> = events
         .into_iter()
         .filter(|(_, _, t)| (*t as usize) < SAMPLE)
         .collect();
-    let model = warm_sim::replay(start, &policy, &zones[..SAMPLE], &events);
+    let model = policy::replay(start, &policy, &zones[..SAMPLE], &events);
 
     shared::platform::db::MIGRATOR
         .run(pool)
@@ -96,10 +98,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
             "WARM_IDLE_DAYS",
             policy.idle_days.map(|d| d.to_string()).unwrap_or_default(),
         )
-        .set(
-            "BUNDLE_TTL_SECONDS",
-            warm_sim::FRESH_FOR.num_seconds().to_string(),
-        )
+        .set("BUNDLE_TTL_SECONDS", policy::FRESH_FOR.num_seconds().to_string())
         .set("WARM_CHECK_SAMPLE", "0")
         .set("WARM_CONCURRENCY", "4");
     let clock = Clock::starting_at(start);
@@ -127,7 +126,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
     let mut last_read_day: Vec<Option<NaiveDate>> = vec![None; SAMPLE];
     // The clock runs on in real time between steps; each step sets it back to the step's instant.
     let set = |at: DateTime<Utc>| clock.advance(at - clock.now());
-    for step in warm_sim::steps(start, &policy, &events) {
+    for step in policy::steps(start, &policy, &events) {
         match step {
             Step::Run(at) => {
                 set(at);
@@ -145,7 +144,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
                     let t = index
                         .get(&id)
                         .context("a warmed tenant the replay did not create")?;
-                    if warm_sim::measured_date(start, zones[*t].date_at(at)) {
+                    if population::measured_date(start, zones[*t].date_at(at)) {
                         real.warm_computations += 1;
                     }
                 }
@@ -172,7 +171,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
                     real.failures += 1;
                 }
                 let day = zones[t].date_at(at);
-                if warm_sim::measured_date(start, day) {
+                if population::measured_date(start, day) {
                     real.request_computations += u64::from(!hit);
                     if last_read_day[t] != Some(day) {
                         real.firsts.insert((t as u32, day), hit);
@@ -194,7 +193,7 @@ struct Real {
     failures: u64,
 }
 
-fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
+fn report(name: &str, model: &policy::Outcome, real: &Real) -> Vec<Row> {
     let share = |hits: usize, of: usize| 100.0 * hits as f64 / of.max(1) as f64;
     let real_hits = real.firsts.values().filter(|hit| **hit).count();
     let agree = model
@@ -202,11 +201,14 @@ fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
         .iter()
         .filter(|(t, day, hit)| real.firsts.get(&(*t, *day)) == Some(hit))
         .count();
-    let days = warm_sim::MEASURED_DAYS as f64;
+    let compared = model.firsts.len().max(real.firsts.len());
+    let agreement = format!("{agree} of {compared} first reads agree");
+    let days = population::MEASURED_DAYS as f64;
     let how = format!("{SAMPLE} tenants of the headline population, real handlers, simulated clock");
     vec![
         Row {
-            figure: format!("W5. First read of a tenant-day that is a HIT, real path, {name}"),
+            part: "a",
+            label: format!("First read of a tenant-day that is a HIT, real path, {name}"),
             ours: format!(
                 "{:.2} % of {}",
                 share(real_hits, real.firsts.len()),
@@ -217,15 +219,18 @@ fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
                 share(model.first_read_hits as usize, model.firsts.len()),
                 model.firsts.len()
             ),
-            ratio: format!(
-                "{agree} of {} first reads agree",
-                model.firsts.len().max(real.firsts.len())
-            ),
+            ratio: agreement.clone(),
             goal: "all agree".into(),
+            checks: vec![Check::new(
+                Goal::Exactly(compared as f64),
+                agree as f64,
+                agreement,
+            )],
             how: how.clone(),
         },
         Row {
-            figure: format!("W6. Tenants warmed / bundles computed on requests per day, real path, {name}"),
+            part: "b",
+            label: format!("Tenants warmed / bundles computed on requests per day, real path, {name}"),
             ours: format!(
                 "{:.1} / {:.1}",
                 real.warm_computations as f64 / days,
@@ -238,6 +243,11 @@ fn report(name: &str, model: &warm_sim::Outcome, real: &Real) -> Vec<Row> {
             ),
             ratio: format!("{} failures", real.failures),
             goal: "0 failures".into(),
+            checks: vec![Check::new(
+                Goal::Exactly(0.0),
+                real.failures as f64,
+                format!("{} failures", real.failures),
+            )],
             how,
         },
     ]

@@ -1,7 +1,7 @@
-//! Figure 10 (`BENCH_FIGURES=changes`, after the write cost of `write_cost.rs`): what a miss costs at
-//! growing data sizes with change tracking, each beside the same work done the slow way (the full-scan
-//! SQL) in the same run. Rows per tenant are grown by tenants of their own (`bench-scale-*`), generated
-//! once, through the triggers.
+//! `BENCH_FIGURES=changes`, after the write cost of `write_cost.rs`: what a miss costs at growing data
+//! sizes with change tracking, each beside the same work done the slow way (the full-scan SQL) in the
+//! same run, and what compacting a burst of writes takes (b). Rows per tenant are grown by tenants of
+//! their own (`bench-scale-*`), generated once, through the triggers.
 
 use std::time::Instant;
 
@@ -12,8 +12,9 @@ use shared::bundle::identity::Scope;
 use shared::bundle::query as bundle;
 use uuid::Uuid;
 
-use crate::figures::{percentile, ratio, Context};
-use crate::{floors, Row};
+use super::context::{percentile, ratio, Context};
+use crate::floors;
+use crate::report::{Check, Goal, Row};
 
 /// A tenant of `rows` rows across the five tables (proportions of the large tenant), made once.
 async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
@@ -126,18 +127,27 @@ async fn global_row(ctx: &Context) -> Result<Row> {
     let ours = compute_p50(ctx, BundleId::new(Scope::Global, true), 15).await?;
     let full = full_scan_ms(ctx, None, 3)?;
     Ok(Row {
-        figure: format!("10. Miss: global view, {:.1} M rows", rows as f64 / 1e6),
+        part: "",
+        label: format!("Miss: global view, {:.1} M rows", rows as f64 / 1e6),
         ours: format!("p50 {ours:.1} ms"),
         floor: format!("full-scan SQL by pgbench: {full:.0} ms"),
         ratio: format!("{:.4}×", ours / full),
         goal: "≤ 50 ms at 10 M rows, flat".into(),
+        checks: vec![Check::new(Goal::AtMost(50.0), ours, format!("p50 {ours:.1} ms"))],
         how: "bundle::compute (maintained stats, cross-tenant list indexes) after compaction; pgbench -t 3 of the full-scan statements".into(),
     })
 }
 
-/// Figure 10: a miss at 10^3, 10^5 and 10^6 rows per tenant, and the global view at the dataset's
-/// size and (with `BENCH_GLOBAL_ROWS`, default 10 M) at that many rows.
-pub async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
+/// The misses at scale, then the compaction of a burst of writes.
+pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
+    let mut rows = miss_scale(ctx).await?;
+    rows.extend(compaction(ctx).await?);
+    Ok(rows)
+}
+
+/// A miss at 10^3, 10^5 and 10^6 rows per tenant, and the global view at the dataset's size and (with
+/// `BENCH_GLOBAL_ROWS`, default 10 M) at that many rows.
+async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = vec![global_row(ctx).await?];
     for size in [1_000i64, 100_000, 1_000_000] {
         let tenant = scale_tenant(ctx, size).await?;
@@ -145,11 +155,13 @@ pub async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
         let ours = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 15).await?;
         let full = full_scan_ms(ctx, Some(tenant), if size >= 1_000_000 { 3 } else { 10 })?;
         rows.push(Row {
-            figure: format!("10. Miss: tenant of {size} rows"),
+            part: "",
+            label: format!("Miss: tenant of {size} rows"),
             ours: format!("p50 {ours:.2} ms"),
             floor: format!("full-scan SQL by pgbench: {full:.1} ms"),
             ratio: ratio(ours, full),
             goal: "≤ 5 ms, flat".into(),
+            checks: vec![Check::new(Goal::AtMost(5.0), ours, format!("p50 {ours:.2} ms"))],
             how: "bundle::compute + serialise after compaction, 15 runs; pgbench of the same bundle with the full-scan stats".into(),
         });
     }
@@ -169,7 +181,7 @@ pub async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
 }
 
 /// Folded and unfolded reads: how long the compaction of one write burst takes.
-pub async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
+async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
     compact_all(ctx).await?;
     let tenant = scale_tenant(ctx, 1_000).await?;
     sqlx::query(
@@ -191,11 +203,13 @@ pub async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
     compact_all(ctx).await?;
     let folded = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 10).await?;
     Ok(vec![Row {
-        figure: format!("10b. Compaction of {deltas} deltas"),
+        part: "b",
+        label: format!("Compaction of {deltas} deltas"),
         ours: format!("{:.1} ms", took.as_secs_f64() * 1000.0),
         floor: format!("miss {unfolded:.2} ms before, {folded:.2} ms after"),
         ratio: ratio(unfolded, folded.max(f64::EPSILON)),
         goal: "(context)".into(),
+        checks: Vec::new(),
         how: "one bundle_stats_compact call after one UPDATE of every lead of the 1,000-row tenant; misses after a vacuum".into(),
     }])
 }

@@ -1,0 +1,167 @@
+//! The measuring context every figure but the self-contained ones shares: the bench database, the
+//! functions' environment with this run's Redis key prefix, the two reference tenants, pgbench scripts;
+//! and the small helpers of measuring (percentiles, ratios, a deadline no benchmark reaches, this
+//! process's memory).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use chrono::Utc;
+use shared::bundle::identity::Scope;
+use shared::bundle::query::{self as bundle, Sql};
+use shared::platform::clock::Clock;
+use shared::platform::db::Database;
+use sqlx::PgPool;
+use test_support::TestEnv;
+use uuid::Uuid;
+
+pub struct Context {
+    pub(super) pool: PgPool,
+    pub(super) database_url: String,
+    pub(super) redis_port: u16,
+    /// Tenant no. 1: 115,000 rows.
+    pub(super) huge: Uuid,
+    /// A tenant of median size.
+    pub(super) typical: Uuid,
+    prefix: String,
+    dir: PathBuf,
+}
+
+impl Context {
+    pub async fn new(pool: PgPool, database_url: String, redis_port: u16) -> Result<Self> {
+        let huge = sqlx::query_scalar("SELECT id FROM bench_tenant WHERE n = 1")
+            .fetch_one(&pool)
+            .await?;
+        let typical = sqlx::query_scalar(
+            "SELECT id FROM bench_tenant WHERE n > 1 ORDER BY size, n OFFSET (SELECT count(*) / 2 FROM bench_tenant) LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let dir = std::env::temp_dir().join(format!("dashboard-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            pool,
+            database_url,
+            redis_port,
+            huge,
+            typical,
+            prefix: format!("bench:{}:", Uuid::new_v4().simple()),
+            dir,
+        })
+    }
+
+    /// The functions' environment in the benchmark: long timeouts, a prefix of this run's own.
+    pub(super) fn env(&self) -> TestEnv {
+        TestEnv::new()
+            .set("DATABASE_URL", self.database_url.clone())
+            .set("REDIS_URL", format!("redis://127.0.0.1:{}", self.redis_port))
+            .set("CACHE_KEY_PREFIX", self.prefix.clone())
+            .set("DB_POOL_SIZE", "8")
+            .set("DB_ACQUIRE_TIMEOUT_MS", "30000")
+            .set("DB_STATEMENT_TIMEOUT_MS", "120000")
+            .set("REQUEST_DEADLINE_MS", "120000")
+            .set("REDIS_CONNECT_TIMEOUT_MS", "1000")
+            .set("REDIS_RESPONSE_TIMEOUT_MS", "2000")
+            .set("BUNDLE_MAX_AGE_SECONDS", "90000")
+            .set("BUNDLE_LEASE_MS", "30000")
+    }
+
+    pub(super) fn db(&self) -> Database {
+        self.env().database(&self.pool)
+    }
+
+    pub(super) fn dashboard_config(&self) -> dashboard_bundle::config::Config {
+        dashboard_bundle::config::Config::from_env(&self.env().as_env()).expect("bench config")
+    }
+
+    pub(super) fn state(&self, clock: &Clock) -> dashboard_bundle::State {
+        dashboard_bundle::State::with_database(self.dashboard_config(), self.db(), clock.clone())
+            .expect("bench state")
+    }
+
+    pub async fn cleanup(&self) {
+        let cache = shared::store::RedisCache::new(&self.env().redis()).expect("redis config");
+        let _ = cache.unlink_matching(&format!("{}*", self.prefix)).await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// The bundle statements of `tenant` with literal values, for pgbench: what `bundle::compute` runs.
+    pub(super) fn literal_sql(&self, tenant: &str, include: &str) -> Vec<String> {
+        self.literal_sql_of(Some(tenant), include, false)
+    }
+
+    /// The bundle statements of a tenant (`None`: the global view) with literal values, the stats from
+    /// the maintained counters or (`full_scan`) by the reference full scan of the tables.
+    pub(super) fn literal_sql_of(&self, tenant: Option<&str>, include: &str, full_scan: bool) -> Vec<String> {
+        let since =
+            bundle::recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc).to_rfc3339();
+        let sql = Sql::for_scope(match tenant {
+            Some(_) => Scope::Tenant(Uuid::nil()),
+            None => Scope::Global,
+        });
+        let literal = tenant
+            .map(|t| format!("{t}::uuid"))
+            .unwrap_or_else(|| "NULL::uuid".to_owned());
+        let fill = |s: &str| {
+            s.replace("$1::uuid", &literal)
+                .replace("$2::bool", include)
+                .replace("$3::timestamptz", &format!("'{since}'::timestamptz"))
+        };
+        let version = match tenant {
+            Some(_) => shared::bundle::version::TENANT_VERSION_AND_ZONE_SQL.replace("$1::uuid", &literal),
+            None => shared::bundle::version::GLOBAL_VERSION_SQL.to_string(),
+        };
+        let stats = if full_scan {
+            &sql.stats
+        } else {
+            &sql.maintained_stats
+        };
+        vec![
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;".to_owned(),
+            format!("{};", one_line(&version)),
+            format!("{};", one_line(&fill(stats))),
+            format!("{};", one_line(&fill(&sql.recent_activities))),
+            format!("{};", one_line(&fill(&sql.recent_leads))),
+            format!("{};", one_line(&fill(&sql.recent_opportunities))),
+            "COMMIT;".to_owned(),
+        ]
+    }
+
+    pub(super) fn script(&self, name: &str, lines: &[String]) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, lines.join("\n") + "\n")?;
+        Ok(path)
+    }
+}
+
+/// A request deadline no benchmark reaches.
+pub(super) fn far_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(600)
+}
+
+/// pgbench reads one statement per line.
+pub(super) fn one_line(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+pub(super) fn ratio(ours: f64, floor: f64) -> String {
+    format!("{:.2}×", ours / floor)
+}
+
+/// A field of this process's `/proc/self/status`, in KiB ("VmRSS", "VmHWM").
+pub(super) fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}

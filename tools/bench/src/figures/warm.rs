@@ -1,0 +1,79 @@
+//! Warming every active tenant vs pgbench running the same queries at the same concurrency.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use shared::bundle::identity::{BundleId, Scope};
+use uuid::Uuid;
+use warm_cache::deadline::Deadline;
+use warm_cache::input::Input;
+
+use super::context::{status_kib, Context};
+use crate::floors;
+use crate::report::{Check, Goal, Row};
+
+pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
+    let concurrency = 8u32;
+    let env = ctx
+        .env()
+        .set("WARM_CONCURRENCY", concurrency.to_string())
+        .set("WARM_TTL_SECONDS", "90000")
+        .set("WARM_FANOUT_THRESHOLD", u64::MAX.to_string())
+        .set("WARM_TENANT_TIMEOUT_MS", "120000")
+        .set("WARM_DEADLINE_MARGIN_MS", "120000");
+    let config = warm_cache::config::Config::from_env(&env.as_env()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state = warm_cache::WarmState::with_database(config, ctx.db(), None)?;
+    let active: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenant WHERE status = 'active' ORDER BY id")
+        .fetch_all(&ctx.pool)
+        .await?;
+    // Peak memory of the run alone: reset the high-water mark first.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let started = Instant::now();
+    let summary = warm_cache::warm(
+        &state,
+        &Input::Manual {
+            tenant_ids: active.clone(),
+        },
+        Deadline::none(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tenants_wall = started.elapsed().as_secs_f64();
+    let peak_mb = status_kib("VmHWM").map(|kb| kb as f64 / 1024.0).unwrap_or(0.0);
+    let global_started = Instant::now();
+    for include in [true, false] {
+        state
+            .bundles
+            .refresh(BundleId::new(Scope::Global, include), Duration::from_secs(90_000))
+            .await?;
+    }
+    let global_wall = global_started.elapsed().as_secs_f64();
+    let rate = summary.bundles_warmed as f64 / tenants_wall;
+
+    let mut script = vec![
+        "\\set n random(2, 10000)".to_owned(),
+        "\\set inc random(0, 1)".to_owned(),
+        "SELECT id AS tid FROM bench_tenant WHERE n = :n \\gset".to_owned(),
+    ];
+    script.extend(ctx.literal_sql(":tid", "(:inc = 1)"));
+    let path = ctx.script("warm.sql", &script)?;
+    let transactions = 2 * active.len() as u32 / concurrency;
+    let (_, tps) = floors::pgbench(&ctx.database_url, &path, concurrency, transactions)?;
+    Ok(vec![Row {
+        part: "",
+        label: format!("Warm: {} active tenants × 2 variants", active.len()),
+        ours: format!(
+            "{tenants_wall:.1} s, {rate:.0} bundles/s ({} failures), peak RSS {peak_mb:.0} MB; + global view {global_wall:.1} s",
+            summary.failures
+        ),
+        floor: format!("pgbench, same queries, {concurrency} clients: {tps:.0} bundles/s"),
+        ratio: format!("{:.0}%", 100.0 * rate / tps),
+        goal: "≥ 70%".into(),
+        checks: vec![Check::new(
+            Goal::AtLeast(0.70),
+            rate / tps,
+            format!("{:.0}%", 100.0 * rate / tps),
+        )],
+        how: format!("warm_cache::warm with WARM_CONCURRENCY={concurrency} (compute, serialize, compress, SET); pgbench -c {concurrency} -t {transactions}, a random tenant and variant per transaction, no Redis"),
+    }])
+}
