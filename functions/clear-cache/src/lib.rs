@@ -4,6 +4,7 @@
 //! `{"tenant_id": "<uuid>"}` clears that tenant's two bundles.
 
 mod clear;
+// Public for main, the tests and the benchmark, which read the config the same way; the rest is private.
 pub mod config;
 mod state;
 

@@ -1,5 +1,6 @@
 //! The dashboard-bundle function: `GET /api/reports/dashboard-bundle` and `GET /api/system/health`.
 
+// Public for main, the tests and the benchmark, which read the config the same way; the rest is private.
 pub mod config;
 mod get_bundle;
 mod health;

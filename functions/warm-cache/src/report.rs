@@ -120,8 +120,8 @@ pub async fn attempt_of(db: &Database, execution_id: &str) -> Result<Option<Atte
     }))
 }
 
-/// Inserts the run's row. Retried on a lost connection: a duplicate row is impossible, since a failed
-/// attempt's transaction did not commit.
+/// Inserts the run's row. Retried on a lost connection; in the rare case that the lost attempt's commit
+/// went through unseen, its row stays unfinished beside this run's (it did nothing else).
 pub async fn start(
     db: &Database,
     trigger: &str,

@@ -172,7 +172,8 @@ impl Database {
 
     /// Runs `work` in a transaction of its own (with the statement timeout) and commits; the whole
     /// transaction is tried again, on a new connection, when it fails with a transient error
-    /// ([`retry_transient`]). For work that is idempotent or that a failed commit leaves undone.
+    /// ([`retry_transient`]). For idempotent work only: a commit whose answer was lost may have
+    /// happened.
     pub async fn transaction<T>(
         &self,
         mut work: impl AsyncFnMut(&mut PgConnection) -> Result<T, sqlx::Error>,
