@@ -141,8 +141,15 @@ pub(super) fn far_deadline() -> tokio::time::Instant {
 }
 
 /// pgbench reads one statement per line.
+/// `sql` on one line, as a pgbench script needs it: each line's `--` comment dropped first (the bundle's
+/// statements carry some; joined, one would swallow the rest of the statement). No statement has `--`
+/// inside a string literal.
 pub(super) fn one_line(sql: &str) -> String {
-    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    sql.lines()
+        .map(|line| line.split_once("--").map_or(line, |(code, _comment)| code))
+        .flat_map(str::split_whitespace)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -164,4 +171,21 @@ pub(super) fn status_kib(field: &str) -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bundle_statement_fits_one_pgbench_line_with_its_comments_dropped() {
+        for scope in [Scope::Tenant(Uuid::nil()), Scope::Global] {
+            let sql = Sql::for_scope(scope);
+            for statement in [&sql.stats, &sql.maintained_stats, &sql.recent_activities] {
+                let line = one_line(statement);
+                assert!(!line.contains("--"), "{line}");
+                assert_eq!(line.matches('\'').count() % 2, 0, "unbalanced quote: {line}");
+            }
+        }
+    }
 }
