@@ -17,8 +17,8 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// A source of settings: the process's environment, the environment with Secrets Manager's values
-/// merged in (`platform::secrets::Environment::vars`), or a test's map.
+/// A source of settings: the process's environment with Secrets Manager's values merged in
+/// (`platform::secrets::Environment::vars`), or a test's map.
 pub struct Env<'a>(Box<Lookup<'a>>);
 
 type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
@@ -26,11 +26,6 @@ type Lookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
 impl<'a> Env<'a> {
     pub fn new(lookup: impl Fn(&str) -> Option<String> + 'a) -> Self {
         Self(Box::new(lookup))
-    }
-
-    /// The process's own environment variables.
-    pub fn process() -> Env<'static> {
-        Env::new(|name| std::env::var(name).ok())
     }
 
     /// A variable's value; unset and empty are the same.

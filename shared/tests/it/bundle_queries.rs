@@ -285,7 +285,7 @@ async fn tenant_queries_use_tenant_indexes(pool: PgPool) {
 }
 
 /// Values Postgres accepts that JSON and the bundle cannot carry as they are: what the CRM's import
-/// may write. The bundle defines what each shows (see `bundle_query`'s module documentation).
+/// may write. The bundle defines what each shows (see `bundle::query`'s module documentation).
 async fn seed_hostile(pool: &PgPool) {
     exec(
         pool,

@@ -105,13 +105,7 @@ async fn read_at(warm: &TestWarmer, tenant: Uuid, at: DateTime<Utc>) {
 }
 
 async fn reads_recorded_since(warm: &TestWarmer, at: DateTime<Utc>) {
-    let key = warm.state.bundles.keys().reads_recorded_since();
-    warm.state
-        .bundles
-        .redis()
-        .set_once(&key, &at.timestamp_millis().to_string())
-        .await
-        .unwrap();
+    warm.state.bundles.reads_recorded_since(at).await.unwrap();
 }
 
 #[sqlx::test(migrations = "../../migrations")]

@@ -115,12 +115,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
         .collect();
     // Reads counted as recorded from the first run's instant exactly, as the model has it (the first
     // run would store its own clock, a few milliseconds on, and so believe "idle" that much later).
-    let since_key = warmer.bundles.keys().reads_recorded_since();
-    warmer
-        .bundles
-        .redis()
-        .set_once(&since_key, &start.timestamp_millis().to_string())
-        .await?;
+    warmer.bundles.reads_recorded_since(start).await?;
 
     let mut real = Real::default();
     let mut last_read_day: Vec<Option<NaiveDate>> = vec![None; SAMPLE];
