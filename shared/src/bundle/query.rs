@@ -148,7 +148,7 @@ pub async fn compute(
 ) -> Result<Computed, BundleError> {
     let begin = format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}",
-        db.statement_timeout_sql()
+        db.transaction_settings_sql()
     );
     let mut tx = db.begin_with(begin).await?;
     let persistent = db.persistent();

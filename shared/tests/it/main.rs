@@ -5,6 +5,7 @@ mod bundle_queries;
 mod cache_backends;
 mod change_tracking;
 mod data_version;
+mod database;
 mod database_footprint;
 mod incremental_stats;
 mod secret_rotation;
