@@ -35,7 +35,9 @@ CREATE TABLE cache_warm_run (
     stats_checked     integer NOT NULL DEFAULT 0,
     stats_drifted     integer NOT NULL DEFAULT 0,
     untracked_tables  text[] NOT NULL DEFAULT '{}',
-    error_summary     text
+    error_summary     text,
+    -- Why a firing of the schedule did nothing (the job is off: `cron_job.is_active` is false).
+    skipped           text
 );
 CREATE INDEX cache_warm_run_started_at_idx ON cache_warm_run (started_at DESC);
 CREATE INDEX cache_warm_run_execution_idx ON cache_warm_run (execution_id) WHERE execution_id IS NOT NULL;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The warm schedule's Scheduler input in template.yaml and events/warm-cache-scheduler.json agree (and the
+"""The warm heartbeat's Scheduler input in template.yaml and events/warm-cache-heartbeat.json agree (and the
 compaction schedule's and events/warm-cache-compact.json).
 
 The template sends a document with Scheduler placeholders; the event file is the same document filled in,
@@ -19,16 +19,16 @@ root = Path(__file__).resolve().parent.parent
 template = yaml_parse((root / "template.yaml").read_text())
 events = template["Resources"]["WarmCacheFunction"]["Properties"]["Events"]
 schedules = {name: e["Properties"]["Input"] for name, e in events.items() if e["Type"] == "ScheduleV2"}
-assert set(schedules) == {"Midnight", "Compact"}, f"ScheduleV2 events on WarmCacheFunction: {sorted(schedules)}"
+assert set(schedules) == {"Heartbeat", "Compact"}, f"ScheduleV2 events on WarmCacheFunction: {sorted(schedules)}"
 compact = json.loads((root / "events" / "warm-cache-compact.json").read_text())
 assert json.loads(schedules["Compact"]) == compact, f"Compact sends {schedules['Compact']}, not {compact}"
-sent = json.loads(schedules["Midnight"])
-example = json.loads((root / "events" / "warm-cache-scheduler.json").read_text())
+sent = json.loads(schedules["Heartbeat"])
+example = json.loads((root / "events" / "warm-cache-heartbeat.json").read_text())
 
-expected = {"source": "aws.scheduler", "detail-type": "Scheduled Event", **PLACEHOLDERS}
+expected = {"source": "aws.scheduler", "detail-type": "Warm Heartbeat", **PLACEHOLDERS}
 assert sent == expected, f"template Scheduler input {sent} is not {expected}"
 assert set(example) == set(sent), f"event file keys {sorted(example)} differ from {sorted(sent)}"
 for key, value in sent.items():
     if key not in PLACEHOLDERS:
         assert example[key] == value, f"event file {key}={example[key]!r}, template sends {value!r}"
-print("check-template: the Scheduler input and events/warm-cache-scheduler.json agree")
+print("check-template: the heartbeat's Scheduler input and events/warm-cache-heartbeat.json agree")

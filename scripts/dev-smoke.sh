@@ -53,3 +53,24 @@ job=$(psql "${DEV_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/dashboard_dev
   "SELECT row_to_json(j) FROM (SELECT id, name, last_run, next_run, metadata FROM cron_job
      WHERE function_name = 'warmDashboardBundleCache' ORDER BY last_run DESC) j")
 expect 'j["last_run"] is not None and j["next_run"] is not None and j["metadata"]["tenants_warmed"] >= 1' "cron_job" "$job"
+
+# The runbook's job controls, as an operator types them: the job off (each firing records a skipped run,
+# the manual execute still runs), back on, the schedule moved (next_run follows), a bad one refused.
+dev_db=${DEV_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/dashboard_dev}
+job_sql() { psql "$dev_db" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
+where="WHERE function_name = 'warmDashboardBundleCache'"
+job_sql "UPDATE cron_job SET is_active = false $where"
+expect 'j["skipped"] == "cron_job.is_active is false" and j["bundles_warmed"] == 0' "make warm, job off" \
+  "$(make -s warm 2>/dev/null)"
+expect 'j["status"] == "success" and j["data"]["bundles_warmed"] >= 1' "cron execute, job off" \
+  "$(curl -s -X POST http://localhost:4001/api/cron/execute -d '{"function_name": "warmDashboardBundleCache"}')"
+job_sql "UPDATE cron_job SET is_active = true $where"
+expect '"skipped" not in j and j["bundles_warmed"] >= 1' "make warm, job back on" "$(make -s warm 2>/dev/null)"
+job_sql "UPDATE cron_job SET schedule = 'cron:0 2 * * *' $where"
+expect 'j["hm"] == "02:00" and j["soon"]' "next_run after the schedule moved" "$(job_sql \
+  "SELECT json_build_object('hm', to_char(next_run AT TIME ZONE 'UTC', 'HH24:MI'),
+                            'soon', next_run > now() AND next_run <= now() + interval '1 day') FROM cron_job $where")"
+refused=$(job_sql "UPDATE cron_job SET schedule = 'cron:0 25 * * *' $where" 2>&1 || true)
+grep -q 'the hour field "25" is outside 0-23' <<<"$refused" || fail "a bad schedule was not refused: $refused"
+echo "dev-smoke: a bad schedule is refused: ok"
+job_sql "UPDATE cron_job SET schedule = 'cron(0 0 * * ? *)' $where"

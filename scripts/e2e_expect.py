@@ -52,6 +52,13 @@ def warm_tenants(r):
     assert r["trigger"] == "manual" and r["bundles_warmed"] == 2 and r["failures"] == 0, r
 
 
+def heartbeat(r):
+    if r.get("due") is False:
+        assert r["next_run"], r
+    else:  # the run crossed midnight UTC: the beat fired the schedule
+        warm_schedule(r)
+
+
 def compact(r):
     assert isinstance(r["deltas_compacted"], int) and r["deltas_compacted"] >= 0, r
 
@@ -78,6 +85,8 @@ EXPECTATIONS = {
     # EventBridge Scheduler's input (template.yaml): a scheduled run too.
     "warm-cache-scheduler.json": warm_schedule,
     "warm-cache-tenants.json": warm_tenants,
+    # The template's minute heartbeat: cron_job's schedule (midnight UTC) is not due, so nothing runs.
+    "warm-cache-heartbeat.json": heartbeat,
     # The compaction schedule's input (template.yaml): folds the change deltas, records no run.
     "warm-cache-compact.json": compact,
     "clear-cache-tenant.json": clear_tenant,

@@ -31,11 +31,22 @@ DROP TRIGGER IF EXISTS activities_bundle_update ON activities;
 DROP TRIGGER IF EXISTS activities_bundle_delete ON activities;
 DROP TRIGGER IF EXISTS activities_bundle_truncate ON activities;
 DROP TRIGGER IF EXISTS tenant_timezone_version ON tenant;
+DROP TRIGGER IF EXISTS cron_job_schedule ON cron_job;
 
 -- The product's own objects: nothing of the CRM depends on them.
 DROP SCHEMA IF EXISTS dashboard_cache CASCADE;
-DROP VIEW IF EXISTS cron_job;
-DROP TABLE IF EXISTS warm_job_config, tenant_warm_state, cache_warm_run;
+DROP TABLE IF EXISTS tenant_warm_state, cache_warm_run;
+-- The warm job's row; the table too unless it holds the CRM's other jobs.
+DO $$
+BEGIN
+    IF to_regclass('cron_job') IS NOT NULL THEN
+        DELETE FROM cron_job WHERE function_name = 'warmDashboardBundleCache';
+        IF NOT EXISTS (SELECT FROM cron_job) THEN
+            DROP TABLE cron_job;
+        END IF;
+    END IF;
+END
+$$;
 
 -- The columns it added to the CRM's tenant table (a tenant's zone and warm hour: the product's data).
 ALTER TABLE tenant DROP COLUMN IF EXISTS timezone, DROP COLUMN IF EXISTS warm_hour;

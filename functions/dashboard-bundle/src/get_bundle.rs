@@ -47,28 +47,30 @@ async fn respond(state: &State, req: &Request) -> Result<Response<Body>, Respons
     let duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         cache = served.status.as_str(),
-        level = served.level.as_str(),
+        cache_level = served.level.as_str(),
         key = %served.key,
         duration_ms,
         sub = %claims.sub,
         "dashboard bundle"
     );
     // Written whatever the log level: the template's dashboard and alarms are built on it.
-    println!(
-        "{}",
-        metrics_line(
-            served.status,
-            served.level,
-            duration_ms,
-            chrono::Utc::now().timestamp_millis()
-        )
-    );
+    shared::platform::log::metrics(&metrics_document(
+        served.status,
+        served.level,
+        duration_ms,
+        chrono::Utc::now().timestamp_millis(),
+    ));
     Ok(success(served))
 }
 
-/// One CloudWatch EMF line per served bundle: `Requests` (1), `MemoryHits` (1 when served from the
+/// One CloudWatch EMF document per served bundle: `Requests` (1), `MemoryHits` (1 when served from the
 /// in-memory level, else 0) and `RequestDurationMs`, dimension `Cache`; `CacheLevel` as a property.
-fn metrics_line(status: CacheStatus, level: Level, duration_ms: u64, timestamp_ms: i64) -> String {
+fn metrics_document(
+    status: CacheStatus,
+    level: Level,
+    duration_ms: u64,
+    timestamp_ms: i64,
+) -> serde_json::Value {
     serde_json::json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -88,7 +90,6 @@ fn metrics_line(status: CacheStatus, level: Level, duration_ms: u64, timestamp_m
         "MemoryHits": u8::from(level == Level::Memory),
         "RequestDurationMs": duration_ms,
     })
-    .to_string()
 }
 
 /// `bust_cache=true` costs a recomputation: only those who may clear the cache may ask for it.
@@ -193,14 +194,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn metrics_line_carries_the_cache_outcome_as_dimension() {
-        let line: serde_json::Value = serde_json::from_str(&metrics_line(
-            CacheStatus::Hit,
-            Level::Memory,
-            12,
-            1_795_478_400_000,
-        ))
-        .unwrap();
+    fn metrics_document_carries_the_cache_outcome_as_dimension() {
+        let line = metrics_document(CacheStatus::Hit, Level::Memory, 12, 1_795_478_400_000);
         assert_eq!(
             line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             serde_json::json!([["Cache"]])

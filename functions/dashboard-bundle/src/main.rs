@@ -5,7 +5,7 @@ use lambda_http::{run, service_fn, Error, Request};
 // the Redis connection's driver on one thread, with no cross-thread wake-ups on the hot path.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::init_process();
+    shared::init_process("dashboard-bundle");
     // DATABASE_URL and JWT_SECRET, or their *_SECRET_ARN in Secrets Manager.
     let env = shared::platform::secrets::environment(&["DATABASE_URL", "JWT_SECRET"]).await?;
     let state = State::new(Config::from_env(&env.vars())?, &env)?;

@@ -43,10 +43,10 @@ pub struct WarmConfig {
     /// Which tenants a scheduled run warms (`WARM_MODE`, `WARM_LOCAL_HOUR`, `WARM_IDLE_DAYS`,
     /// `WARM_PREDICTIVE`, `WARM_LEAD_MINUTES`).
     pub policy: Policy,
-    /// The schedule expression the deployment runs this function on (`WARM_SCHEDULE`; by default the
-    /// mode's: midnight UTC for `all`, hourly for `local`), shown by the `cron_job` view.
+    /// The job's initial schedule in `cron_job` (`WARM_SCHEDULE`; by default the mode's: midnight UTC
+    /// for `all`, hourly for `local`). Once the row exists, `cron_job.schedule` rules.
     pub schedule: String,
-    /// The IANA zone `schedule` is read in (`WARM_SCHEDULE_TIMEZONE`, default UTC).
+    /// The IANA zone `schedule` is read in (`WARM_SCHEDULE_TIMEZONE`, default UTC), also initial.
     pub schedule_timezone: String,
     /// Answer `POST /api/cron/execute` HTTP events (`WARM_CRON_ROUTE`, `make dev` only).
     pub cron_route: bool,

@@ -1,8 +1,10 @@
 //! What a warm-cache invocation is asked to do, read from its event.
 //!
-//! - The EventBridge schedule's envelope (`"detail-type": "Scheduled Event"`), or the EventBridge
-//!   Scheduler input of the template (the same `detail-type`, with the Scheduler's `execution_id`):
-//!   warm every active tenant.
+//! - The template's heartbeat (`"detail-type": "Warm Heartbeat"`, every minute, with the Scheduler's
+//!   `execution_id`): a firing of the warm schedule when `cron_job` says one is due.
+//! - The EventBridge schedule's envelope (`"detail-type": "Scheduled Event"`, also `make warm`), or the
+//!   Scheduler's document of the same `detail-type`: a firing of the warm schedule now (every active
+//!   tenant), unless `cron_job.is_active` is false.
 //! - A bare `{"tenant_ids": [...]}` (a rule's constant input, or a manual invoke): warm those tenants.
 //! - A fan-out chunk envelope (`"detail-type": "Dashboard Warm Chunk"`): warm the chunk's tenants.
 //! - `{"action": "compact"}` (its own frequent schedule): fold the change deltas, warm nothing.
@@ -12,6 +14,7 @@ use shared::bundle::identity::parse_tenant_id;
 use uuid::Uuid;
 
 pub const SCHEDULED_DETAIL_TYPE: &str = "Scheduled Event";
+pub const HEARTBEAT_DETAIL_TYPE: &str = "Warm Heartbeat";
 pub const CHUNK_DETAIL_TYPE: &str = "Dashboard Warm Chunk";
 pub const CHUNK_SOURCE: &str = "dashboard-cache.warm-cache";
 /// A list longer than this cannot come from this system (chunks are at most 500) and is refused.
@@ -19,8 +22,15 @@ const MAX_TENANT_IDS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// `execution_id`: the Scheduler's, the same on every retry of one scheduled execution.
+    /// A firing of the warm schedule. `execution_id`: the Scheduler's, the same on every retry of one
+    /// scheduled execution. `by_hand`: the runbook's `/api/cron/execute`, which runs even while
+    /// `cron_job.is_active` is false.
     Schedule {
+        execution_id: Option<String>,
+        by_hand: bool,
+    },
+    /// The minute heartbeat: a [`Input::Schedule`] firing when `cron_job`'s schedule has one due.
+    Heartbeat {
         execution_id: Option<String>,
     },
     Manual {
@@ -38,7 +48,7 @@ impl Input {
     /// The value of `cache_warm_run.trigger`.
     pub fn trigger(&self) -> &'static str {
         match self {
-            Input::Schedule { .. } => "schedule",
+            Input::Schedule { .. } | Input::Heartbeat { .. } => "schedule",
             Input::Manual { .. } => "manual",
             Input::Chunk { .. } => "chunk",
             Input::Compact => "compact",
@@ -64,11 +74,11 @@ pub fn parse(event: &Value) -> Result<Input, InputError> {
     if let Some(detail_type) = object.get("detail-type") {
         return match detail_type.as_str() {
             Some(SCHEDULED_DETAIL_TYPE) => Ok(Input::Schedule {
-                execution_id: object
-                    .get("execution_id")
-                    .and_then(Value::as_str)
-                    .filter(|id| !id.is_empty() && id.len() <= 128)
-                    .map(str::to_owned),
+                execution_id: execution_id(object),
+                by_hand: false,
+            }),
+            Some(HEARTBEAT_DETAIL_TYPE) => Ok(Input::Heartbeat {
+                execution_id: execution_id(object),
             }),
             Some(CHUNK_DETAIL_TYPE) => {
                 let detail = object
@@ -101,6 +111,15 @@ pub fn parse(event: &Value) -> Result<Input, InputError> {
     Err(InputError::UnknownShape)
 }
 
+/// The Scheduler's execution id, when the event carries a plausible one.
+fn execution_id(event: &serde_json::Map<String, Value>) -> Option<String> {
+    event
+        .get("execution_id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+        .map(str::to_owned)
+}
+
 /// A non-empty list of hyphenated UUIDs, duplicates dropped (order kept).
 fn tenant_ids(value: Option<&Value>) -> Result<Vec<Uuid>, InputError> {
     let list = value.and_then(Value::as_array).ok_or(InputError::BadTenantIds)?;
@@ -129,7 +148,13 @@ mod tests {
     fn scheduled_envelope_is_a_schedule_run() {
         let ev =
             json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-        assert_eq!(parse(&ev), Ok(Input::Schedule { execution_id: None }));
+        assert_eq!(
+            parse(&ev),
+            Ok(Input::Schedule {
+                execution_id: None,
+                by_hand: false
+            })
+        );
     }
 
     #[test]
@@ -139,7 +164,20 @@ mod tests {
         assert_eq!(
             parse(&ev),
             Ok(Input::Schedule {
-                execution_id: Some("e-1".into())
+                execution_id: Some("e-1".into()),
+                by_hand: false
+            })
+        );
+    }
+
+    #[test]
+    fn heartbeat_is_a_heartbeat_with_its_execution() {
+        let ev = json!({"source": "aws.scheduler", "detail-type": "Warm Heartbeat",
+                        "scheduled_time": "2026-12-01T00:01:00Z", "execution_id": "e-2"});
+        assert_eq!(
+            parse(&ev),
+            Ok(Input::Heartbeat {
+                execution_id: Some("e-2".into())
             })
         );
     }

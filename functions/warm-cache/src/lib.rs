@@ -1,5 +1,6 @@
-//! The warm-cache function: invoked by an EventBridge schedule (midnight UTC for `WARM_MODE=all`,
-//! hourly for `local`), by hand, or by its own fan-out chunks, it stores the bundles of the tenants
+//! The warm-cache function: invoked by a minute heartbeat that fires the warm schedule `cron_job`
+//! holds (midnight UTC for `WARM_MODE=all`, hourly for `local`, until an operator changes it), by
+//! hand, or by its own fan-out chunks, it stores the bundles of the tenants
 //! the run picks (see [`plan`]) so the morning's first request hits.
 
 // Public for the tests and the benchmark, which build the function's config, events and fan-out, and
@@ -44,11 +45,30 @@ pub async fn warm_event(state: &WarmState, event: LambdaEvent<Value>) -> Result<
     let input =
         input::parse(&event.payload).inspect_err(|e| tracing::error!(error = %e, "rejected event"))?;
     let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
-    if input == input::Input::Compact {
-        return compact(state, deadline).await;
-    }
+    let input = match input {
+        input::Input::Compact => return compact(state, deadline).await,
+        // No run row and no metrics line when nothing is due: 1,440 beats a day say nothing.
+        input::Input::Heartbeat { execution_id } => match beat(state, execution_id.as_deref()).await? {
+            job::Beat::Due => input::Input::Schedule {
+                execution_id,
+                by_hand: false,
+            },
+            job::Beat::NotDue { next_run } => {
+                return Ok(serde_json::json!({"due": false, "next_run": next_run}))
+            }
+        },
+        input => input,
+    };
     let summary = Box::pin(warm(state, &input, deadline)).await?;
     Ok(serde_json::to_value(&summary)?)
+}
+
+/// The minute heartbeat asks `cron_job` whether a firing of the warm schedule is due.
+async fn beat(state: &WarmState, execution_id: Option<&str>) -> Result<job::Beat, WarmError> {
+    job::beat(&state.db, &state.warm, state.clock.now(), execution_id)
+        .await
+        .inspect_err(|e| tracing::error!(error = %chain(e), "heartbeat: cannot read cron_job"))
+        .map_err(WarmError::DatabaseUnavailable)
 }
 
 /// `POST /api/cron/execute` (make dev): the runbook's manual warm, answered as an HTTP response.
@@ -58,7 +78,10 @@ async fn cron_execute(state: &WarmState, event: &LambdaEvent<Value>) -> Value {
         cron_route::Request::Refused(response) => response,
         cron_route::Request::Warm => {
             let deadline = Deadline::from_epoch_ms(event.context.deadline, state.warm.deadline_margin);
-            let input = input::Input::Schedule { execution_id: None };
+            let input = input::Input::Schedule {
+                execution_id: None,
+                by_hand: true,
+            };
             match Box::pin(warm(state, &input, deadline)).await {
                 Ok(summary) => cron_route::response(
                     200,

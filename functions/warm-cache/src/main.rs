@@ -8,7 +8,7 @@ use warm_cache::{config::Config, fanout::Fanout, warm_event, WarmState};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::init_process();
+    shared::init_process("warm-cache");
     let env = shared::platform::secrets::environment(&["DATABASE_URL"]).await?;
     let config = Config::from_env(&env.vars())?;
     let fanout = match &config.warm.event_bus_name {

@@ -2,11 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use shared::platform::db::Database;
 use uuid::Uuid;
 
+use crate::config::WarmConfig;
+use crate::job;
 use crate::plan::Skip;
 
 /// At most this many failures are itemised in the summary and the run row; the count is always exact.
@@ -37,6 +40,9 @@ pub struct Summary {
     pub skipped_fresh: u64,
     /// This execution already ran to the end in an earlier attempt: nothing was done again.
     pub already_done: bool,
+    /// Why this firing of the schedule did nothing (the job is off in `cron_job`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<&'static str>,
     pub stopped_early: bool,
     pub duration_ms: u64,
     /// Change deltas folded into the base counters at the start of the run.
@@ -143,7 +149,13 @@ pub async fn start(
     .await
 }
 
-pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error> {
+/// Completes the run's row; a scheduled or manual run is also the job's last run in `cron_job`.
+pub async fn finish(
+    db: &Database,
+    config: &WarmConfig,
+    summary: &Summary,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let error_summary = summary.error_summary();
     db.transaction(async |tx| {
         sqlx::query(
@@ -153,7 +165,7 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
                     succeeded = $9, mode = $10, tenants_warmed = $11, tenants_skipped = $12,
                     skip_reasons = $13, invalid_zones = $14, global_warmed = $15,
                     deltas_compacted = $16, stats_checked = $17, stats_drifted = $18,
-                    untracked_tables = $19
+                    untracked_tables = $19, skipped = $20
               WHERE id = $1",
         )
         .persistent(db.persistent())
@@ -176,8 +188,12 @@ pub async fn finish(db: &Database, summary: &Summary) -> Result<(), sqlx::Error>
         .bind(saturating_i32(summary.stats_checked))
         .bind(saturating_i32(summary.stats_drifted))
         .bind(&summary.untracked_tables)
+        .bind(summary.skipped)
         .execute(&mut *tx)
         .await?;
+        if matches!(summary.trigger, "schedule" | "manual") {
+            job::record_run(tx, db, config, summary, now).await?;
+        }
         Ok(())
     })
     .await
@@ -187,8 +203,8 @@ fn saturating_i32(n: u64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// One EMF line: CloudWatch turns it into metrics of namespace `DashboardCache`, dimension `Trigger`.
-pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
+/// One EMF document: CloudWatch turns it into metrics of namespace `DashboardCache`, dimension `Trigger`.
+pub fn emf_document(summary: &Summary, timestamp_ms: i64) -> serde_json::Value {
     json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -225,7 +241,6 @@ pub fn emf_line(summary: &Summary, timestamp_ms: i64) -> String {
         "Mode": summary.mode,
         "StatsDrifted": summary.stats_drifted,
     })
-    .to_string()
 }
 
 #[cfg(test)]
@@ -233,7 +248,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emf_line_declares_the_metrics_with_their_values() {
+    fn emf_document_declares_the_metrics_with_their_values() {
         let mut summary = Summary {
             trigger: "schedule",
             bundles_warmed: 12,
@@ -245,7 +260,7 @@ mod tests {
         summary.skip(Skip::Idle);
         summary.skip(Skip::Idle);
         summary.skip(Skip::NotDue);
-        let line: serde_json::Value = serde_json::from_str(&emf_line(&summary, 1_795_478_400_000)).unwrap();
+        let line = emf_document(&summary, 1_795_478_400_000);
         let directive = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "DashboardCache");
         let names: Vec<&str> = directive["Metrics"]

@@ -1,6 +1,8 @@
-//! What the functions run on, apart from Redis: the clock ([`clock`]), Postgres ([`db`]) and secrets
-//! read from Secrets Manager ([`secrets`]). Uses only the environment leaf.
+//! What the functions run on, apart from Redis: the clock ([`clock`]), Postgres ([`db`]), secrets
+//! read from Secrets Manager ([`secrets`]) and the log and metrics lines ([`log`]). Uses only the
+//! environment leaf.
 
 pub mod clock;
 pub mod db;
+pub mod log;
 pub mod secrets;

@@ -558,7 +558,7 @@ async fn uninstalling_leaves_the_crm_tables_and_their_rows_as_before(pool: PgPoo
         "SELECT nspname::text FROM pg_namespace WHERE nspname = 'dashboard_cache'
          UNION ALL
          SELECT oid::regclass::text FROM pg_class
-          WHERE relname IN ('cache_warm_run', 'tenant_warm_state', 'warm_job_config', 'cron_job', '_sqlx_migrations')
+          WHERE relname IN ('cache_warm_run', 'tenant_warm_state', 'cron_job', '_sqlx_migrations')
          UNION ALL
          SELECT 'depends on the owner role: ' || classid::regclass::text FROM pg_shdepend
           WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())

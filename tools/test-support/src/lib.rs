@@ -8,6 +8,7 @@ mod db_role;
 pub mod exactness;
 mod fault_proxy;
 pub mod idp;
+pub mod log_lines;
 mod own_postgres;
 mod own_redis;
 pub mod secrets_manager;

@@ -7,6 +7,7 @@ mod faults;
 mod freshness;
 mod identity_providers;
 mod local_cache;
+mod logs;
 mod read_recording;
 mod secret_rotation;
 mod tenant_day;

@@ -26,6 +26,7 @@ pub async fn warm(state: &WarmState, input: &Input, deadline: Deadline) -> Resul
     let started = Instant::now();
     let (mut summary, warmed_since_ms) = match start(state, input).await? {
         Started::AlreadyDone(summary) => return Ok(summary),
+        Started::Skipped(summary) => return finish(state, summary, started).await,
         Started::Run {
             summary,
             warmed_since_ms,
@@ -45,6 +46,8 @@ pub async fn warm(state: &WarmState, input: &Input, deadline: Deadline) -> Resul
 enum Started {
     /// This scheduled execution already ran to the end in an earlier attempt: nothing to redo.
     AlreadyDone(Summary),
+    /// A firing of the schedule while the job is off: recorded, nothing done.
+    Skipped(Summary),
     /// A new run; for the retry of an execution, tenants computed since `warmed_since_ms` are left.
     Run {
         summary: Summary,
@@ -52,12 +55,12 @@ enum Started {
     },
 }
 
-/// Records the run's row (and, for the schedule, the job's settings for `cron_job`), or finds that a
-/// retried scheduled execution already ran to the end.
+/// Records the run's row, or finds that a retried scheduled execution already ran to the end, or
+/// (for a firing of the schedule while `cron_job.is_active` is false) records a skipped run.
 async fn start(state: &WarmState, input: &Input) -> Result<Started, WarmError> {
     let db = &state.db;
     let execution_id = match input {
-        Input::Schedule { execution_id } => execution_id.as_deref(),
+        Input::Schedule { execution_id, .. } => execution_id.as_deref(),
         _ => None,
     };
     // A retry of a scheduled execution (Lambda's, after a timeout) must not redo its work.
@@ -77,6 +80,15 @@ async fn start(state: &WarmState, input: &Input) -> Result<Started, WarmError> {
             ..Summary::default()
         }));
     }
+    if let Input::Schedule { by_hand: false, .. } = input {
+        let active = job::is_active(db, &state.warm, state.clock.now())
+            .await
+            .inspect_err(|e| tracing::error!(error = %chain(e), "cannot read cron_job"))
+            .map_err(WarmError::DatabaseUnavailable)?;
+        if !active {
+            return skip(state, input, execution_id, JOB_OFF).await;
+        }
+    }
     let parent = match input {
         Input::Chunk { parent_run_id, .. } => *parent_run_id,
         _ => earlier.map(|a| a.run_id),
@@ -85,11 +97,6 @@ async fn start(state: &WarmState, input: &Input) -> Result<Started, WarmError> {
         .await
         .inspect_err(|e| tracing::error!(error = %chain(e), "cannot record the run: Postgres unavailable"))
         .map_err(WarmError::DatabaseUnavailable)?;
-    if matches!(input, Input::Schedule { .. }) {
-        if let Err(e) = job::record(db, &state.warm, state.clock.now()).await {
-            tracing::warn!(error = %chain(&e), "cannot record the job's schedule for cron_job");
-        }
-    }
     Ok(Started::Run {
         summary: Summary {
             run_id,
@@ -99,6 +106,30 @@ async fn start(state: &WarmState, input: &Input) -> Result<Started, WarmError> {
         },
         warmed_since_ms: earlier.map(|a| a.started_at_ms),
     })
+}
+
+/// Why a firing of the schedule did nothing while the job is off.
+const JOB_OFF: &str = "cron_job.is_active is false";
+
+/// A firing that does nothing, for `reason`: its run row says so (and `cron_job` shows it as the last
+/// run), and its metrics line is printed like any run's.
+async fn skip(
+    state: &WarmState,
+    input: &Input,
+    execution_id: Option<&str>,
+    reason: &'static str,
+) -> Result<Started, WarmError> {
+    tracing::info!(reason, "scheduled warm skipped");
+    let run_id = report::start(&state.db, input.trigger(), None, execution_id)
+        .await
+        .map_err(WarmError::DatabaseUnavailable)?;
+    Ok(Started::Skipped(Summary {
+        run_id,
+        trigger: input.trigger(),
+        mode: state.warm.policy.mode.as_str(),
+        skipped: Some(reason),
+        ..Summary::default()
+    }))
 }
 
 /// Folds change deltas first, so every bundle this run computes reads fewer; within a budget, so that
@@ -154,13 +185,13 @@ async fn check_sample(state: &WarmState, summary: &mut Summary) {
 async fn finish(state: &WarmState, mut summary: Summary, started: Instant) -> Result<Summary, WarmError> {
     summary.duration_ms = millis(started.elapsed());
     let run_id = summary.run_id;
-    if let Err(e) = report::finish(&state.db, &summary).await {
+    if let Err(e) = report::finish(&state.db, &state.warm, &summary, state.clock.now()).await {
         tracing::error!(%run_id, error = %chain(&e), "cannot record the run's result");
     }
-    println!(
-        "{}",
-        report::emf_line(&summary, chrono::Utc::now().timestamp_millis())
-    );
+    shared::platform::log::metrics(&report::emf_document(
+        &summary,
+        chrono::Utc::now().timestamp_millis(),
+    ));
     tracing::info!(
         %run_id,
         trigger = summary.trigger,

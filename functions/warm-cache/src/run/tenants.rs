@@ -114,8 +114,9 @@ impl Warmer<'_> {
                 let ids = stream::iter(tenant_ids.clone().into_iter().map(|id| Ok(Pick::warm(id))));
                 self.warm_tenants(ids, deadline, summary).await;
             }
-            // Handled before a run starts (see `crate::compact`): nothing to warm.
-            Input::Compact => {}
+            // Handled before a run starts (`crate::warm_event`): a due heartbeat becomes a
+            // `Schedule`, compaction warms nothing.
+            Input::Compact | Input::Heartbeat { .. } => {}
         }
         Ok(())
     }

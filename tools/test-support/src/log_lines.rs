@@ -1,0 +1,54 @@
+//! The log and metrics lines a function writes in Lambda (its JSON format), captured in memory: the
+//! function's own layer over a buffer, for the current thread (a `#[tokio::test]` runs on it).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use shared::platform::log::LambdaJson;
+use tracing::subscriber::DefaultGuard;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Lines written while the guard of [`capture`] lives.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Lines {
+    /// Every line, each parsed as JSON (a line that is not JSON fails the test).
+    pub fn parsed(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8(bytes)
+            .expect("UTF-8 lines")
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+            .collect()
+    }
+}
+
+impl Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Lines {
+    type Writer = Lines;
+    fn make_writer(&'a self) -> Lines {
+        self.clone()
+    }
+}
+
+/// Captures what `service` logs on this thread, as `shared::init_process` sets it up in Lambda.
+pub fn capture(service: &str) -> (DefaultGuard, Lines) {
+    let lines = Lines::default();
+    let subscriber = tracing_subscriber::registry().with(LambdaJson::new(service, lines.clone()));
+    (tracing::subscriber::set_default(subscriber), lines)
+}
