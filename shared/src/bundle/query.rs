@@ -1,7 +1,7 @@
 //! The dashboard bundle: its exact definition as SQL, and its JSON shape.
 //!
 //! All queries of one bundle run in one read-only repeatable-read transaction, so the counts, sums and
-//! lists describe the same snapshot. Sums are computed by Postgres over every row and carried to JSON
+//! lists describe the same snapshot, sent as two batches ([`crate::platform::snapshot`]). Sums are computed by Postgres over every row and carried to JSON
 //! as exact decimal text, never through a float.
 //!
 //! The eleven stats are read from the counters the change-tracking triggers maintain (base rows and
@@ -21,16 +21,17 @@
 use chrono::{DateTime, Days, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
-use sqlx::{FromRow, PgConnection};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
 use super::identity::{BundleId, Scope};
 use crate::bundle::tenant_time::Zone;
 use crate::bundle::version;
 use crate::bundle::BundleError;
-use crate::platform::db::Database;
+use crate::platform::db::{is_transient, Database, TRANSIENT_ATTEMPTS};
 
-pub use crate::bundle::sql::Sql;
+pub use crate::bundle::sql::{with_values, Sql};
 
 /// `newLeadsLast30Days` and `activitiesLast30Days` count from the start of the tenant's local day this
 /// many days ago (the UTC day for the global view and tenants without a zone).
@@ -139,55 +140,61 @@ pub struct Computed {
     pub zone: Zone,
 }
 
-/// Computes bundle `id` as of `now`.
+/// Computes bundle `id` as of `now`, in one snapshot and two round trips: the data version and the
+/// tenant's zone first (the 30-day window starts at the zone's midnight), then the stats and the three
+/// lists, with the commit. Tried again on a new connection when the connection was lost.
 pub async fn compute(
     db: &Database,
     id: BundleId,
     now: DateTime<Utc>,
     ttl_seconds: u64,
 ) -> Result<Computed, BundleError> {
-    let begin = format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {}",
-        db.transaction_settings_sql()
-    );
-    let mut tx = db.begin_with(begin).await?;
-    let persistent = db.persistent();
-    let (data_version, zone) = match id.scope {
-        Scope::Tenant(tenant) => {
-            let (version, zone) = version::of_existing_tenant_with_zone(&mut *tx, tenant, persistent)
-                .await?
-                .ok_or(BundleError::TenantNotFound(tenant))?;
-            let zone = Zone::parse(zone.as_deref());
+    let mut attempt = 1;
+    loop {
+        match compute_once(db, id, now, ttl_seconds).await {
+            Err(BundleError::Database(e)) if attempt < TRANSIENT_ATTEMPTS && is_transient(&e) => {
+                tracing::debug!(error = %crate::env::chain(&e), "bundle read lost its connection; trying again");
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn compute_once(
+    db: &Database,
+    id: BundleId,
+    now: DateTime<Utc>,
+    ttl_seconds: u64,
+) -> Result<Computed, BundleError> {
+    let tenant = id.scope.tenant_id();
+    let include_test_data = id.include_test_data;
+    let version_sql = match id.scope {
+        Scope::Tenant(_) => version::TENANT_VERSION_AND_ZONE_SQL.as_str(),
+        Scope::Global => version::GLOBAL_VERSION_SQL.as_str(),
+    };
+    let (snapshot, first) = db
+        .snapshot(&[with_values(version_sql, tenant, include_test_data, None)])
+        .await?;
+    let row = first.first().and_then(|rows| rows.first());
+    let (data_version, zone) = match (id.scope, row) {
+        (Scope::Tenant(tenant), None) => {
+            snapshot.rollback().await?;
+            return Err(BundleError::TenantNotFound(tenant));
+        }
+        (Scope::Tenant(tenant), Some(row)) => {
+            let zone = Zone::parse(row.try_get::<Option<String>, _>(1)?.as_deref());
             if zone.is_invalid() {
                 tracing::warn!(%tenant, "tenant.timezone is not a known IANA zone; counting days in UTC");
             }
-            (version, zone)
+            (row.try_get(0)?, zone)
         }
         // The superadmin's global view keeps its own (UTC) day.
-        Scope::Global => (version::current(&mut *tx, id.scope, persistent).await?, Zone::Utc),
+        (Scope::Global, row) => (row.ok_or(sqlx::Error::RowNotFound)?.try_get(0)?, Zone::Utc),
     };
-    let bundle = query_bundle(&mut tx, id, now, zone, ttl_seconds, persistent).await?;
-    tx.commit().await?;
-    Ok(Computed {
-        bundle,
-        data_version,
-        zone,
-    })
-}
 
-async fn query_bundle(
-    conn: &mut PgConnection,
-    id: BundleId,
-    now: DateTime<Utc>,
-    zone: Zone,
-    ttl_seconds: u64,
-    persistent: bool,
-) -> Result<Bundle, sqlx::Error> {
     let sql = Sql::for_scope(id.scope);
-    let tenant = id.scope.tenant_id();
-    let include_test_data = id.include_test_data;
     let since = recent_window_start(now, zone);
-
     // The maintained 30-day counts are per 15-minute bucket: exact for a window starting on a bucket
     // boundary (any midnight of any time zone); another start is counted the slow way.
     let stats_sql = if maintained_window(since) {
@@ -195,46 +202,40 @@ async fn query_bundle(
     } else {
         &sql.stats
     };
-    let stats: Stats = sqlx::query_as(stats_sql.as_str())
-        .persistent(persistent)
-        .bind(tenant)
-        .bind(include_test_data)
-        .bind(since)
-        .fetch_one(&mut *conn)
-        .await?;
-    let recent_activities = sqlx::query_as(sql.recent_activities.as_str())
-        .persistent(persistent)
-        .bind(tenant)
-        .bind(include_test_data)
-        .fetch_all(&mut *conn)
-        .await?;
-    let recent_leads = sqlx::query_as(sql.recent_leads.as_str())
-        .persistent(persistent)
-        .bind(tenant)
-        .bind(include_test_data)
-        .fetch_all(&mut *conn)
-        .await?;
-    let recent_opportunities = sqlx::query_as(sql.recent_opportunities.as_str())
-        .persistent(persistent)
-        .bind(tenant)
-        .bind(include_test_data)
-        .fetch_all(&mut *conn)
-        .await?;
-
-    Ok(Bundle {
-        stats,
-        lists: Lists {
-            recent_activities,
-            recent_leads,
-            recent_opportunities,
+    let statements = [
+        stats_sql,
+        &sql.recent_activities,
+        &sql.recent_leads,
+        &sql.recent_opportunities,
+    ]
+    .map(|statement| with_values(statement, tenant, include_test_data, Some(since)));
+    let results = snapshot.finish(&statements).await?;
+    let [stats, activities, leads, opportunities] = <[Vec<PgRow>; 4]>::try_from(results).map_err(|_| {
+        sqlx::Error::Protocol("a bundle batch answered with another number of statements".into())
+    })?;
+    let stats = Stats::from_row(stats.first().ok_or(sqlx::Error::RowNotFound)?)?;
+    Ok(Computed {
+        bundle: Bundle {
+            stats,
+            lists: Lists {
+                recent_activities: rows_as(&activities)?,
+                recent_leads: rows_as(&leads)?,
+                recent_opportunities: rows_as(&opportunities)?,
+            },
+            meta: Meta {
+                tenant_id: tenant,
+                include_test_data,
+                generated_at: now,
+                ttl_seconds,
+            },
         },
-        meta: Meta {
-            tenant_id: tenant,
-            include_test_data,
-            generated_at: now,
-            ttl_seconds,
-        },
+        data_version,
+        zone,
     })
+}
+
+fn rows_as<T: for<'r> FromRow<'r, PgRow>>(rows: &[PgRow]) -> Result<Vec<T>, sqlx::Error> {
+    rows.iter().map(T::from_row).collect()
 }
 
 fn rfc3339<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -4,6 +4,9 @@
 
 use std::sync::LazyLock;
 
+use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+
 use super::identity::Scope;
 use super::StatsKind;
 
@@ -184,4 +187,61 @@ fn timestamp(column: &str) -> String {
         "CASE WHEN {column} >= '0001-01-01T00:00:00Z'::timestamptz
                AND {column} < '10000-01-01T00:00:00Z'::timestamptz THEN {column} END"
     )
+}
+
+/// `statement` with its parameters written in as typed literals, for the simple query protocol (see
+/// [`crate::platform::snapshot`]): `$1::uuid` the tenant (NULL for the global view), `$2::bool`
+/// whether test data counts, `$3::timestamptz` the 30-day window's start. Only values of these types
+/// are written, never text from a request.
+pub fn with_values(
+    statement: &str,
+    tenant: Option<Uuid>,
+    include_test_data: bool,
+    since: Option<DateTime<Utc>>,
+) -> String {
+    let tenant = match tenant {
+        Some(id) => format!("'{id}'::uuid"),
+        None => "NULL::uuid".to_owned(),
+    };
+    let since = match since {
+        Some(at) => format!(
+            "'{}'::timestamptz",
+            at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ),
+        None => "NULL::timestamptz".to_owned(),
+    };
+    statement
+        .replace("$1::uuid", &tenant)
+        .replace("$2::bool", if include_test_data { "true" } else { "false" })
+        .replace("$3::timestamptz", &since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No placeholder is left for the simple query protocol to reject (or to read as text).
+    #[test]
+    fn every_statement_takes_its_values_as_literals() {
+        let tenant = Some(Uuid::nil());
+        for scope in [Scope::Tenant(Uuid::nil()), Scope::Global] {
+            let sql = Sql::for_scope(scope);
+            for statement in [
+                &sql.stats,
+                &sql.maintained_stats,
+                &sql.recent_activities,
+                &sql.recent_leads,
+                &sql.recent_opportunities,
+                &*crate::bundle::version::TENANT_VERSION_AND_ZONE_SQL,
+                &crate::bundle::version::current_sql(scope),
+            ] {
+                let text = with_values(statement, tenant, true, Some(Utc::now()));
+                let placeholder = text
+                    .as_bytes()
+                    .windows(2)
+                    .any(|w| w[0] == b'$' && w[1].is_ascii_digit());
+                assert!(!placeholder, "{text}");
+            }
+        }
+    }
 }

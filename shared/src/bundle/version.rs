@@ -7,7 +7,6 @@
 //! every later snapshot, whatever order concurrent transactions commit in.
 
 use sqlx::PgExecutor;
-use uuid::Uuid;
 
 use super::identity::Scope;
 use super::StatsKind;
@@ -72,21 +71,17 @@ pub async fn current<'c>(
     }
 }
 
-/// The data version and the stored time zone name of tenant `id`, or `None` if no such tenant exists:
-/// one round trip for both (what a bundle computation reads first).
-pub async fn of_existing_tenant_with_zone<'c>(
-    executor: impl PgExecutor<'c>,
-    id: Uuid,
-    persistent: bool,
-) -> Result<Option<(i64, Option<String>)>, sqlx::Error> {
-    sqlx::query_as(TENANT_VERSION_AND_ZONE_SQL.as_str())
-        .persistent(persistent)
-        .bind(id)
-        .fetch_optional(executor)
-        .await
+/// The statement [`current`] runs, with its value written in (for a batch, see
+/// [`crate::platform::snapshot`]).
+pub fn current_sql(scope: Scope) -> String {
+    match scope {
+        Scope::Tenant(id) => super::sql::with_values(&CURRENT_TENANT_SQL, Some(id), false, None),
+        Scope::Global => GLOBAL_VERSION_SQL.clone(),
+    }
 }
 
-/// Public for the benchmark, which runs the very same statement.
+/// The data version and the stored time zone name of tenant `$1`, no row if no such tenant exists:
+/// what a bundle computation reads first. Public for the benchmark, which runs the very same statement.
 pub static TENANT_VERSION_AND_ZONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {}, t.timezone FROM tenant t WHERE t.id = $1::uuid",

@@ -100,6 +100,9 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
+            // No ping before each use (a round trip on every request's path): a connection found
+            // dead fails its first statement, and reads and transactions are tried again on another.
+            .test_before_acquire(false)
             .connect_lazy_with(connect_options(
                 config.url.expose_secret(),
                 config.proxy_host.as_deref(),
@@ -276,7 +279,7 @@ pub fn is_refused_credentials(e: &sqlx::Error) -> bool {
 }
 
 /// Attempts of [`retry_transient`], the first included.
-const TRANSIENT_ATTEMPTS: u32 = 3;
+pub(crate) const TRANSIENT_ATTEMPTS: u32 = 3;
 
 /// Whether `e` is a lost or refused connection (the server restarting, an administrator terminating the
 /// session, a network blip) rather than a problem with the query: worth one more try on a new connection.

@@ -1,8 +1,9 @@
 //! What the functions run on, apart from Redis: the clock ([`clock`]), Postgres ([`db`]), secrets
-//! read from Secrets Manager ([`secrets`]) and the log and metrics lines ([`log`]). Uses only the
-//! environment leaf.
+//! read from Secrets Manager ([`secrets`]), reads in one round trip per batch ([`snapshot`]) and the
+//! log and metrics lines ([`log`]). Uses only the environment leaf.
 
 pub mod clock;
 pub mod db;
 pub mod log;
 pub mod secrets;
+pub mod snapshot;

@@ -330,12 +330,14 @@ impl BundleCache {
         }
     }
 
-    /// The data version of `id` now, in a transaction of its own (see [`Database::persistent`]).
+    /// The data version of `id` now, in a transaction of its own: one round trip.
     async fn current_version(&self, id: BundleId) -> Result<i64, sqlx::Error> {
-        let mut tx = self.db.begin().await?;
-        let current = version::current(&mut *tx, id.scope, self.db.persistent()).await?;
-        tx.commit().await?;
-        Ok(current)
+        let results = self.db.read(&[version::current_sql(id.scope)]).await?;
+        let row = results
+            .first()
+            .and_then(|rows| rows.first())
+            .ok_or(sqlx::Error::RowNotFound)?;
+        sqlx::Row::try_get(row, 0)
     }
 }
 

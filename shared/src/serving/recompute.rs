@@ -34,6 +34,17 @@ enum Stored {
     No,
 }
 
+impl Stored {
+    /// Superseded, the entry computed is still this request's answer: computed after the request
+    /// began, it has every write committed before.
+    fn status(self) -> CacheStatus {
+        match self {
+            Stored::Yes | Stored::Superseded => CacheStatus::Miss,
+            Stored::No => CacheStatus::Bypass,
+        }
+    }
+}
+
 impl BundleCache {
     /// Recomputes `key` with at most one caller at a time across all instances: the lease holder
     /// computes; the others serve `previous` as STALE or, with no previous entry, wait for the holder's
@@ -51,15 +62,21 @@ impl BundleCache {
         let mut outdated: Option<Entry> = None;
         loop {
             let previous = previous.or(outdated.as_ref());
-            match self.redis.acquire_lease(&lease_key, self.freshness.lease).await {
-                Ok(Some(token)) => {
+            let lease = self
+                .redis
+                .acquire_lease_reading(&lease_key, self.freshness.lease, key)
+                .await;
+            match lease {
+                Ok((Some(token), found)) => {
                     let holder = Holder {
                         lease_key: &lease_key,
                         token: &token,
                     };
-                    return self.compute_as_holder(id, key, previous, current, holder).await;
+                    return self
+                        .compute_as_holder(id, key, previous, current, holder, found)
+                        .await;
                 }
-                Ok(None) => {
+                Ok((None, _)) => {
                     if let Some(entry) = previous {
                         return Ok(served(entry.clone(), CacheStatus::Stale, key.to_owned()));
                     }
@@ -98,8 +115,9 @@ impl BundleCache {
         }
     }
 
-    /// The lease holder's part: compute and store, unless another caller stored an entry that may
-    /// be served instead between our read and our lease; serve `previous` if Postgres fails.
+    /// The lease holder's part: compute, then store and release the lease in one round trip, unless
+    /// another caller stored an entry that may be served instead between our read and our lease
+    /// (`found`, read with the lease); serve `previous` if Postgres fails.
     async fn compute_as_holder(
         &self,
         id: BundleId,
@@ -107,29 +125,51 @@ impl BundleCache {
         previous: Option<&Entry>,
         current: Option<i64>,
         holder: Holder<'_>,
+        found: Option<Vec<u8>>,
     ) -> Result<Served, BundleError> {
-        let result = match self.stored_since(id, key, previous, current).await {
-            Some(newer) => Ok(served(newer, CacheStatus::Hit, key.to_owned())),
-            None => self.compute_and_store(id, key.to_owned(), Store::Yes).await,
+        if let Some(newer) = self.stored_since(id, found, previous, current).await {
+            self.release(holder).await;
+            return Ok(served(newer, CacheStatus::Hit, key.to_owned()));
+        }
+        let result = match self.compute(id).await {
+            Ok(entry) => {
+                let max_age = self.freshness.max_age;
+                let stored = self
+                    .redis
+                    .store_entry_releasing(key, &entry, max_age, holder.lease_key, holder.token)
+                    .await;
+                let stored = self.kept(key, &entry, stored).await;
+                if stored == Stored::No {
+                    self.release(holder).await;
+                }
+                Ok(served(entry, stored.status(), key.to_owned()))
+            }
+            Err(e) => {
+                self.release(holder).await;
+                Err(e)
+            }
         };
+        stale_if_database_failed(result, previous, key)
+    }
+
+    async fn release(&self, holder: Holder<'_>) {
         if let Err(e) = self.redis.release_lease(holder.lease_key, holder.token).await {
             let lease_key = holder.lease_key;
             tracing::warn!(%lease_key, error = %chain(&e), "lease release failed; it will expire");
         }
-        stale_if_database_failed(result, previous, key)
     }
 
-    /// The entry now under `key` if it may be served as a HIT instead of recomputing: stored after
-    /// `previous` (a greater [`Entry::fence`]), computed today, and from at least data version
+    /// The entry `found` under the key if it may be served as a HIT instead of recomputing: stored
+    /// after `previous` (a greater [`Entry::fence`]), computed today, and from at least data version
     /// `current` (read now when this request has not read one; only when such an entry exists).
     async fn stored_since(
         &self,
         id: BundleId,
-        key: &str,
+        found: Option<Vec<u8>>,
         previous: Option<&Entry>,
         current: Option<i64>,
     ) -> Option<Entry> {
-        let entry = Entry::decode(&self.redis.get(key).await.ok()??)?;
+        let entry = Entry::decode(&found?)?;
         let newer = previous.is_none_or(|p| entry.fence() > p.fence());
         if !newer || !same_day(&entry, self.clock.now()) {
             return None;
@@ -152,13 +192,7 @@ impl BundleCache {
             Store::Yes => self.store(&key, &entry, self.freshness.max_age).await,
             Store::No => Stored::No,
         };
-        // Superseded, the entry computed is still this request's answer: computed after the request
-        // began, it has every write committed before.
-        let status = match stored {
-            Stored::Yes | Stored::Superseded => CacheStatus::Miss,
-            Stored::No => CacheStatus::Bypass,
-        };
-        Ok(served(entry, status, key))
+        Ok(served(entry, stored.status(), key))
     }
 
     /// Computes bundle `id` and stores it to expire after `expire_after`, whatever is cached: what the
@@ -186,7 +220,13 @@ impl BundleCache {
     }
 
     async fn store(&self, key: &str, entry: &Entry, expire_after: Duration) -> Stored {
-        match self.redis.store_entry(key, entry, expire_after).await {
+        let stored = self.redis.store_entry(key, entry, expire_after).await;
+        self.kept(key, entry, stored).await
+    }
+
+    /// What a store's answer means, the memory level keeping what Redis kept.
+    async fn kept(&self, key: &str, entry: &Entry, stored: Result<bool, crate::store::CacheError>) -> Stored {
+        match stored {
             Ok(true) => {
                 self.local.keep(key, entry).await;
                 Stored::Yes

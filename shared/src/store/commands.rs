@@ -10,7 +10,8 @@ use redis::AsyncCommands;
 
 use crate::store::connection::{Connection, RedisCache};
 use crate::store::entry::{
-    Entry, DATA_VERSION_OFFSET, MAGIC, MARK_VALIDATED, STORE_UNLESS_NEWER, VALIDATED_AT_OFFSET,
+    Entry, DATA_VERSION_OFFSET, MAGIC, MARK_VALIDATED, STORE_AND_RELEASE, STORE_UNLESS_NEWER,
+    VALIDATED_AT_OFFSET,
 };
 use crate::store::CacheError;
 
@@ -202,26 +203,70 @@ impl RedisCache {
         Ok(marked == 1)
     }
 
-    /// Takes the lease `key` for `lifetime` if nobody holds it; returns the token that releases it.
-    /// `SET NX GET` returns the value it found: our own token means an earlier attempt of this very
-    /// call succeeded and only its reply was lost, so the lease is ours.
-    pub async fn acquire_lease(&self, key: &str, lifetime: Duration) -> Result<Option<String>, CacheError> {
+    /// Takes the lease `key` for `lifetime` if nobody holds it, and reads `value_key` after it, in one
+    /// round trip (the two keys share a slot, see [`crate::store::keys::Keys::recompute_lease`]);
+    /// returns the token that releases the lease, if taken, and what `value_key` held then. `SET NX
+    /// GET` returns the value it found: our own token means an earlier attempt of this very call
+    /// succeeded and only its reply was lost, so the lease is ours.
+    pub async fn acquire_lease_reading(
+        &self,
+        key: &str,
+        lifetime: Duration,
+        value_key: &str,
+    ) -> Result<(Option<String>, Option<Vec<u8>>), CacheError> {
         let token = uuid::Uuid::new_v4().to_string();
         let options = redis::SetOptions::default()
             .conditional_set(redis::ExistenceCheck::NX)
             .get(true)
             .with_expiration(redis::SetExpiry::PX(lifetime.as_millis().max(1) as u64));
-        let found: Option<String> = self
+        let (found, value): (Option<String>, Option<Vec<u8>>) = self
             .run(|mut c| {
                 let (token, options) = (&token, options.clone());
-                async move { c.set_options(key, token, options).await }
+                async move {
+                    redis::pipe()
+                        .set_options(key, token, options)
+                        .get(value_key)
+                        .query_async(&mut c)
+                        .await
+                }
             })
             .await?;
-        Ok(match found {
+        let lease = match found {
             None => Some(token),
             Some(holder) if holder == token => Some(token),
             Some(_) => None,
-        })
+        };
+        Ok((lease, value))
+    }
+
+    /// [`RedisCache::store_entry`], then the lease `lease_key` released if `token` still holds it:
+    /// one round trip (see [`STORE_AND_RELEASE`]); returns whether the entry was stored.
+    pub async fn store_entry_releasing(
+        &self,
+        key: &str,
+        entry: &Entry,
+        expire_after: Duration,
+        lease_key: &str,
+        token: &str,
+    ) -> Result<bool, CacheError> {
+        let ms = expire_after.as_millis().max(1) as u64;
+        let bytes = entry.encode();
+        let stored: i64 = self
+            .run(|mut c| {
+                let bytes = &bytes;
+                async move {
+                    STORE_AND_RELEASE
+                        .key(key)
+                        .key(lease_key)
+                        .arg(&bytes[..])
+                        .arg(ms)
+                        .arg(token)
+                        .invoke_async(&mut c)
+                        .await
+                }
+            })
+            .await?;
+        Ok(stored == 1)
     }
 
     /// Releases the lease `key` if `token` still holds it (it may have expired and been retaken).

@@ -66,7 +66,17 @@ pub const HEADER_LEN: usize = 37;
 /// missing key, another format or bytes shorter than a header are replaced. Only the stored entry's
 /// header is read. The pairs are compared byte by byte, big-endian with the sign bit flipped: exact
 /// for every `i64`, where Lua's numbers are doubles (and its string order follows the locale).
-pub static STORE_UNLESS_NEWER: LazyLock<Script> = LazyLock::new(|| {
+pub static STORE_UNLESS_NEWER: LazyLock<Script> = LazyLock::new(|| store_script(""));
+
+/// [`STORE_UNLESS_NEWER`], then the recompute lease `KEYS[2]` released if token `ARGV[3]` still holds
+/// it (it may have expired and been retaken): the lease holder's store and release in one round trip,
+/// in this order, so that a waiter that finds the lease gone finds the entry. The two keys share a
+/// cluster slot (see [`crate::store::keys::Keys::recompute_lease`]).
+pub static STORE_AND_RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    store_script("if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end")
+});
+
+fn store_script(then: &str) -> Script {
     Script::new(&format!(
         "local function compare(a, b, at)
            for i = at + 1, at + 8 do
@@ -76,22 +86,27 @@ pub static STORE_UNLESS_NEWER: LazyLock<Script> = LazyLock::new(|| {
            end
            return 0
          end
-         local new = ARGV[1]
-         local old = redis.call('GETRANGE', KEYS[1], 0, {header} - 1)
-         if #old == {header} and #new >= {header}
-            and string.sub(old, 1, {magic}) == string.sub(new, 1, {magic}) then
-           local order = compare(old, new, {version})
-           if order == 0 then order = compare(old, new, {generated}) end
-           if order > 0 then return 0 end
+         local function store()
+           local new = ARGV[1]
+           local old = redis.call('GETRANGE', KEYS[1], 0, {header} - 1)
+           if #old == {header} and #new >= {header}
+              and string.sub(old, 1, {magic}) == string.sub(new, 1, {magic}) then
+             local order = compare(old, new, {version})
+             if order == 0 then order = compare(old, new, {generated}) end
+             if order > 0 then return 0 end
+           end
+           redis.call('PSETEX', KEYS[1], ARGV[2], new)
+           return 1
          end
-         redis.call('PSETEX', KEYS[1], ARGV[2], new)
-         return 1",
+         local stored = store()
+         {then}
+         return stored",
         header = HEADER_LEN,
         magic = MAGIC.len(),
         version = DATA_VERSION_OFFSET,
         generated = GENERATED_AT_OFFSET,
     ))
-});
+}
 
 /// `KEYS[1]`'s `validated_at` set to `ARGV[6]` in place, keeping its expiry, but only if it is still an
 /// entry of this format (`ARGV[2]`, the magic, `ARGV[1]` bytes long) computed from data version

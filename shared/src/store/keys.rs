@@ -50,9 +50,12 @@ impl Keys {
         pattern
     }
 
-    /// The short lease that lets one caller recompute a bundle while others wait or serve stale.
+    /// The short lease that lets one caller recompute a bundle while others wait or serve stale:
+    /// `dashboard:lease:{<bundle key>}`, whose hash tag puts it in the bundle key's cluster slot, so
+    /// that taking it and reading the bundle, or storing the bundle and releasing it, are one round
+    /// trip in a cluster too.
     pub fn recompute_lease(&self, id: BundleId) -> String {
-        format!("{}dashboard:lease:{id}", self.prefix)
+        format!("{}dashboard:lease:{{{}}}", self.prefix, self.bundle(id))
     }
 
     /// The hours (UTC, unix hours) in which tenant `tenant`'s dashboard was read, a hash kept for
@@ -92,7 +95,7 @@ mod tests {
         );
         assert_eq!(
             keys.recompute_lease(BundleId::new(Scope::Global, true)),
-            "dashboard:lease:SUPERADMIN_GLOBAL:include=true"
+            "dashboard:lease:{dashboard:bundle:SUPERADMIN_GLOBAL:include=true}"
         );
     }
 

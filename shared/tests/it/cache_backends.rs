@@ -91,46 +91,105 @@ async fn namespace_clear_reaches_every_node_and_spares_other_keys() {
     }
 }
 
+/// A recompute lease and the bundle key it guards (one cluster slot).
+fn lease_and_bundle() -> (String, String) {
+    let keys = Keys::new(prefix());
+    let id = BundleId::new(Scope::Tenant(Uuid::new_v4()), true);
+    (keys.recompute_lease(id), keys.bundle(id))
+}
+
+fn entry(data_version: i64) -> Entry {
+    Entry {
+        generated_at_ms: 1,
+        validated_at_ms: 1,
+        data_version,
+        day_ends_at_ms: 4,
+        json: "{}".to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn a_lease_is_exclusive_and_released_only_by_its_holder() {
     for (name, config) in backends() {
         let cache = Cache::new(&config).unwrap();
-        let key = format!("{}lease", prefix());
-        let token = cache
-            .acquire_lease(&key, Duration::from_secs(5))
+        let (lease, bundle) = lease_and_bundle();
+        let take = |lifetime| {
+            let (cache, lease, bundle) = (&cache, &lease, &bundle);
+            async move {
+                cache
+                    .acquire_lease_reading(lease, lifetime, bundle)
+                    .await
+                    .unwrap()
+                    .0
+            }
+        };
+        let token = take(Duration::from_secs(5)).await.expect(name);
+        assert_eq!(take(Duration::from_secs(5)).await, None, "{name}");
+        cache.release_lease(&lease, "someone-else").await.unwrap();
+        assert_eq!(take(Duration::from_secs(5)).await, None, "{name}");
+        cache.release_lease(&lease, &token).await.unwrap();
+        assert!(take(Duration::from_millis(50)).await.is_some(), "{name}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(take(Duration::from_secs(1)).await.is_some(), "{name}: expired");
+        cache.unlink(&[lease]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_lease_reads_the_bundle_and_the_holders_store_releases_it() {
+    for (name, config) in backends() {
+        let cache = Cache::new(&config).unwrap();
+        let (lease, bundle) = lease_and_bundle();
+        cache
+            .set(&bundle, &entry(3).encode(), Duration::from_secs(60))
+            .await
+            .unwrap();
+
+        let (token, found) = cache
+            .acquire_lease_reading(&lease, Duration::from_secs(5), &bundle)
+            .await
+            .unwrap();
+        let token = token.expect(name);
+        // Another caller's token neither stores over a newer entry's lease nor releases it.
+        let older = cache
+            .store_entry_releasing(
+                &bundle,
+                &entry(2),
+                Duration::from_secs(60),
+                &lease,
+                "someone-else",
+            )
+            .await
+            .unwrap();
+        let still_held = cache
+            .acquire_lease_reading(&lease, Duration::from_secs(5), &bundle)
             .await
             .unwrap()
-            .expect(name);
+            .0;
+        let stored = cache
+            .store_entry_releasing(&bundle, &entry(4), Duration::from_secs(60), &lease, &token)
+            .await
+            .unwrap();
+        let (after, now) = cache
+            .acquire_lease_reading(&lease, Duration::from_secs(5), &bundle)
+            .await
+            .unwrap();
+
         assert_eq!(
-            cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap(),
-            None,
+            found.as_deref().and_then(Entry::decode).map(|e| e.data_version),
+            Some(3),
             "{name}"
         );
-        cache.release_lease(&key, "someone-else").await.unwrap();
+        assert!(!older, "{name}: an older entry replaced a newer one");
+        assert_eq!(still_held, None, "{name}: released by another's token");
+        assert!(stored, "{name}");
+        assert!(after.is_some(), "{name}: the holder's store released the lease");
         assert_eq!(
-            cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap(),
-            None,
+            now.as_deref().and_then(Entry::decode).map(|e| e.data_version),
+            Some(4),
             "{name}"
         );
-        cache.release_lease(&key, &token).await.unwrap();
-        assert!(
-            cache
-                .acquire_lease(&key, Duration::from_millis(50))
-                .await
-                .unwrap()
-                .is_some(),
-            "{name}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(
-            cache
-                .acquire_lease(&key, Duration::from_secs(1))
-                .await
-                .unwrap()
-                .is_some(),
-            "{name}: expired"
-        );
-        cache.unlink(&[key]).await.unwrap();
+        cache.unlink(&[lease, bundle]).await.unwrap();
     }
 }
 
@@ -172,25 +231,6 @@ async fn revalidation_marks_only_the_entry_it_compared_and_keeps_the_expiry() {
             "{name}: the revalidation recreated an expired key"
         );
     }
-}
-
-#[tokio::test]
-async fn a_lease_is_held_by_one_caller_until_released() {
-    let cache = Cache::new(&TestEnv::new().redis()).unwrap();
-    let key = format!("{}lease", prefix());
-    let token = cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap();
-    assert!(token.is_some());
-    assert_eq!(
-        cache.acquire_lease(&key, Duration::from_secs(5)).await.unwrap(),
-        None
-    );
-    cache.release_lease(&key, &token.unwrap()).await.unwrap();
-    assert!(cache
-        .acquire_lease(&key, Duration::from_secs(5))
-        .await
-        .unwrap()
-        .is_some());
-    cache.unlink(std::slice::from_ref(&key)).await.unwrap();
 }
 
 #[tokio::test]

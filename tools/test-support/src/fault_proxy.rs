@@ -2,11 +2,14 @@
 //! (a NAT or load balancer forgetting them, a thawed Lambda environment whose peer is gone), and a
 //! server that accepts connections and never answers. Closing sockets is the easy failure; this is
 //! the other one. It can also hold what clients send for a while, to stop a client at a chosen point
-//! of its work (a slow computation, a store that lands late) and let it go on later.
+//! of its work (a slow computation, a store that lands late) and let it go on later. And it can be a
+//! network that is merely far away: a fixed one-way delay on every packet ([`FaultProxy::set_delay`]),
+//! counting the round trips ("flights") clients make ([`FaultProxy::flights`]).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -39,6 +42,10 @@ struct Shared {
     held: tokio::sync::watch::Sender<bool>,
     /// Chunks that arrived from clients while held.
     held_sends: AtomicU64,
+    /// One-way delay of every chunk, in microseconds.
+    delay_us: AtomicU64,
+    /// Client sends that followed an answer on their flow (or opened it): round trips.
+    flights: AtomicU64,
     tasks: Mutex<Vec<AbortHandle>>,
 }
 
@@ -74,6 +81,8 @@ impl FaultProxy {
             client_sends: AtomicU64::new(0),
             held: tokio::sync::watch::Sender::new(false),
             held_sends: AtomicU64::new(0),
+            delay_us: AtomicU64::new(0),
+            flights: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -121,6 +130,20 @@ impl FaultProxy {
         }
     }
 
+    /// Delays every chunk by `one_way` in each direction from now on (a link `2 × one_way` round trip
+    /// long); chunks keep their order and a pipeline still travels as one.
+    pub fn set_delay(&self, one_way: Duration) {
+        self.shared
+            .delay_us
+            .store(one_way.as_micros() as u64, Ordering::SeqCst);
+    }
+
+    /// Round trips clients started so far: a send on a flow that opens it or follows an answer on it
+    /// (a request split over several packets, or pipelined, counts once).
+    pub fn flights(&self) -> u64 {
+        self.shared.flights.load(Ordering::SeqCst)
+    }
+
     /// Flows accepted so far.
     pub fn flows(&self) -> u64 {
         self.shared.next_flow.load(Ordering::SeqCst)
@@ -155,8 +178,24 @@ async fn serve_flow(client: TcpStream, flow: u64, shared: Arc<Shared>) {
     let _ = server.set_nodelay(true);
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
-    let up = pump(&mut client_read, &mut server_write, flow, &shared, true);
-    let down = pump(&mut server_read, &mut client_write, flow, &shared, false);
+    // Whether the server spoke since the client last did: the client's next send is a new flight.
+    let answered = AtomicBool::new(true);
+    let up = pump(
+        &mut client_read,
+        &mut server_write,
+        flow,
+        &shared,
+        &answered,
+        true,
+    );
+    let down = pump(
+        &mut server_read,
+        &mut client_write,
+        flow,
+        &shared,
+        &answered,
+        false,
+    );
     tokio::join!(up, down);
     // A silenced flow keeps both sockets open: the peer sees silence, not a close.
     if shared.silenced(flow) {
@@ -171,37 +210,70 @@ async fn hold<T>(sockets: T) {
 }
 
 /// Copies `from` to `to` until either closes or the flow is silenced; data read after the flow was
-/// silenced is dropped, as the network would.
-async fn pump<R, W>(from: &mut R, to: &mut W, flow: u64, shared: &Shared, from_client: bool)
-where
+/// silenced is dropped, as the network would. Each chunk arrives the set delay after it was read.
+async fn pump<R, W>(
+    from: &mut R,
+    to: &mut W,
+    flow: u64,
+    shared: &Shared,
+    answered: &AtomicBool,
+    from_client: bool,
+) where
     R: AsyncReadExt + Unpin,
     W: AsyncWriteExt + Unpin,
 {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => {
-                // Pass the close on, so the other side ends its half too.
-                let _ = to.shutdown().await;
-                return;
-            }
-            Ok(n) => n,
-        };
-        if shared.silenced(flow) {
-            return;
-        }
-        if from_client {
-            shared.client_sends.fetch_add(1, Ordering::SeqCst);
-            let mut held = shared.held.subscribe();
-            if *held.borrow_and_update() {
-                shared.held_sends.fetch_add(1, Ordering::SeqCst);
-                if held.wait_for(|held| !held).await.is_err() {
+    let (link, mut arriving) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    // Whether `from` closed (passed on), rather than the flow being silenced (not passed on).
+    let closed = AtomicBool::new(false);
+    let read = async {
+        let link = link;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    closed.store(true, Ordering::SeqCst);
                     return;
                 }
+                Ok(n) => n,
+            };
+            if shared.silenced(flow) {
+                return;
+            }
+            if from_client {
+                shared.client_sends.fetch_add(1, Ordering::SeqCst);
+                if answered.swap(false, Ordering::SeqCst) {
+                    shared.flights.fetch_add(1, Ordering::SeqCst);
+                }
+                let mut held = shared.held.subscribe();
+                if *held.borrow_and_update() {
+                    shared.held_sends.fetch_add(1, Ordering::SeqCst);
+                    if held.wait_for(|held| !held).await.is_err() {
+                        return;
+                    }
+                }
+            } else {
+                answered.store(true, Ordering::SeqCst);
+            }
+            let delay = Duration::from_micros(shared.delay_us.load(Ordering::SeqCst));
+            if link
+                .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                .is_err()
+            {
+                return;
             }
         }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
+    };
+    let write = async {
+        while let Some((due, chunk)) = arriving.recv().await {
+            tokio::time::sleep_until(due).await;
+            if shared.silenced(flow) || to.write_all(&chunk).await.is_err() {
+                return;
+            }
         }
-    }
+        // `from` closed: pass the close on, so the other side ends its half too.
+        if closed.load(Ordering::SeqCst) {
+            let _ = to.shutdown().await;
+        }
+    };
+    tokio::join!(read, write);
 }

@@ -138,9 +138,11 @@ pub fn pool_at(pool: &PgPool, addr: std::net::SocketAddr) -> PgPool {
         .host(&addr.ip().to_string())
         .port(addr.port())
         .extra_float_digits(None);
+    // Like the functions' pools (`Database::connect_lazy`): no ping before each use.
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(2))
+        .test_before_acquire(false)
         .connect_lazy_with(options)
 }
 

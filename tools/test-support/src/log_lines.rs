@@ -1,12 +1,14 @@
 //! The log and metrics lines a function writes in Lambda (its JSON format), captured in memory: the
-//! function's own layer over a buffer, for the current thread (a `#[tokio::test]` runs on it).
+//! function's own layer over a buffer, installed as the test binary's global subscriber. Global, not
+//! per thread: with a scoped one, tests running beside it on other threads reset tracing's cached
+//! level and interest, and the events of the request under test were dropped. Tests find their own
+//! lines by their request ids.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use shared::platform::log::LambdaJson;
-use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -46,9 +48,18 @@ impl<'a> MakeWriter<'a> for Lines {
     }
 }
 
-/// Captures what `service` logs on this thread, as `shared::init_process` sets it up in Lambda.
-pub fn capture(service: &str) -> (DefaultGuard, Lines) {
-    let lines = Lines::default();
-    let subscriber = tracing_subscriber::registry().with(LambdaJson::new(service, lines.clone()));
-    (tracing::subscriber::set_default(subscriber), lines)
+/// Everything logged in this test binary from the first call on, as `shared::init_process` sets it
+/// up in Lambda for `service` (the first caller's).
+pub fn capture(service: &str) -> Lines {
+    static LINES: OnceLock<Lines> = OnceLock::new();
+    LINES
+        .get_or_init(|| {
+            let lines = Lines::default();
+            let subscriber = tracing_subscriber::registry().with(LambdaJson::new(service, lines.clone()));
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                panic!("another global subscriber is installed in this test binary");
+            }
+            lines
+        })
+        .clone()
 }

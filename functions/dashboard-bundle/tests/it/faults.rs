@@ -206,6 +206,24 @@ async fn a_silent_postgres_serves_the_cached_entry_within_the_request_deadline(p
         );
     }
     testing::cleanup_prefix(&env.prefix()).await;
+    // The silenced flows' server sessions end once the proxy lets their sockets go: wait for that,
+    // or dropping the test database races them ("being accessed by other users").
+    drop(state);
+    proxied.close().await;
+    drop(proxy);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if others < i64::from(pool.size()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[sqlx::test(migrations = "../../migrations")]

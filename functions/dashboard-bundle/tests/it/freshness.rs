@@ -233,14 +233,16 @@ async fn a_dead_lease_holder_blocks_the_key_only_until_its_lease_expires(pool: P
     let (env, tenant) = setup(&pool).await;
     let state = instance(&env, &pool, &just_after_midnight());
     // A holder that took the lease and died mid-compute.
-    let lease = state
-        .bundles
-        .keys()
-        .recompute_lease(BundleId::new(Scope::Tenant(tenant), true));
-    let taken = state
+    let id = BundleId::new(Scope::Tenant(tenant), true);
+    let lease = state.bundles.keys().recompute_lease(id);
+    let (taken, _) = state
         .bundles
         .redis()
-        .acquire_lease(&lease, Duration::from_millis(400))
+        .acquire_lease_reading(
+            &lease,
+            Duration::from_millis(400),
+            &state.bundles.keys().bundle(id),
+        )
         .await
         .unwrap();
     assert!(taken.is_some());

@@ -9,5 +9,6 @@ mod identity_providers;
 mod local_cache;
 mod logs;
 mod read_recording;
+mod round_trips;
 mod secret_rotation;
 mod tenant_day;
