@@ -59,7 +59,7 @@ test-rust-pgbouncer: services
 test-template:
 	scripts/check-template.sh
 
-## Every file in events/ through `cargo lambda watch` + `cargo lambda invoke`.
+## Every file in events/ through `cargo lambda watch` and scripts/invoke.sh (`cargo lambda invoke`).
 test-e2e:
 	E2E_REDIS_PORT=$(TEST_REDIS_PORT) scripts/e2e.sh
 
@@ -103,5 +103,4 @@ dev:
 
 ## Runs the warmer once against `make dev` (in another terminal).
 warm:
-	PATH="$$(scripts/tools.sh cargo-lambda):$$PATH" cargo lambda invoke warm-cache \
-	  --data-file events/warm-cache-schedule.json --invoke-port $(DEV_PORT) --invoke-address 127.0.0.1
+	DEV_PORT=$(DEV_PORT) scripts/invoke.sh events/warm-cache-schedule.json
