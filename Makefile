@@ -54,8 +54,8 @@ test-rust-pgbouncer: services
 
 ## The template: cfn-lint, `sam validate --lint`, checkov (zero findings), then `sam build`.
 ## cfn-lint runs with the serverless rules; scripts/check_*.py check the translated template (the
-## alarms against docs/RUNBOOK.md among them); `sam build` targets x86_64 where the aarch64 target
-## cannot be installed; SKIP_SAM_BUILD=1 stops before it.
+## alarms against docs/RUNBOOK.md and the API's CORS among them); `sam build` targets x86_64 where
+## the aarch64 target cannot be installed; SKIP_SAM_BUILD=1 stops before it.
 test-template:
 	scripts/check-template.sh
 
