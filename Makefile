@@ -21,8 +21,18 @@ BROWSER_WEB_PORT ?= 4200
 BROWSER_API_PORT ?= 4201
 BROWSER_REDIS_PORT ?= 6580
 
+# rust-toolchain.toml's toolchain for every cargo command below (installed when missing), or the machine's
+# own where it cannot be installed; scripts/toolchain.sh says which. Not for `make help`.
+ifndef RUSTUP_TOOLCHAIN
+ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
+RUSTUP_TOOLCHAIN := $(shell scripts/toolchain.sh)
+export RUSTUP_TOOLCHAIN
+endif
+endif
+
 .DEFAULT_GOAL := help
-.PHONY: help test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas bench lint fmt services dev warm
+.PHONY: help test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas bench lint \
+	deny-advisories fmt services dev warm
 
 ## This list: every target with the first line of its `##` comment.
 help:
