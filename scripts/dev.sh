@@ -2,7 +2,8 @@
 # `make dev`: a local API on http://localhost:4001 over its own Redis (6380) and a migrated, seeded
 # Postgres database, served by `cargo lambda watch`, and the dashboard page on
 # http://localhost:4000/dashboard (scripts/dev_web.py, which forwards /api/* to the API: page and API
-# share one origin, as deployed, so no CORS is involved). Prints dev tokens and curl lines to paste.
+# share one origin, so no CORS is involved; a deployment's is API Gateway's). Prints dev tokens and curl
+# lines to paste.
 #
 # Ports, database and state directory can be moved (the browser test runs a second stack this way):
 # DEV_PORT (4001), DEV_WEB_PORT (4000), DEV_REDIS_PORT (6380), DEV_DATABASE_URL, DEV_STATE_DIR (.dev).
