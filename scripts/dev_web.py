@@ -3,7 +3,8 @@
 
 Serves web/dashboard/ under /dashboard/, forwards /api/* to the functions (`cargo lambda watch` on
 --api-port) so that the page and the API share one origin and no CORS is involved (a deployment's CORS
-is API Gateway's: AllowedOrigins in template.yaml), and answers three dev-only routes the page needs, none of which exists in the deployed stack:
+is API Gateway's: AllowedOrigins in template.yaml), and answers three dev-only routes the page needs,
+none of which exists in the deployed stack:
 
   *   /api/...         forwarded as is: method, path and query, headers (Authorization among them), body;
                        the API's status, headers and body come back unchanged (a 502 when it is down)
