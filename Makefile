@@ -92,13 +92,14 @@ bench: services build-lambdas
 	cargo build --release --locked -p dashboard-bundle -p clear-cache -p warm-cache
 	cargo run --release --locked -p bench
 
-## Formatting, clippy (warnings as errors) and cargo-deny's bans, licenses and sources (deny.toml).
-## Advisories need the RustSec database from the network, which these machines cannot reach:
-## `make deny-advisories` where it can be fetched.
+## Formatting, clippy (warnings as errors), cargo-deny's bans, licenses and sources (deny.toml), and
+## rust-version against the locked dependencies. Advisories need the RustSec database from the network,
+## which these machines cannot reach: `make deny-advisories` where it can be fetched.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	PATH="$$(scripts/tools.sh cargo-deny):$$PATH" cargo deny --locked check bans licenses sources
+	python3 scripts/check_rust_version.py
 
 ## cargo-deny's advisories check (deny.toml): fetches the RustSec advisory database first.
 deny-advisories:
