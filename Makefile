@@ -21,8 +21,18 @@ BROWSER_WEB_PORT ?= 4200
 BROWSER_API_PORT ?= 4201
 BROWSER_REDIS_PORT ?= 6580
 
+# rust-toolchain.toml's toolchain for every cargo command below (installed when missing), or the machine's
+# own where it cannot be installed; scripts/toolchain.sh says which. Not for `make help`.
+ifndef RUSTUP_TOOLCHAIN
+ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
+RUSTUP_TOOLCHAIN := $(shell scripts/toolchain.sh)
+export RUSTUP_TOOLCHAIN
+endif
+endif
+
 .DEFAULT_GOAL := help
-.PHONY: help test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas bench lint fmt services dev warm
+.PHONY: help test test-rust test-rust-pgbouncer test-template test-e2e test-dev-smoke test-browser build-lambdas bench lint \
+	deny-advisories fmt services dev warm
 
 ## This list: every target with the first line of its `##` comment.
 help:
@@ -54,12 +64,12 @@ test-rust-pgbouncer: services
 
 ## The template: cfn-lint, `sam validate --lint`, checkov (zero findings), then `sam build`.
 ## cfn-lint runs with the serverless rules; scripts/check_*.py check the translated template (the
-## alarms against docs/RUNBOOK.md among them); `sam build` targets x86_64 where the aarch64 target
-## cannot be installed; SKIP_SAM_BUILD=1 stops before it.
+## alarms against docs/RUNBOOK.md and the API's CORS among them); `sam build` targets x86_64 where
+## the aarch64 target cannot be installed; SKIP_SAM_BUILD=1 stops before it.
 test-template:
 	scripts/check-template.sh
 
-## Every file in events/ through `cargo lambda watch` + `cargo lambda invoke`.
+## Every file in events/ through `cargo lambda watch` and scripts/invoke.sh (`cargo lambda invoke`).
 test-e2e:
 	E2E_REDIS_PORT=$(TEST_REDIS_PORT) scripts/e2e.sh
 
@@ -82,10 +92,18 @@ bench: services build-lambdas
 	cargo build --release --locked -p dashboard-bundle -p clear-cache -p warm-cache
 	cargo run --release --locked -p bench
 
-## Formatting and clippy, warnings as errors.
+## Formatting, clippy (warnings as errors), cargo-deny's bans, licenses and sources (deny.toml), and
+## rust-version against the locked dependencies. Advisories need the RustSec database from the network,
+## which these machines cannot reach: `make deny-advisories` where it can be fetched.
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	PATH="$$(scripts/tools.sh cargo-deny):$$PATH" cargo deny --locked check bans licenses sources
+	python3 scripts/check_rust_version.py
+
+## cargo-deny's advisories check (deny.toml): fetches the RustSec advisory database first.
+deny-advisories:
+	PATH="$$(scripts/tools.sh cargo-deny):$$PATH" cargo deny --locked check advisories
 
 ## Formats the workspace (what `make lint` checks).
 fmt:
@@ -103,5 +121,4 @@ dev:
 
 ## Runs the warmer once against `make dev` (in another terminal).
 warm:
-	PATH="$$(scripts/tools.sh cargo-lambda):$$PATH" cargo lambda invoke warm-cache \
-	  --data-file events/warm-cache-schedule.json --invoke-port $(DEV_PORT) --invoke-address 127.0.0.1
+	DEV_PORT=$(DEV_PORT) scripts/invoke.sh events/warm-cache-schedule.json

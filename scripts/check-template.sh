@@ -19,6 +19,9 @@ sam validate --lint
 # Gateway mode: off by default (the body SAM makes from the events alone); on, a JWT authorizer on the
 # bundle and clear routes and none on health (the template translated offline, conditions resolved).
 "$(scripts/tools.sh sam)/python" scripts/check_gateway_auth.py
+# CORS is API Gateway's alone: the HttpApi answers the dashboard page's preflights from AllowedOrigins
+# (GET and POST, Authorization and Content-Type), none without it, and no function has a CORS setting.
+"$(scripts/tools.sh sam)/python" scripts/check_cors.py
 # Each function may read only its own secrets (a database secret per function that uses the database),
 # HS256 is off without JwtSecretArn, and the Rules refuse an IdP without an audience.
 "$(scripts/tools.sh sam)/python" scripts/check_secret_grants.py

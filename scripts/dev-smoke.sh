@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs `make dev` and then the operators' runbook commands exactly as the README shows them (port 4001,
-# Redis on 6380, a dev token from .dev/token-admin, the dashboard page on 4000), plus `make warm`; stops
-# `make dev` afterwards.
+# Redis on 6380, a dev token from .dev/token-admin, the dashboard page on 4000 and its /api/* forwarding),
+# plus scripts/invoke.sh and `make warm`; stops `make dev` afterwards.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -40,6 +40,23 @@ expect 'j["data"]["cleared"] is True and j["data"]["scope"] == "tenant"' "clear 
   "$(curl -s -X POST http://localhost:4001/api/reports/clear-cache -H "Content-Type: application/json" -H "Authorization: Bearer $JWT" -d '{}')"
 expect 'j["data"]["tenant_id"] == "'$tenant'"' "clear one tenant" \
   "$(curl -s -X POST http://localhost:4001/api/reports/clear-cache -H "Content-Type: application/json" -H "Authorization: Bearer $JWT" -d '{"tenant_id": "'$tenant'"}')"
+# The page's server forwards /api/* (method, Authorization, body, status, headers): page and API share
+# one origin. A preflight that reaches a function anyway is a plain JSON 405 without CORS headers (CORS
+# is API Gateway's).
+expect 'j["status"] == "ok"' "health through the page's server" "$(curl -s http://localhost:4000/api/system/health)"
+headers=$(curl -s -D - -o .dev/dev-smoke.body 'http://localhost:4000/api/reports/dashboard-bundle' -H "Authorization: Bearer $JWT")
+grep -qi '^x-cache: \(HIT\|MISS\)' <<<"$headers" || fail "no X-Cache through the page's server: $headers"
+expect 'j["data"]["meta"]["tenant_id"] == "'$tenant'"' "bundle through the page's server" "$(cat .dev/dev-smoke.body)"
+expect 'j["data"]["scope"] == "tenant"' "clear through the page's server" \
+  "$(curl -s -X POST http://localhost:4000/api/reports/clear-cache -H "Content-Type: application/json" -H "Authorization: Bearer $JWT" -d '{"tenant_id": "'$tenant'"}')"
+headers=$(curl -s -D - -o .dev/dev-smoke.body -X OPTIONS http://localhost:4000/api/reports/dashboard-bundle \
+  -H 'Origin: https://elsewhere.example' -H 'Access-Control-Request-Method: GET')
+grep -q '^HTTP/[0-9.]* 405' <<<"$headers" || fail "a preflight reaching the function: $headers"
+! grep -qi '^access-control-' <<<"$headers" || fail "a function answered with CORS headers: $headers"
+expect 'j["error"] == "method_not_allowed"' "preflight reaching the function: JSON 405, no CORS" "$(cat .dev/dev-smoke.body)"
+# The design's `sam local invoke -e events/...` path, here through cargo lambda invoke (make warm uses it too).
+expect 'j["statusCode"] == 200 and json.loads(j["body"])["data"]["meta"]["tenant_id"] == "'$tenant'"' \
+  "scripts/invoke.sh events/dashboard-bundle.json" "$(scripts/invoke.sh events/dashboard-bundle.json 2>/dev/null)"
 expect 'j["trigger"] == "schedule" and j["failures"] == 0' "make warm" "$(make -s warm 2>/dev/null)"
 ttl=$(redis-cli -p 6380 TTL dashboard:bundle:SUPERADMIN_GLOBAL:include=true)
 [ "$ttl" -gt 0 ] || fail "TTL of the global bundle is $ttl after make warm"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make dev`: a local API on http://localhost:4001 over its own Redis (6380) and a migrated, seeded
 # Postgres database, served by `cargo lambda watch`, and the dashboard page on
-# http://localhost:4000/dashboard (scripts/dev_web.py). Prints dev tokens and curl lines to paste.
+# http://localhost:4000/dashboard (scripts/dev_web.py, which forwards /api/* to the API: page and API
+# share one origin, so no CORS is involved; a deployment's is API Gateway's). Prints dev tokens and curl
+# lines to paste.
 #
 # Ports, database and state directory can be moved (the browser test runs a second stack this way):
 # DEV_PORT (4001), DEV_WEB_PORT (4000), DEV_REDIS_PORT (6380), DEV_DATABASE_URL, DEV_STATE_DIR (.dev).
@@ -36,7 +38,6 @@ JWT_SECRET=$jwt_secret
 BUNDLE_TTL_SECONDS=300
 # The runbook's check expects every "bypass the cache" to recompute (deployments keep the 10 s bound).
 BUST_INTERVAL_MS=0
-CORS_ALLOWED_ORIGINS=http://localhost:$web_port,http://127.0.0.1:$web_port
 RUST_LOG=info
 # The previous runbook's manual warm: POST /api/cron/execute reaches warm-cache (dev only).
 WARM_CRON_ROUTE=true
@@ -70,7 +71,7 @@ trap 'kill $web 2>/dev/null; wait $web 2>/dev/null || true' EXIT
 cat <<MSG
 
 Local API on http://localhost:$port (Redis on $redis_port, database $database_url)
-Dashboard page on http://localhost:$web_port/dashboard
+Dashboard page on http://localhost:$web_port/dashboard (it forwards /api/* to the API)
 Dev tokens (30 days) are in $state/token-admin (tenant $tenant) and $state/token-superadmin.
 
   JWT=\$(cat $state/token-admin)
@@ -81,7 +82,8 @@ Dev tokens (30 days) are in $state/token-admin (tenant $tenant) and $state/token
 
 MSG
 # Not exec: the trap above stops the web server when the API stops. --disable-cors: watch's own CORS
-# layer mirrors any origin; the page must meet the functions' CORS_ALLOWED_ORIGINS, as deployed.
+# layer mirrors any origin; the page reaches the API through its own origin (dev_web.py forwards /api/*),
+# and deployed CORS is API Gateway's (template.yaml, HttpApi CorsConfiguration).
 # --invoke-address: watch listens on every interface (::) by default, and this API accepts tokens of a
 # known secret and runs the warmer on an unauthenticated POST /api/cron/execute: this machine only.
 # (`cargo lambda invoke` then needs --invoke-address 127.0.0.1, as `make warm` passes.)

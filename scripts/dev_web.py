@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """The dev dashboard page's web server (`make dev`, http://localhost:4000/dashboard). Standard library only.
 
-Serves web/dashboard/ under /dashboard/, and three dev-only routes the page needs, none of which exists
-in the deployed stack:
+Serves web/dashboard/ under /dashboard/, forwards /api/* to the functions (`cargo lambda watch` on
+--api-port) so that the page and the API share one origin and no CORS is involved (a deployment's CORS
+is API Gateway's: AllowedOrigins in template.yaml), and answers three dev-only routes the page needs,
+none of which exists in the deployed stack:
 
-  GET /dev/config      {"api_port": ..., "tokens": {"admin": ..., "superadmin": ...}}, read from the
+  *   /api/...         forwarded as is: method, path and query, headers (Authorization among them), body;
+                       the API's status, headers and body come back unchanged (a 502 when it is down)
+  GET /dev/config      {"tokens": {"admin": ..., "superadmin": ...}}, read from the
                        token files `make dev` writes (dev tokens: worthless outside this machine)
   GET /dev/warm-runs   the last rows of cache_warm_run  (`devtools warm-runs`)
   GET /dev/tenants     the tenants, for the superadmin's picker  (`devtools tenants`)
@@ -17,6 +21,7 @@ otherwise read them from the developer's own browser.
 """
 
 import argparse
+import http.client
 import json
 import mimetypes
 import subprocess
@@ -28,6 +33,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_DIR = ROOT / "web" / "dashboard"
 DEVTOOLS_TIMEOUT_SECONDS = 10
+# `cargo lambda watch` compiles a function on its first request: minutes on a cold machine.
+API_TIMEOUT_SECONDS = 900
+# Headers of one connection, not of the request or response (RFC 9110, 7.6.1); http.client and this
+# server set their own framing.
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+# send_response() writes its own.
+OWN_RESPONSE_HEADERS = {"server", "date"}
 
 
 def make_handler(args):
@@ -36,13 +60,20 @@ def make_handler(args):
     class Handler(BaseHTTPRequestHandler):
         server_version = "dashboard-dev-web"
 
-        def do_GET(self):  # noqa: N802 (the stdlib's naming)
+        def route(self):
             path = self.path.split("?", 1)[0]
             hosts = [h.strip().lower() for h in self.headers.get_all("Host", [])]
             if len(hosts) != 1 or hosts[0] not in allowed_hosts:
                 self.send_json(
                     HTTPStatus.MISDIRECTED_REQUEST,
                     {"error": "misdirected", "message": "this dev server answers only localhost and 127.0.0.1"},
+                )
+            elif path.startswith("/api/"):
+                self.forward()
+            elif self.command != "GET":
+                self.send_json(
+                    HTTPStatus.METHOD_NOT_ALLOWED,
+                    {"error": "method_not_allowed", "message": f"{self.command} {path}: use GET"},
                 )
             elif path == "/":
                 self.redirect("/dashboard")
@@ -59,12 +90,42 @@ def make_handler(args):
             else:
                 self.send_json(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": f"no route {path}"})
 
+        # Every method reaches route(): /api/* takes them all, the rest answers GET only.
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = route  # noqa: N815 (stdlib names)
+
+        def forward(self):
+            """The request to the API on --api-port, its answer to the browser, both unchanged."""
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            api = http.client.HTTPConnection("127.0.0.1", args.api_port, timeout=API_TIMEOUT_SECONDS)
+            try:
+                api.request(self.command, self.path, body=body, headers=headers)
+                answer = api.getresponse()
+                content = answer.read()
+            except OSError as e:
+                self.send_json(
+                    HTTPStatus.BAD_GATEWAY,
+                    {"error": "api_unreachable", "message": f"the API on port {args.api_port}: {e}"},
+                )
+                return
+            finally:
+                api.close()
+            self.send_response(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() not in HOP_BY_HOP | OWN_RESPONSE_HEADERS:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(content)
+
         def dev_config(self):
             tokens = {}
             for role in ("admin", "superadmin"):
                 token_file = Path(args.state_dir) / f"token-{role}"
                 tokens[role] = token_file.read_text().strip() if token_file.exists() else ""
-            return {"api_port": args.api_port, "tokens": tokens}
+            return {"tokens": tokens}
 
         def devtools(self, command):
             try:
@@ -110,7 +171,8 @@ def make_handler(args):
             # The page changes while it is developed, and /dev/* are live reads.
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def log_message(self, format, *log_args):  # noqa: A002 (the stdlib's signature)
             sys.stderr.write("[dev-web] %s\n" % (format % log_args))

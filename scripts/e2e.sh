@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end check: `cargo lambda watch` serves the workspace and every file in events/ is sent with
-# `cargo lambda invoke --data-file`, against real Postgres (a fresh `dashboard_e2e` database with the
-# demo tenants) and Redis (keys under a prefix of this run). Status codes and bodies are checked by
-# scripts/e2e_expect.py, which fails on any event file it has no expectation for.
+# scripts/invoke.sh (tokens filled in, then `cargo lambda invoke --data-file`), against real Postgres (a
+# fresh `dashboard_e2e` database with the demo tenants) and Redis (keys under a prefix of this run).
+# Status codes and bodies are checked by scripts/e2e_expect.py, which fails on any event file it has no
+# expectation for.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,21 +44,11 @@ cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$p
 watch_pid=$!
 for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
 
-invoke() {  # invoke <function> <event file> -> response JSON on stdout
-  local event="$work/$(basename "$2")"
-  sed -e "s/DEV_TOKEN_TENANT_ADMIN/$admin/" -e "s/DEV_TOKEN_SUPERADMIN/$superadmin/" "$2" >"$event"
-  cargo lambda invoke "$1" --data-file "$event" --invoke-address 127.0.0.1 --invoke-port "$port" --output-format json
-}
-
 # Reads first, then the warmer, then the clears (they empty what the others filled).
 order=$(python3 scripts/e2e_expect.py --order events)
 for file in $order; do
-  case "$(basename "$file")" in
-    dashboard-bundle*|health*) function=dashboard-bundle ;;
-    clear-cache*) function=clear-cache ;;
-    warm-cache*) function=warm-cache ;;
-  esac
-  if ! response=$(invoke "$function" "$file" 2>"$work/invoke.err"); then
+  if ! response=$(DEV_PORT=$port DEV_STATE_DIR=$work INVOKE_ADMIN_TOKEN=$admin INVOKE_SUPERADMIN_TOKEN=$superadmin \
+    scripts/invoke.sh "$file" 2>"$work/invoke.err"); then
     echo "e2e: $file: invoke failed"; cat "$work/invoke.err"; tail -30 "$work/watch.log"; exit 1
   fi
   printf '%s' "$response" | python3 scripts/e2e_expect.py --check "$(basename "$file")"

@@ -21,3 +21,27 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Options::=--force-confold "$@" >/dev/null
 }
+
+# The function an event of events/ is for, from the file's name (scripts/e2e.sh and invoke.sh).
+event_function() {
+  case "$(basename "$1")" in
+    dashboard-bundle*|health*) echo dashboard-bundle ;;
+    clear-cache*) echo clear-cache ;;
+    warm-cache*) echo warm-cache ;;
+    *) return 1 ;;
+  esac
+}
+
+# A function's SAM resource: dashboard-bundle -> DashboardBundleFunction.
+logical_id() {
+  local id="" part
+  IFS=- read -ra parts <<<"$1"
+  for part in "${parts[@]}"; do id+="${part^}"; done
+  echo "${id}Function"
+}
+
+# fill_event <event file> <output file> <admin token> <superadmin token>: the event with its token
+# placeholders (DEV_TOKEN_TENANT_ADMIN, DEV_TOKEN_SUPERADMIN) replaced.
+fill_event() {
+  sed -e "s/DEV_TOKEN_TENANT_ADMIN/$3/" -e "s/DEV_TOKEN_SUPERADMIN/$4/" "$1" >"$2"
+}

@@ -6,7 +6,7 @@
 //! - [`bundle`]: what a bundle is and how it is computed, without Redis;
 //! - [`store`]: where bundles are kept: Redis, the in-memory level, the key scheme, read histories;
 //! - [`serving`]: freshness, revalidation, the recompute lease and the request deadline;
-//! - [`auth`] (bearer tokens; uses env, platform and bundle) and [`http`] (JSON responses, CORS; uses auth).
+//! - [`auth`] (bearer tokens; uses env, platform and bundle) and [`http`] (JSON responses; uses auth).
 
 pub mod auth;
 pub mod bundle;

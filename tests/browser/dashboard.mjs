@@ -1,6 +1,7 @@
 // The dashboard page in headless Chromium against a running dev stack (started by scripts/test-browser.sh):
 // the runbook's console lines (MISS, then HIT on reload, MISS after a bust and after a clear), the
-// figures on the page equal to the API's JSON, the superadmin's views, and a readable 401.
+// figures on the page equal to the API's JSON, the superadmin's views, a readable 401, and every request
+// of the page on its own origin (the page's server forwards /api/* to the API: no CORS).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -64,6 +65,13 @@ try {
   page.setDefaultTimeout(TIMEOUT);
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e));
+  const apiRequests = [];
+  const elsewhere = [];
+  page.on('request', (r) => {
+    const url = new URL(r.url());
+    if (url.origin !== new URL(WEB).origin) elsewhere.push(`${r.method()} ${r.url()}`);
+    else if (url.pathname.startsWith('/api/')) apiRequests.push(`${r.method()} ${url.pathname}`);
+  });
   page.on('console', (msg) => console.log(`#   console.${msg.type()}: ${msg.text()}`));
 
   let loads = 0;
@@ -189,6 +197,13 @@ try {
   assert.match(await error.textContent(), /^Not authorised \(401\): .*expired/);
   assert.equal(await badge.textContent(), 'ERROR');
   ok(`expired token: "${await error.textContent()}"`);
+
+  // 9. One origin: the API was reached through the page's server, and nothing else was asked for.
+  assert.deepEqual(elsewhere, [], 'requests that left the page\'s origin');
+  for (const route of ['GET /api/reports/dashboard-bundle', 'POST /api/reports/clear-cache', 'GET /api/system/health']) {
+    assert.ok(apiRequests.includes(route), `${route} not sent through ${WEB}: ${apiRequests}`);
+  }
+  ok(`the page's ${apiRequests.length} API requests all went to its own origin (${WEB}/api/...)`);
 
   assert.deepEqual(pageErrors, [], 'no uncaught errors on the page');
   console.log(`1..${step}`);

@@ -1,4 +1,5 @@
-// The dev dashboard page: loads the bundle from the local API (another origin, hence CORS), shows it,
+// The dev dashboard page: loads the bundle from the local API (relative /api/... URLs: the page's server
+// forwards them to the functions, so page and API share one origin and no CORS is involved), shows it,
 // and logs one line per load in the previous system's runbook format:
 //   [dashboard-bundle] Cache HIT key=dashboard:bundle:<tenant|SUPERADMIN_GLOBAL>:include=<bool> (redis)
 //   [dashboard-bundle] Cache HIT key=... (memory)   (the function's in-memory level)
@@ -34,7 +35,7 @@ const countFormat = new Intl.NumberFormat('en-US');
 const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
 
 const $ = (id) => document.getElementById(id);
-let config = null; // GET /dev/config: {api_port, tokens: {admin, superadmin}}
+let config = null; // GET /dev/config: {tokens: {admin, superadmin}}
 let tenantsLoaded = false;
 let lastMeta = null;
 let loads = 0;
@@ -54,10 +55,6 @@ function money(value) {
 
 function when(iso) {
   return iso ? dateFormat.format(new Date(iso)) + ' UTC' : '—';
-}
-
-function apiBase() {
-  return `${location.protocol}//${location.hostname}:${config.api_port}`;
 }
 
 function token() {
@@ -143,7 +140,7 @@ async function load({ bust = false } = {}) {
   if (tenant) params.set('tenant_id', tenant);
   params.set('include_test_data', String($('include-test-data').checked));
   if (bust) params.set('bust_cache', 'true');
-  const url = `${apiBase()}/api/reports/dashboard-bundle?${params}`;
+  const url = `/api/reports/dashboard-bundle?${params}`;
 
   setBusy(true);
   show('error', '');
@@ -158,8 +155,7 @@ async function load({ bust = false } = {}) {
     const ms = performance.now() - started;
     setBusy(false);
     setOutcome('ERROR', ms, '', null);
-    show('error', `Cannot reach the API at ${apiBase()} (${e.message}). Is make dev running, and does ` +
-      `CORS_ALLOWED_ORIGINS include ${location.origin}?`);
+    show('error', `Cannot reach the API through ${location.origin} (${e.message}). Is make dev running?`);
     console.error(`[dashboard-bundle] request failed: network error (${e.message})`);
     finishLoad('error');
     refreshOperations();
@@ -269,7 +265,7 @@ async function clearCache() {
   show('error', '');
   show('message', '');
   try {
-    const response = await fetch(`${apiBase()}/api/reports/clear-cache`, {
+    const response = await fetch('/api/reports/clear-cache', {
       method: 'POST',
       headers: { Authorization: `Bearer ${token()}`, 'Content-Type': 'application/json' },
       body: JSON.stringify(tenant ? { tenant_id: tenant } : {}),
@@ -287,7 +283,7 @@ async function clearCache() {
       show('error', errorMessage(response.status, body));
     }
   } catch (e) {
-    show('error', `Cannot reach the API at ${apiBase()} (${e.message}). Is make dev running?`);
+    show('error', `Cannot reach the API through ${location.origin} (${e.message}). Is make dev running?`);
   } finally {
     setBusy(false);
     document.body.dataset.cleared = String(Number(document.body.dataset.cleared || 0) + 1);
@@ -296,7 +292,7 @@ async function clearCache() {
 
 async function refreshOperations() {
   try {
-    const response = await fetch(`${apiBase()}/api/system/health`, { cache: 'no-store' });
+    const response = await fetch('/api/system/health', { cache: 'no-store' });
     const health = await response.json();
     $('health-status').textContent = health.status;
     $('health-status').dataset.status = health.status;

@@ -4,7 +4,6 @@
 use shared::auth::AuthConfig;
 use shared::env::ConfigError;
 use shared::env::Env;
-use shared::http::cors::CorsConfig;
 use shared::store::keys::Keys;
 use shared::store::RedisConfig;
 
@@ -14,8 +13,6 @@ pub struct Config {
     pub keys: Keys,
     /// The `JWT_*` variables: how bearer tokens are verified and mapped.
     pub auth: AuthConfig,
-    /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`); `make dev`'s page.
-    pub cors: CorsConfig,
 }
 
 impl Config {
@@ -24,7 +21,6 @@ impl Config {
             redis: RedisConfig::from_env(env)?,
             keys: Keys::from_env(env),
             auth: AuthConfig::from_env(env)?,
-            cors: CorsConfig::from_env(env)?,
         })
     }
 }

@@ -12,15 +12,10 @@ pub use state::State;
 
 use lambda_http::{Body, Error, Request, Response};
 
-/// Routes one API Gateway request, with CORS headers for an allowed browser origin: this function
-/// serves one route, so only the method is checked.
+/// Routes one API Gateway request: this function serves one route, so only the method is checked
+/// (any other, a stray CORS preflight among them, is a JSON 405). CORS is API Gateway's.
 pub async fn route(state: &State, req: Request) -> Result<Response<Body>, Error> {
-    let cors = state.cors.check(req.method(), req.headers());
-    if let Some(preflight) = cors.preflight() {
-        return Ok(preflight);
-    }
-    let response = clear::post_clear_cache(state, &req)
+    Ok(clear::post_clear_cache(state, &req)
         .await
-        .unwrap_or_else(|refusal| refusal);
-    Ok(cors.apply(response))
+        .unwrap_or_else(|refusal| refusal))
 }

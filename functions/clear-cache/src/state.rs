@@ -1,9 +1,8 @@
-//! What the function builds once per cold start (token verification, CORS, Redis, the key scheme) and
+//! What the function builds once per cold start (token verification, Redis, the key scheme) and
 //! shares across invocations, and the one thing it does with them: delete a target's bundles.
 
 use shared::auth::{Authenticator, ClearTarget};
 use shared::bundle::identity::Scope;
-use shared::http::cors::CorsConfig;
 use shared::platform::secrets;
 use shared::serving::StartupError;
 use shared::store::keys::Keys;
@@ -14,7 +13,6 @@ use crate::config::Config;
 /// What the function builds once per cold start and shares across invocations.
 pub struct State {
     pub auth: Authenticator,
-    pub cors: CorsConfig,
     pub redis: RedisCache,
     pub keys: Keys,
 }
@@ -26,7 +24,6 @@ impl State {
         let jwt_secret = env.rotating("JWT_SECRET", shared::auth::SECRET_REREAD_INTERVAL);
         Ok(Self {
             auth: Authenticator::rotating(config.auth.clone(), jwt_secret),
-            cors: config.cors.clone(),
             redis: RedisCache::new(&config.redis)?,
             keys: config.keys.clone(),
         })

@@ -5,7 +5,6 @@ use std::time::Duration;
 use shared::auth::AuthConfig;
 use shared::env::ConfigError;
 use shared::env::Env;
-use shared::http::cors::CorsConfig;
 use shared::platform::db::DatabaseConfig;
 use shared::serving::Freshness;
 use shared::store::keys::Keys;
@@ -25,8 +24,6 @@ pub struct Config {
     /// Every request is answered within this (`REQUEST_DEADLINE_MS`), well before the function's own
     /// timeout: with the cached entry (`STALE`) if there is one, otherwise a JSON 503.
     pub request_deadline: Duration,
-    /// Browser origins allowed to call the API (`CORS_ALLOWED_ORIGINS`); `make dev`'s page.
-    pub cors: CorsConfig,
 }
 
 impl Config {
@@ -39,7 +36,6 @@ impl Config {
             local: LocalConfig::from_env(env)?,
             auth: AuthConfig::from_env(env)?,
             request_deadline: env.millis("REQUEST_DEADLINE_MS", 8_000)?,
-            cors: CorsConfig::from_env(env)?,
         })
     }
 }

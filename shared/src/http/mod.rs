@@ -1,8 +1,6 @@
 //! JSON responses shared by the HTTP functions: every expected failure is a 4xx/5xx with
-//! `{"status":"error","error":<code>,"message":<text>}`, never an `Err` (API Gateway's 502); and
-//! [`cors`] for the dev page. The top layer: it maps auth's errors to responses.
-
-pub mod cors;
+//! `{"status":"error","error":<code>,"message":<text>}`, never an `Err` (API Gateway's 502). The top
+//! layer: it maps auth's errors to responses. CORS is API Gateway's (template.yaml), not the functions'.
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::{Body, Response};

@@ -3,7 +3,6 @@
 //! events of `events/`, reading responses, Redis and Postgres servers of a test's own, and a
 //! fault-injecting proxy.
 
-pub mod cors;
 mod db_role;
 pub mod exactness;
 mod fault_proxy;

@@ -214,6 +214,15 @@ fn table(a: Uuid, b: Uuid) -> Vec<Case> {
             .query(format!("tenant_id={}", b.to_string().to_uppercase())),
         case("token without tenant", Dashboard, token(Role::Manager, None), 403),
         case("POST to the bundle", Dashboard, admin_a(), 405).method("POST"),
+        // CORS is API Gateway's: a preflight that reaches a function anyway is just another method.
+        case("preflight to the bundle", Dashboard, Auth::None, 405).method("OPTIONS"),
+        case("preflight to health", Dashboard, Auth::None, 405)
+            .method("OPTIONS")
+            .path("/api/system/health"),
+        case("preflight to an unknown route", Dashboard, Auth::None, 404)
+            .method("OPTIONS")
+            .path("/api/reports/other"),
+        case("PURGE the bundle", Dashboard, admin_a(), 405).method("PURGE"),
         case("unknown route", Dashboard, admin_a(), 404).path("/api/reports/../admin"),
         // Clear: tokens and roles.
         case("clear without token", Clear, Auth::None, 401),
@@ -242,6 +251,10 @@ fn table(a: Uuid, b: Uuid) -> Vec<Case> {
         case("text/plain", Clear, root(), 415).content_type("text/plain"),
         case("multipart", Clear, root(), 415).content_type("multipart/form-data; boundary=x"),
         case("GET on clear", Clear, root(), 405).method("GET").body(""),
+        case("preflight to clear", Clear, Auth::None, 405)
+            .method("OPTIONS")
+            .body(""),
+        case("DELETE on clear", Clear, root(), 405).method("DELETE"),
     ]
 }
 

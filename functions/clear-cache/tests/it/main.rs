@@ -3,4 +3,3 @@
 mod abuse;
 mod app;
 mod clear_cache;
-mod cors;

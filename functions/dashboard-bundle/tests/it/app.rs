@@ -25,7 +25,7 @@ pub fn state_over(env: &TestEnv, db: Database, clock: Clock) -> State {
     state_with(config(env), db, clock)
 }
 
-/// The same with a config a test changed (its sign-in, its CORS origins).
+/// The same with a config a test changed (its sign-in, its deadlines).
 pub fn state_with(config: Config, db: Database, clock: Clock) -> State {
     State::with_database(config, db, clock).expect("test state")
 }

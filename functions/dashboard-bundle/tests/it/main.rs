@@ -1,7 +1,6 @@
 //! The dashboard-bundle crate's integration tests: one binary, a module per area.
 
 mod app;
-mod cors;
 mod dashboard_bundle;
 mod faults;
 mod freshness;
