@@ -9,7 +9,10 @@ PATH="$(scripts/tools.sh cargo-lambda):$PATH"
 # arm64, or x86_64 where the aarch64 standard library cannot be installed (scripts/lambda-arch.sh says so).
 if [ "$(scripts/lambda-arch.sh)" = arm64 ]; then arch=--arm64; else arch=--x86-64; fi
 
-cargo lambda build --release "$arch" --bin dashboard-bundle --bin clear-cache --bin warm-cache
+# clear-cache on its own: in one build with the others it would get `shared`'s postgres feature
+# (features unify within a build) and link sqlx, which it never calls. `sam build` builds each apart.
+cargo lambda build --release "$arch" --bin dashboard-bundle --bin warm-cache
+cargo lambda build --release "$arch" --bin clear-cache
 out="${CARGO_TARGET_DIR:-target}/lambda"
 for function in dashboard-bundle clear-cache warm-cache; do
   binary="$out/$function/bootstrap"

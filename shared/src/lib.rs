@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod env;
 pub mod http;
 pub mod platform;
+#[cfg(feature = "postgres")]
 pub mod serving;
 pub mod store;
 

@@ -4,7 +4,6 @@
 use shared::auth::{Authenticator, ClearTarget};
 use shared::bundle::identity::Scope;
 use shared::platform::secrets;
-use shared::serving::StartupError;
 use shared::store::keys::Keys;
 use shared::store::{CacheError, RedisCache};
 
@@ -20,7 +19,7 @@ pub struct State {
 impl State {
     /// Builds clients without connecting: the first request connects. A JWT secret that `env` read
     /// from Secrets Manager is read again when a token's signature fails (a rotation).
-    pub fn new(config: &Config, env: &secrets::Environment) -> Result<Self, StartupError> {
+    pub fn new(config: &Config, env: &secrets::Environment) -> Result<Self, CacheError> {
         let jwt_secret = env.rotating("JWT_SECRET", shared::auth::SECRET_REREAD_INTERVAL);
         Ok(Self {
             auth: Authenticator::rotating(config.auth.clone(), jwt_secret),

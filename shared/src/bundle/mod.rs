@@ -1,13 +1,17 @@
 //! What a bundle is, without Redis: which one is meant ([`identity`]), its exact definition and JSON
 //! shape ([`query`], its statements in [`sql`]), the data version it is computed from ([`version`]) and
-//! the tenant's day its 30-day figures count in ([`tenant_time`]). Uses the platform's database.
+//! the tenant's day its 30-day figures count in ([`tenant_time`]). Uses the platform's database (the
+//! `postgres` feature: `query`, `version` and [`BundleError`]).
 
 pub mod identity;
+#[cfg(feature = "postgres")]
 pub mod query;
 pub mod sql;
 pub mod tenant_time;
+#[cfg(feature = "postgres")]
 pub mod version;
 
+#[cfg(feature = "postgres")]
 use uuid::Uuid;
 
 /// Whose counters a row of `dashboard_cache.bundle_stats_base` holds: the SQL enum `stats_kind`.
@@ -36,6 +40,7 @@ impl StatsKind {
 }
 
 /// Computing a bundle from Postgres.
+#[cfg(feature = "postgres")]
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("database query failed")]

@@ -216,7 +216,7 @@ pub fn with_values(
         .replace("$3::timestamptz", &since)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use super::*;
 

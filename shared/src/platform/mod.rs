@@ -3,7 +3,9 @@
 //! log and metrics lines ([`log`]). Uses only the environment leaf.
 
 pub mod clock;
+#[cfg(feature = "postgres")]
 pub mod db;
 pub mod log;
 pub mod secrets;
+#[cfg(feature = "postgres")]
 pub mod snapshot;

@@ -14,6 +14,7 @@ mod stampede;
 mod warm;
 mod warm_modes;
 mod warm_replay;
+mod wire;
 mod write_cost;
 
 use std::fmt::Write as _;
@@ -66,7 +67,7 @@ pub enum Setup<'a> {
 }
 
 /// Every figure, in the order a run measures them.
-pub static FIGURES: [Figure; 12] = [
+pub static FIGURES: [Figure; 13] = [
     Figure {
         number: 1,
         names: &["hit"],
@@ -138,6 +139,12 @@ pub static FIGURES: [Figure; 12] = [
         names: &["artefacts"],
         title: "Release artefacts: size and time to ready",
         run: Run::Dataset(|ctx| Box::pin(artefacts::run(ctx))),
+    },
+    Figure {
+        number: 13,
+        names: &["wire"],
+        title: "Round trips and latency where a round trip costs 1 or 2 ms",
+        run: Run::Dataset(|ctx| Box::pin(wire::run(ctx))),
     },
 ];
 

@@ -265,7 +265,7 @@ async fn pump<R, W>(
     };
     let write = async {
         while let Some((due, chunk)) = arriving.recv().await {
-            tokio::time::sleep_until(due).await;
+            wait_until(due).await;
             if shared.silenced(flow) || to.write_all(&chunk).await.is_err() {
                 return;
             }
@@ -276,4 +276,19 @@ async fn pump<R, W>(
         }
     };
     tokio::join!(read, write);
+}
+
+/// Waits until `due`, to within microseconds: tokio's timer ticks by the millisecond, which would turn
+/// a 0.5 ms delay into about 1 ms (and a passed deadline into up to 1 ms). The timer for all but the
+/// last 1.5 ms, then yielding until `due`.
+async fn wait_until(due: tokio::time::Instant) {
+    let coarse = Duration::from_micros(1_500);
+    if let Some(early) = due.checked_sub(coarse) {
+        if early > tokio::time::Instant::now() {
+            tokio::time::sleep_until(early).await;
+        }
+    }
+    while tokio::time::Instant::now() < due {
+        tokio::task::yield_now().await;
+    }
 }

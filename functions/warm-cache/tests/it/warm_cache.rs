@@ -434,11 +434,12 @@ mod fan_out {
 }
 
 #[sqlx::test(migrations = "../../migrations")]
-async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_records_the_run(pool: PgPool) {
+async fn postgres_dropping_connections_mid_run_tries_the_lost_reads_again_and_records_the_run(pool: PgPool) {
     let active = tenants(&pool, 150).await;
     let s = TestWarmer::new(&pool, warm_env(), None);
     // Bundle computations queue behind a lock on opportunities (the run's bookkeeping never touches
-    // it); three of the waiting connections are terminated, then the lock is released. The watching
+    // it); three or more of the waiting connections are terminated (an administrator, a failover),
+    // then the lock is released. Each read that lost its connection is tried again on another. The watching
     // happens outside the lock's transaction, whose view of pg_stat_activity would never change.
     let mut locker = pool.begin().await.unwrap();
     sqlx::query("LOCK TABLE opportunities IN ACCESS EXCLUSIVE MODE")
@@ -446,8 +447,8 @@ async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_reco
         .await
         .unwrap();
     let mut watcher = pool.acquire().await.unwrap();
+    let mut terminated = 0;
     let killer = async {
-        let mut terminated = 0;
         while terminated < 3 {
             let killed: Vec<bool> = sqlx::query_scalar(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
@@ -471,14 +472,13 @@ async fn postgres_dropping_connections_mid_run_fails_some_tenants_and_still_reco
         summary["tenants_warmed"].as_u64().unwrap(),
         summary["failures"].as_u64().unwrap(),
     );
-    assert!(failed > 0, "connections were terminated mid-run: {summary}");
-    assert!(warmed > 0, "{summary}");
-    let global_failed = u64::from(summary["global_warmed"] == false);
+    assert!(terminated >= 3);
     assert_eq!(
-        warmed + failed - global_failed,
-        active.len() as u64,
-        "every tenant counted once: {summary}"
+        failed, 0,
+        "the reads that lost their connection were tried again: {summary}"
     );
+    assert_eq!(warmed, active.len() as u64, "{summary}");
+    assert_eq!(summary["global_warmed"], true, "{summary}");
     let rows = run_rows(&pool).await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].3 as u64, failed);

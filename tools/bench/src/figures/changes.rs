@@ -67,24 +67,6 @@ async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
     Ok(id)
 }
 
-async fn compact_all(ctx: &Context) -> Result<()> {
-    loop {
-        let folded: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact(100000)")
-            .fetch_one(&ctx.pool)
-            .await?;
-        if folded.unwrap_or(0) < 100_000 {
-            // What autovacuum does soon after (the migration tunes it for these tables): the figures
-            // are of the steady state, not of a just-folded backlog of millions of deltas.
-            sqlx::raw_sql(
-                "VACUUM ANALYZE dashboard_cache.bundle_stats_delta, dashboard_cache.bundle_stats_base",
-            )
-            .execute(&ctx.pool)
-            .await?;
-            return Ok(());
-        }
-    }
-}
-
 /// p50 of `bundle::compute` + serialisation of `id`, after warm-up.
 async fn compute_p50(ctx: &Context, id: BundleId, runs: usize) -> Result<f64> {
     let mut times = Vec::new();
@@ -122,7 +104,7 @@ async fn total_rows(ctx: &Context) -> Result<i64> {
 }
 
 async fn global_row(ctx: &Context) -> Result<Row> {
-    compact_all(ctx).await?;
+    ctx.compact_all().await?;
     let rows = total_rows(ctx).await?;
     let ours = compute_p50(ctx, BundleId::new(Scope::Global, true), 15).await?;
     let full = full_scan_ms(ctx, None, 3)?;
@@ -151,7 +133,7 @@ async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
     let mut rows = vec![global_row(ctx).await?];
     for size in [1_000i64, 100_000, 1_000_000] {
         let tenant = scale_tenant(ctx, size).await?;
-        compact_all(ctx).await?;
+        ctx.compact_all().await?;
         let ours = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 15).await?;
         let full = full_scan_ms(ctx, Some(tenant), if size >= 1_000_000 { 3 } else { 10 })?;
         rows.push(Row {
@@ -182,7 +164,7 @@ async fn miss_scale(ctx: &Context) -> Result<Vec<Row>> {
 
 /// Folded and unfolded reads: how long the compaction of one write burst takes.
 async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
-    compact_all(ctx).await?;
+    ctx.compact_all().await?;
     let tenant = scale_tenant(ctx, 1_000).await?;
     sqlx::query(
         "UPDATE leads SET created_date = coalesce(created_date, created_at) + interval '1 minute'
@@ -200,7 +182,7 @@ async fn compaction(ctx: &Context) -> Result<Vec<Row>> {
         .fetch_one(&ctx.pool)
         .await?;
     let took = started.elapsed();
-    compact_all(ctx).await?;
+    ctx.compact_all().await?;
     let folded = compute_p50(ctx, BundleId::new(Scope::Tenant(tenant), true), 10).await?;
     Ok(vec![Row {
         part: "b",

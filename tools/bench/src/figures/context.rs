@@ -67,6 +67,36 @@ impl Context {
             .set("BUNDLE_LEASE_MS", "30000")
     }
 
+    /// Where the bench database's server listens, for a proxy in front of it.
+    pub(super) fn postgres_addr(&self) -> Result<std::net::SocketAddr> {
+        let url = url::Url::parse(&self.database_url)?;
+        let host = match url.host_str() {
+            Some("localhost") | None => "127.0.0.1",
+            Some(host) => host,
+        };
+        Ok(format!("{host}:{}", url.port().unwrap_or(5432)).parse()?)
+    }
+
+    /// Folds every change delta (as the compaction schedule would have by the time of a steady state).
+    pub(super) async fn compact_all(&self) -> Result<()> {
+        loop {
+            let folded: Option<i64> =
+                sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact(100000)")
+                    .fetch_one(&self.pool)
+                    .await?;
+            if folded.unwrap_or(0) < 100_000 {
+                // What autovacuum does soon after (the migration tunes it for these tables): the figures
+                // are of the steady state, not of a just-folded backlog of millions of deltas.
+                sqlx::raw_sql(
+                    "VACUUM ANALYZE dashboard_cache.bundle_stats_delta, dashboard_cache.bundle_stats_base",
+                )
+                .execute(&self.pool)
+                .await?;
+                return Ok(());
+            }
+        }
+    }
+
     pub(super) fn db(&self) -> Database {
         self.env().database(&self.pool)
     }
