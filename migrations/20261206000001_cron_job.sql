@@ -7,21 +7,33 @@
 -- The schedule is read here and only here: the database refuses an expression it cannot read, and
 -- computes `next_run` whenever the schedule or its zone changes.
 
-CREATE TABLE IF NOT EXISTS cron_job (
-    id                text PRIMARY KEY,
-    name              text NOT NULL,
-    -- `cron:M H DoM Mon DoW` (the previous system's form, Sunday 0 or 7) or EventBridge's
-    -- `cron(M H DoM Mon DoW Year)` (Sunday 1, year `*`), read in `schedule_timezone`.
-    schedule          text NOT NULL,
-    schedule_timezone text NOT NULL DEFAULT 'UTC',
-    function_name     text NOT NULL UNIQUE,
-    is_active         boolean NOT NULL DEFAULT true,
-    last_run          timestamptz,
-    next_run          timestamptz,
-    metadata          jsonb NOT NULL DEFAULT '{}',
+-- Created when the CRM has none (its comment says so, for scripts/uninstall.sql); a CRM's own table is
+-- adopted, given the two columns and the unique key the warm job's row needs.
+DO $$
+BEGIN
+    IF to_regclass('cron_job') IS NULL THEN
+        CREATE TABLE cron_job (
+            id                text PRIMARY KEY,
+            name              text NOT NULL,
+            -- `cron:M H DoM Mon DoW` (the previous system's form, Sunday 0 or 7) or EventBridge's
+            -- `cron(M H DoM Mon DoW Year)` (Sunday 1, year `*`), read in `schedule_timezone`.
+            schedule          text NOT NULL,
+            function_name     text NOT NULL,
+            is_active         boolean NOT NULL DEFAULT true,
+            last_run          timestamptz,
+            next_run          timestamptz,
+            metadata          jsonb NOT NULL DEFAULT '{}'
+        );
+        COMMENT ON TABLE cron_job IS 'created by the dashboard bundle cache';
+    END IF;
+END
+$$;
+SET LOCAL lock_timeout = '1s';
+ALTER TABLE cron_job
+    ADD COLUMN IF NOT EXISTS schedule_timezone text NOT NULL DEFAULT 'UTC',
     -- The Scheduler execution that claimed the latest firing: its retry may claim it again.
-    claimed_by        text
-);
+    ADD COLUMN IF NOT EXISTS claimed_by text;
+CREATE UNIQUE INDEX IF NOT EXISTS cron_job_function_name_key ON cron_job (function_name);
 
 SET LOCAL ROLE dashboard_cache_owner;
 
@@ -102,9 +114,10 @@ BEGIN
     ELSE
         weekdays := ARRAY(SELECT DISTINCT v % 7 FROM pg_catalog.unnest(dashboard_cache.cron_field(fields[5], 'day-of-week', 0, 7)) v);
     END IF;
-    -- As in cron: when both day fields are restricted, a day matching either fires.
-    any_day := fields[3] IN ('*', '?');
-    any_weekday := fields[5] IN ('*', '?');
+    -- As in cron: when both day fields are restricted, a day matching either fires; a field that
+    -- starts with * (or ?) does not restrict.
+    any_day := fields[3] ~ '^[*?]';
+    any_weekday := fields[5] ~ '^[*?]';
     local_after := after AT TIME ZONE zone;
     FOR i IN 0..1461 LOOP
         day := local_after::date + i;
@@ -140,6 +153,9 @@ BEGIN
        OR TG_OP = 'UPDATE' AND NEW.schedule IS NOT DISTINCT FROM OLD.schedule
                            AND NEW.schedule_timezone IS NOT DISTINCT FROM OLD.schedule_timezone THEN
         RETURN NEW;
+    END IF;
+    IF pg_catalog.length(NEW.schedule) > 200 THEN
+        RAISE EXCEPTION 'the schedule is longer than 200 characters' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names WHERE name = NEW.schedule_timezone) THEN
         RAISE EXCEPTION 'unknown schedule_timezone "%"', NEW.schedule_timezone

@@ -36,12 +36,14 @@ DROP TRIGGER IF EXISTS cron_job_schedule ON cron_job;
 -- The product's own objects: nothing of the CRM depends on them.
 DROP SCHEMA IF EXISTS dashboard_cache CASCADE;
 DROP TABLE IF EXISTS tenant_warm_state, cache_warm_run;
--- The warm job's row; the table too unless it holds the CRM's other jobs.
+-- The warm job's row; the table too if the product created it and it holds no other job (a CRM's own
+-- cron_job keeps its rows, and the two columns and the unique index the product added to it).
 DO $$
 BEGIN
     IF to_regclass('cron_job') IS NOT NULL THEN
         DELETE FROM cron_job WHERE function_name = 'warmDashboardBundleCache';
-        IF NOT EXISTS (SELECT FROM cron_job) THEN
+        IF obj_description('cron_job'::regclass, 'pg_class') = 'created by the dashboard bundle cache'
+           AND NOT EXISTS (SELECT FROM cron_job) THEN
             DROP TABLE cron_job;
         END IF;
     END IF;

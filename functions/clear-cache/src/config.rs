@@ -19,7 +19,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             redis: RedisConfig::from_env(env)?,
-            keys: Keys::from_env(env),
+            keys: Keys::from_env(env)?,
             auth: AuthConfig::from_env(env)?,
         })
     }

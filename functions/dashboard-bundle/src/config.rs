@@ -31,7 +31,7 @@ impl Config {
         Ok(Self {
             database: DatabaseConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
-            keys: Keys::from_env(env),
+            keys: Keys::from_env(env)?,
             freshness: Freshness::from_env(env)?,
             local: LocalConfig::from_env(env)?,
             auth: AuthConfig::from_env(env)?,

@@ -69,7 +69,7 @@ impl Config {
         Ok(Self {
             database,
             redis: RedisConfig::from_env(env)?,
-            keys: Keys::from_env(env),
+            keys: Keys::from_env(env)?,
             freshness: Freshness::from_env(env)?,
             warm,
         })

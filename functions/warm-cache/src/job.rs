@@ -39,7 +39,7 @@ pub async fn beat(
             "UPDATE cron_job
                 SET next_run = dashboard_cache.cron_next_run(schedule, schedule_timezone, $2),
                     claimed_by = $3
-              WHERE function_name = $1 AND (next_run <= $2 OR claimed_by = $3)
+              WHERE function_name = $1 AND (next_run IS NULL OR next_run <= $2 OR claimed_by = $3)
              RETURNING true",
         )
         .persistent(db.persistent())
@@ -83,8 +83,11 @@ async fn ensure(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
+        // The deployment's schedule is read only when the row is created: once it exists (perhaps
+        // changed by an operator), a schedule the database cannot read must not fail every beat.
         "INSERT INTO cron_job (id, name, schedule, schedule_timezone, function_name, next_run, metadata)
-         VALUES ($1, $2, $3, $4, $5, dashboard_cache.cron_next_run($3, $4, $6), $7)
+         SELECT $1, $2, $3, $4, $5, dashboard_cache.cron_next_run($3, $4, $6), $7
+          WHERE NOT EXISTS (SELECT FROM cron_job WHERE function_name = $5)
          ON CONFLICT (function_name) DO NOTHING",
     )
     .persistent(db.persistent())

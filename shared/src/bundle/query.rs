@@ -29,7 +29,7 @@ use super::identity::{BundleId, Scope};
 use crate::bundle::tenant_time::Zone;
 use crate::bundle::version;
 use crate::bundle::BundleError;
-use crate::platform::db::{is_transient, Database, TRANSIENT_ATTEMPTS};
+use crate::platform::db::{is_lost_connection, Database, TRANSIENT_ATTEMPTS};
 
 pub use crate::bundle::sql::{with_values, Sql};
 
@@ -152,7 +152,7 @@ pub async fn compute(
     let mut attempt = 1;
     loop {
         match compute_once(db, id, now, ttl_seconds).await {
-            Err(BundleError::Database(e)) if attempt < TRANSIENT_ATTEMPTS && is_transient(&e) => {
+            Err(BundleError::Database(e)) if attempt < TRANSIENT_ATTEMPTS && is_lost_connection(&e) => {
                 tracing::debug!(error = %crate::env::chain(&e), "bundle read lost its connection; trying again");
                 attempt += 1;
             }

@@ -247,6 +247,8 @@ impl Database {
     /// statement timeout, and no JIT compilation. Every statement here reads a few index ranges, but
     /// the bundle's never-taken full-scan branches make its estimated cost grow with the tables; past
     /// `jit_above_cost` Postgres would compile it first (about 30 ms of a 5 ms miss at 10^7 rows).
+    /// And the session's time zone and date style, whatever a pooler passed on: bundle reads come
+    /// back as text (see [`crate::platform::snapshot`]), and instants must read as UTC ISO text.
     pub fn transaction_settings_sql(&self) -> String {
         format!(
             "SET LOCAL statement_timeout = {}; SET LOCAL jit = off",
@@ -289,6 +291,20 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection exceptions.
             matches!(code.as_ref(), "57P01" | "57P02" | "57P03") || code.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `e` lost the connection itself (a dead socket, the session terminated or timed out): what a
+/// read on the request's path tries again at once, on another connection. Not a full pool, which a
+/// retry would only wait on again.
+pub fn is_lost_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P05 idle_session_timeout, 08xxx.
+            matches!(code.as_ref(), "57P01" | "57P02" | "57P05") || code.starts_with("08")
         }),
         _ => false,
     }

@@ -12,7 +12,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{Either, PgConnection, Postgres};
 
-use super::db::{is_transient, Database, TRANSIENT_ATTEMPTS};
+use super::db::{is_lost_connection, Database, TRANSIENT_ATTEMPTS};
 
 /// Each statement's rows, in the order of the statements.
 pub type Results = Vec<Vec<PgRow>>;
@@ -49,7 +49,7 @@ impl Database {
             }
             .await;
             match result {
-                Err(e) if attempt < TRANSIENT_ATTEMPTS && is_transient(&e) => attempt += 1,
+                Err(e) if attempt < TRANSIENT_ATTEMPTS && is_lost_connection(&e) => attempt += 1,
                 result => return result,
             }
         }

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::bundle::identity::{BundleId, Scope};
-use crate::env::Env;
+use crate::env::{ConfigError, Env};
 
 /// The namespace of dashboard bundles, after the configured prefix.
 pub const BUNDLE_NAMESPACE: &str = "dashboard:bundle:";
@@ -14,9 +14,17 @@ pub struct Keys {
 }
 
 impl Keys {
-    /// `CACHE_KEY_PREFIX`: prepended to every key, empty in production.
-    pub fn from_env(env: &Env) -> Self {
-        Self::new(env.optional("CACHE_KEY_PREFIX").unwrap_or_default())
+    /// `CACHE_KEY_PREFIX`: prepended to every key, empty in production. No braces: they would move
+    /// keys between Redis Cluster slots (see [`Keys::recompute_lease`]).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let prefix = env.optional("CACHE_KEY_PREFIX").unwrap_or_default();
+        if prefix.contains(['{', '}']) {
+            return Err(ConfigError::Invalid {
+                name: "CACHE_KEY_PREFIX",
+                reason: "must not contain { or } (Redis Cluster hash tags)".into(),
+            });
+        }
+        Ok(Self::new(prefix))
     }
 
     pub fn new(prefix: impl Into<String>) -> Self {
@@ -80,6 +88,16 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_with_braces_is_refused() {
+        for prefix in ["app{1}:", "a{b:", "a}b:"] {
+            let env = Env::new(|name| (name == "CACHE_KEY_PREFIX").then(|| prefix.to_owned()));
+            assert!(Keys::from_env(&env).is_err(), "{prefix}");
+        }
+        let env = Env::new(|name| (name == "CACHE_KEY_PREFIX").then(|| "app:".to_owned()));
+        assert_eq!(Keys::from_env(&env).unwrap().prefix(), "app:");
+    }
 
     #[test]
     fn bundle_keys_match_the_runbook() {

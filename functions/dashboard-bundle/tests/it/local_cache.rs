@@ -253,7 +253,7 @@ async fn memory_stays_within_local_cache_mb(pool: PgPool) {
     let mut total_json = 0;
     for tenant in &tenants {
         let reply = crate::app::get(&state, *tenant).await;
-        assert_eq!(reply.outcome(), "MISS");
+        assert_eq!(reply.outcome(), "MISS", "{}", reply.body);
         total_json += reply.body["data"].to_string().len();
     }
     assert!(
