@@ -146,22 +146,7 @@ impl RedisCache {
         entry: &Entry,
         expire_after: Duration,
     ) -> Result<bool, CacheError> {
-        let ms = expire_after.as_millis().max(1) as u64;
-        let bytes = entry.encode();
-        let stored: i64 = self
-            .run(|mut c| {
-                let bytes = &bytes;
-                async move {
-                    STORE_UNLESS_NEWER
-                        .key(key)
-                        .arg(&bytes[..])
-                        .arg(ms)
-                        .invoke_async(&mut c)
-                        .await
-                }
-            })
-            .await?;
-        Ok(stored == 1)
+        self.store(key, entry, expire_after, None).await
     }
 
     /// How long until Redis deletes `key`; `None` when it does not exist or never expires.
@@ -249,20 +234,34 @@ impl RedisCache {
         lease_key: &str,
         token: &str,
     ) -> Result<bool, CacheError> {
+        self.store(key, entry, expire_after, Some((lease_key, token)))
+            .await
+    }
+
+    /// The store of [`RedisCache::store_entry`], releasing `lease` (its key and token) in the same
+    /// script when given.
+    async fn store(
+        &self,
+        key: &str,
+        entry: &Entry,
+        expire_after: Duration,
+        lease: Option<(&str, &str)>,
+    ) -> Result<bool, CacheError> {
         let ms = expire_after.as_millis().max(1) as u64;
         let bytes = entry.encode();
         let stored: i64 = self
             .run(|mut c| {
                 let bytes = &bytes;
                 async move {
-                    STORE_AND_RELEASE
-                        .key(key)
-                        .key(lease_key)
-                        .arg(&bytes[..])
-                        .arg(ms)
-                        .arg(token)
-                        .invoke_async(&mut c)
-                        .await
+                    let mut script = match lease {
+                        None => STORE_UNLESS_NEWER.key(key),
+                        Some(_) => STORE_AND_RELEASE.key(key),
+                    };
+                    script.arg(&bytes[..]).arg(ms);
+                    if let Some((lease_key, token)) = lease {
+                        script.key(lease_key).arg(token);
+                    }
+                    script.invoke_async(&mut c).await
                 }
             })
             .await?;
