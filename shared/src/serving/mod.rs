@@ -33,7 +33,7 @@ use crate::env::{chain, ConfigError, Env};
 use crate::platform::clock::Clock;
 use crate::platform::db::Database;
 use crate::store::keys::Keys;
-use crate::store::read_history;
+use crate::store::read_history::{self, RecordedThisHour};
 use crate::store::CacheError;
 use crate::store::{local, Entry, Found, LocalLevel, Recording, RedisCache};
 
@@ -152,6 +152,7 @@ pub struct BundleCache {
     clock: Clock,
     local: LocalLevel,
     recomputes: AtomicU64,
+    recorded: RecordedThisHour,
 }
 
 impl BundleCache {
@@ -165,6 +166,7 @@ impl BundleCache {
             clock,
             local: LocalLevel::off(),
             recomputes: AtomicU64::new(0),
+            recorded: RecordedThisHour::default(),
         }
     }
 
@@ -256,15 +258,20 @@ impl BundleCache {
         }
     }
 
-    /// The entry under `key`, recording a tenant's read in the same round trip (see
-    /// [`crate::store::read_history`]); the global view's reads are not recorded.
+    /// The entry under `key`, recording a tenant's read in the same round trip the first time this
+    /// process reads the tenant in an hour (see [`crate::store::read_history`]); the global view's
+    /// reads are not recorded.
     async fn read_and_record(
         &self,
         id: BundleId,
         key: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<u8>>, crate::store::CacheError> {
-        let Some(tenant) = id.scope.tenant_id() else {
+        let Some(tenant) = id
+            .scope
+            .tenant_id()
+            .filter(|t| self.recorded.needs_recording(*t, now))
+        else {
             return self.redis.get(key).await;
         };
         let hash = self.keys.tenant_reads(tenant);
@@ -274,7 +281,11 @@ impl BundleCache {
             field: &field,
             keep_for: read_history::KEEP_FOR,
         };
-        self.redis.get_recording(key, &recording).await
+        let (value, recorded) = self.redis.get_recording(key, &recording).await?;
+        if recorded {
+            self.recorded.recorded(tenant, now);
+        }
+        Ok(value)
     }
 
     /// Within the freshness window and on the (tenant-local) day it was computed.

@@ -31,12 +31,14 @@ impl RedisCache {
     /// `GET key` and, in the same round trip, `HSET hash field 1` + `EXPIRE hash` (a read recorded
     /// at no cost to the hit path): one pipeline on a standalone server; in a cluster, where the two
     /// keys live in different slots, the commands are sent at once rather than one after the other.
-    /// Every command is idempotent, so the retry after a closed connection stays harmless.
+    /// Every command is idempotent, so the retry after a closed connection stays harmless. Also says
+    /// whether the read was recorded: a refused `HSET` (a full `noeviction` server) does not fail the
+    /// `GET`.
     pub async fn get_recording(
         &self,
         key: &str,
         record: &Recording<'_>,
-    ) -> Result<Option<Vec<u8>>, CacheError> {
+    ) -> Result<(Option<Vec<u8>>, bool), CacheError> {
         let seconds = record.keep_for.as_secs().max(1) as i64;
         self.run(|c| async move {
             match c {
@@ -52,10 +54,10 @@ impl RedisCache {
                             .ignore_errors()
                             .query_async(&mut c)
                             .await?;
-                    if let Err(e) = recorded {
+                    if let Err(e) = &recorded {
                         tracing::debug!(error = %e, "read not recorded");
                     }
-                    value
+                    Ok((value?, recorded.is_ok()))
                 }
                 Connection::Cluster(c) => {
                     let (mut a, mut b) = (c.clone(), c);
@@ -70,10 +72,10 @@ impl RedisCache {
                             .await
                     };
                     let (value, recorded) = futures::join!(get, put);
-                    if let Err(e) = recorded {
+                    if let Err(e) = &recorded {
                         tracing::debug!(error = %e, "read not recorded");
                     }
-                    value
+                    Ok((value?, recorded.is_ok()))
                 }
             }
         })

@@ -3,8 +3,11 @@
 //! its bundle `GET`, so every read is recorded (the first of each day included) at no cost to a hit.
 //! The hash expires [`WINDOW_DAYS`] + 1 days after the last read; the warmer drops older fields. The
 //! tenant's zone is applied when reading the history, so it needs no lookup on the request path.
+//! A process records each tenant's read once an hour ([`RecordedThisHour`]): the field is the hour,
+//! so a second `HSET` in the same hour would change nothing, and a hit is then a plain `GET`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
@@ -19,7 +22,45 @@ pub const KEEP_FOR: Duration = Duration::from_secs((WINDOW_DAYS + 1) * 86_400);
 
 /// The hash field of a read at `at`: its unix hour.
 pub fn field(at: DateTime<Utc>) -> String {
-    at.timestamp().div_euclid(3600).to_string()
+    hour(at).to_string()
+}
+
+fn hour(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(3600)
+}
+
+/// The tenants whose read this process has recorded in the current hour, so that it records each
+/// once an hour rather than on every read. Bounded: past [`RecordedThisHour::MAX_TENANTS`] tenants in
+/// one hour, the others are recorded on every read, as before.
+#[derive(Debug, Default)]
+pub struct RecordedThisHour {
+    inner: Mutex<(i64, HashSet<uuid::Uuid>)>,
+}
+
+impl RecordedThisHour {
+    pub const MAX_TENANTS: usize = 10_000;
+
+    /// Whether a read of `tenant` at `at` still has to be recorded.
+    pub fn needs_recording(&self, tenant: uuid::Uuid, at: DateTime<Utc>) -> bool {
+        let Ok(recorded) = self.inner.lock() else {
+            return true;
+        };
+        recorded.0 != hour(at) || !recorded.1.contains(&tenant)
+    }
+
+    /// Notes that the read of `tenant` at `at` was recorded (Redis answered the `HSET`).
+    pub fn recorded(&self, tenant: uuid::Uuid, at: DateTime<Utc>) {
+        let Ok(mut recorded) = self.inner.lock() else {
+            return;
+        };
+        let hour = hour(at);
+        if recorded.0 != hour {
+            *recorded = (hour, HashSet::new());
+        }
+        if recorded.1.len() < Self::MAX_TENANTS {
+            recorded.1.insert(tenant);
+        }
+    }
 }
 
 /// The hours in which a tenant was read, oldest first.
@@ -125,6 +166,19 @@ mod tests {
             days.into_iter().collect::<Vec<_>>(),
             [(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), 8)]
         );
+    }
+
+    #[test]
+    fn a_tenant_is_recorded_once_an_hour() {
+        let recorded = RecordedThisHour::default();
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 59, 0).unwrap();
+        assert!(recorded.needs_recording(a, at));
+        recorded.recorded(a, at);
+        assert!(!recorded.needs_recording(a, at + chrono::TimeDelta::seconds(59)));
+        assert!(recorded.needs_recording(b, at));
+        // The next hour is a new field: recorded again.
+        assert!(recorded.needs_recording(a, at + chrono::TimeDelta::minutes(1)));
     }
 
     #[test]

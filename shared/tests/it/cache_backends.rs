@@ -313,7 +313,7 @@ async fn a_read_is_recorded_beside_its_get_and_histories_are_read_back_on_every_
                 .get_recording(&bundle, &recording)
                 .await
                 .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            assert_eq!(got.as_deref(), Some(&b"bytes"[..]), "{name}");
+            assert_eq!(got, (Some(b"bytes".to_vec()), true), "{name}");
         }
         let fields = cache
             .hash_fields(&hashes)

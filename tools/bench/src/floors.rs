@@ -41,12 +41,26 @@ pub fn pgbench_with_options(
     transactions: u32,
     options: &str,
 ) -> Result<(f64, f64)> {
+    pgbench_in_mode(database_url, script, clients, transactions, options, "prepared")
+}
+
+/// [`pgbench_with_options`] in a query mode of pgbench's: `prepared` (each statement parsed and
+/// planned once per client) or `extended` (parsed and planned on every execution, as unnamed
+/// statements and the simple protocol are).
+pub fn pgbench_in_mode(
+    database_url: &str,
+    script: &std::path::Path,
+    clients: u32,
+    transactions: u32,
+    options: &str,
+    mode: &str,
+) -> Result<(f64, f64)> {
     let out = Command::new("pgbench")
         .env("PGOPTIONS", options)
         .args(["-n", "-f"])
         .arg(script)
         .args(["-c", &clients.to_string(), "-j", &clients.min(2).to_string()])
-        .args(["-t", &transactions.to_string(), "-M", "prepared"])
+        .args(["-t", &transactions.to_string(), "-M", mode])
         .arg(database_url)
         .output()
         .context("running pgbench")?;
@@ -63,4 +77,38 @@ pub fn pgbench_with_options(
         Ok(value.parse()?)
     };
     Ok((field("latency average =")?, field("tps =")?))
+}
+
+/// CPU time (user + system, in seconds) that the Postgres server on this machine has used so far: every
+/// process named `postgres`, with the time of the backends that have exited (the postmaster's
+/// children's time). `None` where `/proc` cannot say. Ticks are taken as 100 a second (Linux's
+/// `USER_HZ` on x86-64 and arm64).
+pub fn postgres_cpu_seconds() -> Option<f64> {
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: fields after the closing parenthesis, utime is the 12th.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += fields
+            .get(11..15)
+            .map(|f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum::<u64>())
+            .unwrap_or(0);
+    }
+    (ticks > 0).then(|| ticks as f64 / 100.0)
 }

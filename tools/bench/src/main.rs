@@ -21,9 +21,16 @@ use figures::{Needs, Setup};
 #[tokio::main]
 async fn main() -> Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    // The functions' log format and level, written nowhere: the figures include formatting each line,
-    // not the cost of whatever this machine's stdout is attached to.
-    lambda_http::tracing::init_default_subscriber_with_writer(std::io::sink);
+    // The functions' log format in Lambda (JSON lines) and level, written nowhere: the figures include
+    // formatting each line, not the cost of whatever this machine's stdout is attached to.
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(shared::platform::log::LambdaJson::new("bench", std::io::sink))
+            .try_init();
+    }
     // BENCH_FIGURES=hit,miss runs only those (for iterating; `changes`: the two change-tracking
     // figures); the default runs all and writes the report.
     let only = std::env::var("BENCH_FIGURES").ok();

@@ -65,16 +65,24 @@ pub(super) async fn tenant_rows(
     .await
 }
 
-/// Records that tenant `id`'s bundles were stored at `at` (never moving the time back).
-pub(super) async fn record_warmed(db: &Database, id: Uuid, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+/// Records that the bundles of `tenants` were stored at `at` (never moving a time back), in one
+/// statement; a tenant deleted since is left out rather than failing the others.
+pub(super) async fn record_warmed(
+    db: &Database,
+    tenants: &[Uuid],
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     db.transaction(async |tx| {
         sqlx::query(
-            "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at) VALUES ($1, $2)
+            "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at)
+             SELECT t.id, $2::timestamptz
+               FROM tenant t
+              WHERE t.id IN (SELECT unnest($1::uuid[]))
              ON CONFLICT (tenant_id) DO UPDATE
                 SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
         )
         .persistent(db.persistent())
-        .bind(id)
+        .bind(tenants)
         .bind(at)
         .execute(&mut *tx)
         .await?;

@@ -106,6 +106,27 @@ async fn scheduled_run_warms_both_bundles_of_every_active_tenant_and_global(pool
     cleanup(s).await;
 }
 
+/// Warm times are written in batches (200 tenants a statement): a run over more than one batch
+/// records every warmed tenant, the last partial batch included, at the run's time.
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_run_records_the_warm_time_of_every_tenant_it_warmed(pool: PgPool) {
+    let active = tenants(&pool, 201).await;
+    let s = TestWarmer::new(&pool, warm_env(), None);
+    let summary = s
+        .invoke(event("warm-cache-schedule.json"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert_eq!(summary["bundles_warmed"], 201 * 2 + 2);
+    let recorded: Vec<Uuid> =
+        sqlx::query_scalar("SELECT tenant_id FROM tenant_warm_state WHERE last_warmed_at > now() - interval '10 minutes' ORDER BY tenant_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(recorded.len(), active.len(), "tenants with a warm time");
+    assert_eq!(recorded, active);
+    cleanup(s).await;
+}
+
 #[sqlx::test(migrations = "../../migrations")]
 async fn warmed_bundle_is_served_as_a_hit_identical_to_a_computed_one(pool: PgPool) {
     let active = tenants(&pool, 3).await;
