@@ -90,6 +90,7 @@ build-lambdas:
 ## The dataset (10,000 tenants) is generated once into the dashboard_bench database.
 bench: services build-lambdas
 	cargo build --release --locked -p dashboard-bundle -p clear-cache -p warm-cache
+	cargo build --release --locked -p bench --example hello_lambda
 	cargo run --release --locked -p bench
 
 ## Formatting, clippy (warnings as errors), cargo-deny's bans, licenses and sources (deny.toml), and

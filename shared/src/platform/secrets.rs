@@ -104,12 +104,15 @@ pub async fn environment_from(
     names: &[&'static str],
     client: &Client,
 ) -> Result<Environment, SecretError> {
+    // Fetched at once: a cold start waits for one round trip to Secrets Manager, not one per secret.
+    let wanted: Vec<(&'static str, String)> = names
+        .iter()
+        .filter_map(|&name| Some((name, secret_arn(&vars, name)?)))
+        .collect();
+    let values =
+        futures::future::try_join_all(wanted.iter().map(|(name, arn)| fetch(client, name, arn))).await?;
     let mut sources = HashMap::new();
-    for &name in names {
-        let Some(arn) = secret_arn(&vars, name) else {
-            continue;
-        };
-        let value = fetch(client, name, &arn).await?;
+    for ((name, arn), value) in wanted.into_iter().zip(values) {
         vars.insert(name.to_owned(), value.clone());
         let client = client.clone();
         sources.insert(name, Source { client, arn, value });

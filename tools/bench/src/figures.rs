@@ -5,6 +5,7 @@
 mod artefacts;
 mod bytes;
 mod changes;
+mod cold_start;
 mod context;
 mod faults;
 mod hit;
@@ -67,7 +68,7 @@ pub enum Setup<'a> {
 }
 
 /// Every figure, in the order a run measures them.
-pub static FIGURES: [Figure; 13] = [
+pub static FIGURES: [Figure; 14] = [
     Figure {
         number: 1,
         names: &["hit"],
@@ -145,6 +146,12 @@ pub static FIGURES: [Figure; 13] = [
         names: &["wire"],
         title: "Round trips and latency where a round trip costs 1 or 2 ms",
         run: Run::Dataset(|ctx| Box::pin(wire::run(ctx))),
+    },
+    Figure {
+        number: 14,
+        names: &["cold-start"],
+        title: "Cold start to the first HIT, beside a hello-world lambda_http function",
+        run: Run::Dataset(|ctx| Box::pin(cold_start::run(ctx))),
     },
 ];
 
