@@ -77,9 +77,9 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         ),
         floor: format!("pgbench -M prepared, same queries, {concurrency} clients: {tps:.0} bundles/s, database CPU {floor_db_ms} per bundle"),
         ratio: format!("{:.0}%", 100.0 * rate / tps),
-        goal: "≥ 70%".into(),
+        goal: "≥ 80%".into(),
         checks: vec![Check::new(
-            Goal::AtLeast(0.70),
+            Goal::AtLeast(0.80),
             rate / tps,
             format!("{:.0}%", 100.0 * rate / tps),
         )],
