@@ -6,6 +6,7 @@ mod get_bundle;
 mod health;
 mod state;
 
+pub use get_bundle::log_served;
 pub use state::State;
 
 use lambda_http::http::{Method, StatusCode};

@@ -58,11 +58,7 @@ async fn time_to_ready(binary: &std::path::Path, ctx: &Context) -> Result<Durati
     let started = Instant::now();
     let mut child = tokio::process::Command::new(binary)
         .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .envs(super::cold_start::LAMBDA_VARS)
         .env("DATABASE_URL", env.get("DATABASE_URL").unwrap_or_default())
         .env("REDIS_URL", env.get("REDIS_URL").unwrap_or_default())
         .env("JWT_SECRET", testing::TEST_JWT_SECRET)

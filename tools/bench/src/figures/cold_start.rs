@@ -21,6 +21,15 @@ use crate::report::{Check, Goal, Row};
 
 const RUNS: usize = 7;
 
+/// What Lambda sets for every function process, besides `AWS_LAMBDA_RUNTIME_API`.
+pub(super) const LAMBDA_VARS: [(&str, &str); 5] = [
+    ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
+    ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+    ("AWS_LAMBDA_LOG_GROUP_NAME", "bench"),
+];
+
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let target = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned()));
     let function = target.join("release").join("dashboard-bundle");
@@ -145,11 +154,7 @@ async fn first_response(binary: &Path, vars: &[(String, String)], event: &str) -
                 .filter_map(|v| Some((v, std::env::var(v).ok()?))),
         )
         .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .envs(LAMBDA_VARS)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)

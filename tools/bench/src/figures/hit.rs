@@ -9,7 +9,7 @@ use shared::auth::Role;
 use shared::bundle::identity::{BundleId, Scope};
 use shared::platform::clock::Clock;
 use shared::platform::db::Database;
-use shared::serving::Read;
+use shared::serving::{CacheStatus, Level, Read, Served};
 use shared::store::{read_history, Entry, Recording};
 use test_support::{self as testing, event, request, with_token};
 
@@ -164,34 +164,17 @@ impl Parts {
     }
 }
 
-/// The lines a served bundle writes: the handler's INFO line and its metrics document.
+/// The lines a served bundle writes (the handler's own function), for a hit from Redis.
 fn log_lines(took: Duration) {
-    let duration_ms = took.as_millis() as u64;
-    tracing::info!(
-        cache = "HIT",
-        cache_level = "redis",
-        key = "dashboard:bundle:00000000-0000-0000-0000-000000000000:include=true",
-        duration_ms,
-        sub = "00000000-0000-0000-0000-000000000000",
-        "dashboard bundle"
+    let served = Served {
+        json: String::new(),
+        status: CacheStatus::Hit,
+        level: Level::Redis,
+        key: "dashboard:bundle:00000000-0000-0000-0000-000000000000:include=true".into(),
+    };
+    dashboard_bundle::log_served(
+        &served,
+        "00000000-0000-0000-0000-000000000000",
+        took.as_millis() as u64,
     );
-    shared::platform::log::metrics(&serde_json::json!({
-        "_aws": {
-            "Timestamp": chrono::Utc::now().timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "DashboardCache",
-                "Dimensions": [["Cache"]],
-                "Metrics": [
-                    { "Name": "Requests", "Unit": "Count" },
-                    { "Name": "MemoryHits", "Unit": "Count" },
-                    { "Name": "RequestDurationMs", "Unit": "Milliseconds" },
-                ],
-            }],
-        },
-        "Cache": "HIT",
-        "CacheLevel": "redis",
-        "Requests": 1,
-        "MemoryHits": 0,
-        "RequestDurationMs": duration_ms,
-    }));
 }
