@@ -1,6 +1,7 @@
 //! Dashboard reads per tenant, as the warmer learns from them: the request path marks the UTC hour of
 //! each read in a Redis hash (`Keys::tenant_reads`, field = unix hour), in the same round trip as
-//! its bundle `GET`, so every read is recorded (the first of each day included) at no cost to a hit.
+//! its bundle `GET`, so every hour with a read is recorded (the first of each day included) at no
+//! cost to a hit.
 //! The hash expires [`WINDOW_DAYS`] + 1 days after the last read; the warmer drops older fields. The
 //! tenant's zone is applied when reading the history, so it needs no lookup on the request path.
 //! A process records each tenant's read once an hour ([`RecordedThisHour`]): the field is the hour,
