@@ -24,15 +24,10 @@ use crate::input::Input;
 use crate::plan::{self, Decision, Mode, Reads, Skip};
 use crate::report::Summary;
 
-use super::tenant_sql::{count_active, record_warmed, tenant_rows, TenantRow};
+use super::tenant_sql::{count_active, tenant_rows, TenantRow, WarmTimes};
 
 /// Active tenants are read this many at a time, so memory does not grow with the number of tenants.
 const TENANT_PAGE: i64 = 500;
-
-/// Warm times are written this many tenants to a statement: one commit per tenant was a quarter of
-/// the database's work in a run (bench figure 5). A run cut short loses at most this many records,
-/// and those tenants are only warmed again.
-const RECORD_BATCH: usize = 200;
 
 pub struct Warmer<'a> {
     pub bundles: &'a BundleCache,
@@ -151,16 +146,13 @@ impl Warmer<'_> {
             })
             .buffer_unordered(self.config.concurrency);
         futures::pin_mut!(outcomes);
-        let mut warmed = Vec::with_capacity(RECORD_BATCH);
+        let mut warm_times = WarmTimes::new(self.db, self.now);
         while let Some(outcome) = outcomes.next().await {
             match outcome {
                 Outcome::Warmed { tenant, bundles } => {
                     summary.tenants_warmed += 1;
                     summary.bundles_warmed += bundles;
-                    warmed.push(tenant);
-                    if warmed.len() == RECORD_BATCH {
-                        self.record_warmed(&mut warmed).await;
-                    }
+                    warm_times.add(tenant).await;
                 }
                 Outcome::Failed { bundles, error } => {
                     summary.bundles_warmed += bundles;
@@ -180,19 +172,7 @@ impl Warmer<'_> {
                 }
             }
         }
-        self.record_warmed(&mut warmed).await;
-    }
-
-    /// Records the run's time as the warm time of `tenants` (whose bundles are both stored), and
-    /// empties the list.
-    async fn record_warmed(&self, tenants: &mut Vec<Uuid>) {
-        if tenants.is_empty() {
-            return;
-        }
-        if let Err(e) = record_warmed(self.db, tenants, self.now).await {
-            tracing::warn!(tenants = tenants.len(), error = %chain(&e), "could not record the warm time");
-        }
-        tenants.clear();
+        warm_times.flush().await;
     }
 
     /// Warms a picked tenant and, when both bundles are stored, drops its expired read history.

@@ -55,18 +55,16 @@ async fn time_to_ready(binary: &std::path::Path, ctx: &Context) -> Result<Durati
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api = listener.local_addr()?.to_string();
     let env = ctx.env();
+    let vars: Vec<(String, String)> = [
+        ("DATABASE_URL", env.get("DATABASE_URL").unwrap_or_default()),
+        ("REDIS_URL", env.get("REDIS_URL").unwrap_or_default()),
+        ("JWT_SECRET", testing::TEST_JWT_SECRET.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .envs(super::cold_start::LAMBDA_VARS)
-        .env("DATABASE_URL", env.get("DATABASE_URL").unwrap_or_default())
-        .env("REDIS_URL", env.get("REDIS_URL").unwrap_or_default())
-        .env("JWT_SECRET", testing::TEST_JWT_SECRET)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {} (run make bench, which builds it)", binary.display()))?;
+    let mut child = super::cold_start::spawn(binary, &api, &vars)?;
     let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
     let ready = started.elapsed();
     let _ = child.kill().await;

@@ -22,7 +22,7 @@ use crate::report::{Check, Goal, Row};
 const RUNS: usize = 7;
 
 /// What Lambda sets for every function process, besides `AWS_LAMBDA_RUNTIME_API`.
-pub(super) const LAMBDA_VARS: [(&str, &str); 5] = [
+const LAMBDA_VARS: [(&str, &str); 5] = [
     ("AWS_LAMBDA_FUNCTION_NAME", "bench"),
     ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
     ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
@@ -143,23 +143,7 @@ async fn first_response(binary: &Path, vars: &[(String, String)], event: &str) -
         }
     });
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .env_clear()
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        // Where TLS roots are read from, when the run sets it (see the figure's note).
-        .envs(
-            ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-                .into_iter()
-                .filter_map(|v| Some((v, std::env::var(v).ok()?))),
-        )
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .envs(LAMBDA_VARS)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {} (run make bench, which builds it)", binary.display()))?;
+    let mut child = spawn(binary, &api, vars)?;
     let body = tokio::time::timeout(Duration::from_secs(20), response.recv()).await;
     let took = started.elapsed();
     let _ = child.kill().await;
@@ -168,6 +152,29 @@ async fn first_response(binary: &Path, vars: &[(String, String)], event: &str) -
         .context("no response within 20 s")?
         .context("the runtime API stopped")?;
     Ok((took, body))
+}
+
+/// Starts `binary` as Lambda would, against the runtime API at `api`, with only `vars` (and `PATH`) of
+/// this process's environment: the bench's own `DATABASE_URL` would otherwise stand in for a secret.
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` pass through when set, so that a run can show what reading the
+/// machine's certificate directory costs (BENCHMARKS.md, figure 14).
+pub(super) fn spawn(binary: &Path, api: &str, vars: &[(String, String)]) -> Result<tokio::process::Child> {
+    tokio::process::Command::new(binary)
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(
+            ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+                .into_iter()
+                .filter_map(|v| Some((v, std::env::var(v).ok()?))),
+        )
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .envs(LAMBDA_VARS)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {} (run make bench, which builds it)", binary.display()))
 }
 
 /// One connection of the runtime API: `GET .../invocation/next` answers `event` once (`hand_out`) and
