@@ -92,3 +92,13 @@ CREATE INDEX IF NOT EXISTS opportunities_tenant_stats_idx ON opportunities (tena
 
 CREATE INDEX IF NOT EXISTS activities_tenant_day_idx ON activities (tenant_id, (coalesce(created_date, created_at)))
     INCLUDE (is_test_data);
+
+-- The CRM's teams (its later versions): who belongs to which team. A team's dashboard counts the
+-- records assigned to its members.
+CREATE TABLE IF NOT EXISTS team_members (
+    tenant_id   uuid NOT NULL,
+    team_id     uuid NOT NULL,
+    employee_id uuid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS team_members_team_idx ON team_members (tenant_id, team_id, employee_id);
+CREATE INDEX IF NOT EXISTS team_members_employee_idx ON team_members (tenant_id, employee_id);

@@ -38,6 +38,7 @@ BEGIN
         ON CONFLICT (kind, tenant_id, bucket, is_test) DO UPDATE SET
             leads = b.leads + excluded.leads,
             activities = b.activities + excluded.activities;
+        PERFORM dashboard_cache.scope_stats_age(horizon);
     ELSE
         SELECT folded_before INTO horizon FROM dashboard_cache.bundle_stats_horizon;
     END IF;
@@ -83,7 +84,8 @@ BEGIN
         RETURNING 1
     )
     SELECT count(*) INTO folded FROM moved;
-    RETURN folded;
+    -- The per-assignee counters (20261205000012_dashboard_cache_scopes.sql), under the same lock.
+    RETURN folded + dashboard_cache.scope_stats_fold(max_rows, horizon);
 END
 $$;
 
@@ -101,10 +103,10 @@ $$;
 
 -- Compares the maintained stats of one tenant (NULL: the rows without a tenant) with a full
 -- recomputation in one statement, so in one snapshot, and appends the difference as a delta (with a
--- version change): exact again whatever writers do meanwhile. Repairs of one tenant are serialised
+-- version change); then the tenant's per-assignee counters the same way: exact again whatever writers do meanwhile. Repairs of one tenant are serialised
 -- (lock_tenant_repair), and each takes its snapshot after the lock, so a second repair sees the first
 -- one's correction instead of adding it again: hence READ COMMITTED only. Returns the number of
--- drifted groups (a group: the totals or one bucket, with or without test data).
+-- drifted groups (a group: the totals or one bucket, with or without test data, or one scope row).
 CREATE FUNCTION dashboard_cache.bundle_stats_repair(p_tenant uuid) RETURNS int8
 LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -183,6 +185,9 @@ BEGIN
         )
         SELECT count(*) FROM drift $sql$, scope, CASE WHEN p_tenant IS NULL THEN 'no_tenant' ELSE 'tenant' END)
     INTO drifted USING p_tenant, horizon;
+    IF p_tenant IS NOT NULL THEN
+        drifted := drifted + dashboard_cache.scope_stats_repair(p_tenant, horizon);
+    END IF;
     IF drifted > 0 THEN
         INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, changes) VALUES (p_tenant, false, 1);
     END IF;

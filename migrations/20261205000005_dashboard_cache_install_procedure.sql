@@ -32,37 +32,55 @@ DECLARE
     repaired integer := 0;
     folded int8;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['contacts', 'accounts', 'leads', 'opportunities', 'activities', 'tenant'] LOOP
-        triggers := CASE WHEN t = 'tenant' THEN ARRAY[pg_catalog.format(
-            'CREATE TRIGGER tenant_timezone_version AFTER UPDATE ON %1$I.tenant
+    FOREACH t IN ARRAY ARRAY['contacts', 'accounts', 'leads', 'opportunities', 'activities', 'tenant', 'team_members'] LOOP
+        triggers := CASE
+        WHEN t = 'tenant' THEN ARRAY[pg_catalog.format(
+            'CREATE OR REPLACE TRIGGER tenant_timezone_version AFTER UPDATE ON %1$I.tenant
                REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
                FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_tenant_timezone()', crm_schema)]
+        WHEN t = 'team_members' THEN ARRAY[
+            pg_catalog.format('CREATE OR REPLACE TRIGGER team_members_version_insert AFTER INSERT ON %1$I.team_members
+               REFERENCING NEW TABLE AS new_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_team_members()', crm_schema),
+            pg_catalog.format('CREATE OR REPLACE TRIGGER team_members_version_update AFTER UPDATE ON %1$I.team_members
+               REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_team_members()', crm_schema),
+            pg_catalog.format('CREATE OR REPLACE TRIGGER team_members_version_delete AFTER DELETE ON %1$I.team_members
+               REFERENCING OLD TABLE AS old_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_team_members()', crm_schema),
+            pg_catalog.format('CREATE OR REPLACE TRIGGER team_members_version_truncate AFTER TRUNCATE ON %1$I.team_members
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_team_members()', crm_schema)]
         ELSE ARRAY[
-            pg_catalog.format('CREATE TRIGGER %2$s_bundle_insert AFTER INSERT ON %1$I.%2$I
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_bundle_insert AFTER INSERT ON %1$I.%2$I
                REFERENCING NEW TABLE AS new_rows
                FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_insert()', crm_schema, t),
-            pg_catalog.format('CREATE TRIGGER %2$s_bundle_update AFTER UPDATE ON %1$I.%2$I
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_bundle_update AFTER UPDATE ON %1$I.%2$I
                REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
                FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_update()', crm_schema, t),
-            pg_catalog.format('CREATE TRIGGER %2$s_bundle_delete AFTER DELETE ON %1$I.%2$I
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_bundle_delete AFTER DELETE ON %1$I.%2$I
                REFERENCING OLD TABLE AS old_rows
                FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_delete()', crm_schema, t),
-            pg_catalog.format('CREATE TRIGGER %2$s_bundle_truncate AFTER TRUNCATE ON %1$I.%2$I
-               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_truncate()', crm_schema, t)]
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_bundle_truncate AFTER TRUNCATE ON %1$I.%2$I
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_truncate()', crm_schema, t),
+            -- The per-assignee counters (20261205000012_dashboard_cache_scopes.sql).
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_insert AFTER INSERT ON %1$I.%2$I
+               REFERENCING NEW TABLE AS new_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_scopes()', crm_schema, t),
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_update AFTER UPDATE ON %1$I.%2$I
+               REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_scopes()', crm_schema, t),
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_delete AFTER DELETE ON %1$I.%2$I
+               REFERENCING OLD TABLE AS old_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_scopes()', crm_schema, t),
+            pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_truncate AFTER TRUNCATE ON %1$I.%2$I
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_scopes_truncate()', crm_schema, t)]
         END;
         attempt := 0;
         LOOP
             attempt := attempt + 1;
             BEGIN
                 PERFORM pg_catalog.set_config('lock_timeout', lock_wait, true);
-                IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                                 JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) g.tgfoid
-                                WHERE g.tgrelid OPERATOR(pg_catalog.=)
-                                      pg_catalog.format('%I.%I', crm_schema, t)::pg_catalog.regclass::pg_catalog.oid
-                                  AND p.pronamespace OPERATOR(pg_catalog.=)
-                                      'dashboard_cache'::pg_catalog.regnamespace::pg_catalog.oid) THEN
-                    EXECUTE pg_catalog.array_to_string(triggers, '; ');
-                END IF;
+                EXECUTE pg_catalog.array_to_string(triggers, '; ');
                 done := true;
             EXCEPTION WHEN lock_not_available THEN
                 done := false;

@@ -42,30 +42,137 @@ pub fn parse_tenant_id(text: &str) -> Option<Uuid> {
     Uuid::try_parse(text).ok()
 }
 
-/// One cached bundle: whose data it covers and whether test rows count.
+/// Whose records of a tenant a bundle counts (issue 26). Every scope of a tenant shares the tenant's
+/// data version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Assignees {
+    /// Every record: the tenant's dashboard (and the global view).
+    #[default]
+    All,
+    /// The records assigned to this employee or to no one: the employee's own dashboard.
+    Employee(Uuid),
+    /// The records assigned to a member of this team (`team_members`), unassigned ones excluded.
+    Team(Uuid),
+}
+
+impl Assignees {
+    /// The scope as the response's `meta.scope` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Assignees::All => "tenant",
+            Assignees::Employee(_) => "employee",
+            Assignees::Team(_) => "team",
+        }
+    }
+
+    /// The employee or team id.
+    pub fn id(self) -> Option<Uuid> {
+        match self {
+            Assignees::All => None,
+            Assignees::Employee(id) | Assignees::Team(id) => Some(id),
+        }
+    }
+}
+
+/// The parts of a bundle beyond its stats (the `widgets` parameter). The stats are always computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Widgets(u8);
+
+impl Widgets {
+    /// Every widget, in the order of their names (the key spells them sorted).
+    pub const NAMES: [&'static str; 4] = [
+        "leadSourceChart",
+        "recentActivities",
+        "recentLeads",
+        "salesPipeline",
+    ];
+    pub const LEAD_SOURCE_CHART: Self = Self(1);
+    pub const RECENT_ACTIVITIES: Self = Self(2);
+    pub const RECENT_LEADS: Self = Self(4);
+    pub const SALES_PIPELINE: Self = Self(8);
+    pub const ALL: Self = Self(15);
+
+    /// A comma list of widget names, each at most once; `None` if a name is unknown or repeated, or the
+    /// list is empty.
+    pub fn parse(list: &str) -> Option<Self> {
+        let mut widgets = 0u8;
+        for name in list.split(',') {
+            let bit = 1u8 << Self::NAMES.iter().position(|known| *known == name)?;
+            if widgets & bit != 0 {
+                return None;
+            }
+            widgets |= bit;
+        }
+        Some(Self(widgets))
+    }
+
+    pub fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl fmt::Display for Widgets {
+    /// The names sorted, joined by `_`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for (i, name) in Self::NAMES.iter().enumerate() {
+            if self.0 & (1 << i) != 0 {
+                if !first {
+                    f.write_str("_")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One cached bundle: whose data it covers, whether test rows count, whose records of the tenant
+/// and which widgets (`None`: all of them, the bundle without a `widgets` parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BundleId {
     pub scope: Scope,
     pub include_test_data: bool,
+    pub assignees: Assignees,
+    pub widgets: Option<Widgets>,
 }
 
 impl BundleId {
+    /// The whole tenant's (or the global) bundle with every widget.
     pub fn new(scope: Scope, include_test_data: bool) -> Self {
         Self {
             scope,
             include_test_data,
+            assignees: Assignees::All,
+            widgets: None,
         }
     }
 
-    /// Both variants of one scope's bundle, the exact pair a tenant clear deletes.
+    /// Both variants of one scope's whole bundle.
     pub fn both(scope: Scope) -> [Self; 2] {
         [Self::new(scope, true), Self::new(scope, false)]
+    }
+
+    /// Whether this bundle carries `widget`.
+    pub fn shows(&self, widget: Widgets) -> bool {
+        self.widgets.is_none_or(|w| w.contains(widget))
     }
 }
 
 impl fmt::Display for BundleId {
+    /// `<scope>:include=<bool>`, then `:emp=<uuid>` or `:team=<uuid>`, then `:widgets=<names>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:include={}", self.scope, self.include_test_data)
+        write!(f, "{}:include={}", self.scope, self.include_test_data)?;
+        match self.assignees {
+            Assignees::All => {}
+            Assignees::Employee(id) => write!(f, ":emp={}", id.hyphenated())?,
+            Assignees::Team(id) => write!(f, ":team={}", id.hyphenated())?,
+        }
+        if let Some(widgets) = self.widgets {
+            write!(f, ":widgets={widgets}")?;
+        }
+        Ok(())
     }
 }
 
@@ -86,5 +193,36 @@ mod tests {
             assert_eq!(parse_tenant_id(other), None, "{other}");
         }
         assert_eq!(parse_tenant_id(&format!("urn:uuid:{id}")), None);
+    }
+
+    #[test]
+    fn scoped_keys_name_the_assignees_and_the_sorted_widgets() {
+        let tenant = Uuid::from_u128(1);
+        let emp = Uuid::from_u128(2);
+        let mut id = BundleId::new(Scope::Tenant(tenant), false);
+        id.assignees = Assignees::Employee(emp);
+        id.widgets = Widgets::parse("salesPipeline,recentLeads");
+        assert_eq!(
+            id.to_string(),
+            format!("{tenant}:include=false:emp={emp}:widgets=recentLeads_salesPipeline")
+        );
+        id.assignees = Assignees::Team(emp);
+        id.widgets = None;
+        assert_eq!(id.to_string(), format!("{tenant}:include=false:team={emp}"));
+    }
+
+    #[test]
+    fn widget_lists_are_strict() {
+        assert_eq!(Widgets::parse("recentLeads"), Some(Widgets::RECENT_LEADS));
+        for bad in [
+            "",
+            "recentLeads,",
+            "recentLeads,recentLeads",
+            "RecentLeads",
+            "funnel",
+            " recentLeads",
+        ] {
+            assert_eq!(Widgets::parse(bad), None, "{bad:?}");
+        }
     }
 }

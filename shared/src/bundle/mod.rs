@@ -1,8 +1,9 @@
 //! What a bundle is, without Redis: which one is meant ([`identity`]), its exact definition and JSON
-//! shape ([`query`], its statements in [`sql`]), the data version it is computed from ([`version`]) and
+//! shape ([`query`], its statements in [`sql`], a scoped bundle's in [`assignee_sql`]), the data version it is computed from ([`version`]) and
 //! the tenant's day its 30-day figures count in ([`tenant_time`]). Uses the platform's database (the
 //! `postgres` feature: `query`, `version` and [`BundleError`]).
 
+pub mod assignee_sql;
 pub mod identity;
 #[cfg(feature = "postgres")]
 pub mod query;

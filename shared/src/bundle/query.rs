@@ -25,7 +25,10 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
-use super::identity::{BundleId, Scope};
+use std::collections::BTreeMap;
+
+use super::assignee_sql::{with_assignee, Breakdowns};
+use super::identity::{BundleId, Scope, Widgets};
 use crate::bundle::tenant_time::Zone;
 use crate::bundle::version;
 use crate::bundle::BundleError;
@@ -40,8 +43,20 @@ pub const RECENT_DAYS: u64 = 30;
 #[derive(Debug, Serialize)]
 pub struct Bundle {
     pub stats: Stats,
+    /// Per opportunity stage (the `salesPipeline` widget of a tenant's scopes; not in the global view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funnel: Option<Vec<FunnelStage>>,
     pub lists: Lists,
     pub meta: Meta,
+}
+
+/// One stage of the funnel: its opportunities and the sum of their finite amounts.
+#[derive(Debug, Serialize, FromRow)]
+pub struct FunnelStage {
+    pub stage: Option<String>,
+    pub count: i64,
+    #[serde(serialize_with = "decimal")]
+    pub amount: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
@@ -60,14 +75,23 @@ pub struct Stats {
     pub pipeline_value: String,
     #[serde(serialize_with = "decimal")]
     pub won_value: String,
+    /// Source (`"other"` for none) to number of leads: the `leadSourceChart` widget of a tenant's
+    /// scopes; not in the global view.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leads_by_source: Option<BTreeMap<String, i64>>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lists {
-    pub recent_activities: Vec<RecentActivity>,
-    pub recent_leads: Vec<RecentLead>,
-    pub recent_opportunities: Vec<RecentOpportunity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_activities: Option<Vec<RecentActivity>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_leads: Option<Vec<RecentLead>>,
+    /// Part of the `salesPipeline` widget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recent_opportunities: Option<Vec<RecentOpportunity>>,
 }
 
 #[derive(Debug, Serialize, FromRow)]
@@ -109,6 +133,14 @@ pub struct RecentOpportunity {
 #[derive(Debug, Serialize)]
 pub struct Meta {
     pub tenant_id: Option<Uuid>,
+    /// `tenant`, `employee` or `team` (absent in the global view), and the employee's or team's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_id: Option<Uuid>,
+    /// The widgets asked for, when not all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widgets: Option<String>,
     pub include_test_data: bool,
     #[serde(serialize_with = "rfc3339")]
     pub generated_at: DateTime<Utc>,
@@ -193,7 +225,8 @@ async fn compute_once(
         (Scope::Global, row) => (row.ok_or(sqlx::Error::RowNotFound)?.try_get(0)?, Zone::Utc),
     };
 
-    let sql = Sql::for_scope(id.scope);
+    let assignees = id.assignees;
+    let sql = Sql::for_assignees(assignees).unwrap_or_else(|| Sql::for_scope(id.scope));
     let since = recent_window_start(now, zone);
     // The maintained 30-day counts are per 15-minute bucket: exact for a window starting on a bucket
     // boundary (any midnight of any time zone); another start is counted the slow way.
@@ -202,28 +235,88 @@ async fn compute_once(
     } else {
         &sql.stats
     };
-    let statements = [
-        stats_sql,
-        &sql.recent_activities,
-        &sql.recent_leads,
-        &sql.recent_opportunities,
-    ]
-    .map(|statement| with_values(statement, tenant, include_test_data, Some(since)));
+    // The stats always; each list and breakdown only when its widget is asked for. The breakdowns
+    // are a tenant's (the global view has none).
+    let breakdowns = id.scope.tenant_id().map(|_| Breakdowns::for_assignees(assignees));
+    let parts = [
+        (Part::Stats, Some(stats_sql)),
+        (
+            Part::Activities,
+            id.shows(Widgets::RECENT_ACTIVITIES)
+                .then_some(&sql.recent_activities),
+        ),
+        (
+            Part::Leads,
+            id.shows(Widgets::RECENT_LEADS).then_some(&sql.recent_leads),
+        ),
+        (
+            Part::Opportunities,
+            id.shows(Widgets::SALES_PIPELINE)
+                .then_some(&sql.recent_opportunities),
+        ),
+        (
+            Part::Sources,
+            breakdowns
+                .filter(|_| id.shows(Widgets::LEAD_SOURCE_CHART))
+                .map(|b| &b.leads_by_source),
+        ),
+        (
+            Part::Funnel,
+            breakdowns
+                .filter(|_| id.shows(Widgets::SALES_PIPELINE))
+                .map(|b| &b.funnel),
+        ),
+    ];
+    let (parts, statements): (Vec<Part>, Vec<String>) = parts
+        .into_iter()
+        .filter_map(|(part, statement)| {
+            let text = with_values(statement?, tenant, include_test_data, Some(since));
+            Some((part, with_assignee(&text, assignees, since)))
+        })
+        .unzip();
     let results = snapshot.finish(&statements).await?;
-    let [stats, activities, leads, opportunities] = <[Vec<PgRow>; 4]>::try_from(results).map_err(|_| {
-        sqlx::Error::Protocol("a bundle batch answered with another number of statements".into())
-    })?;
-    let stats = Stats::from_row(stats.first().ok_or(sqlx::Error::RowNotFound)?)?;
+    if results.len() != parts.len() {
+        return Err(sqlx::Error::Protocol(
+            "a bundle batch answered with another number of statements".into(),
+        )
+        .into());
+    }
+    let mut stats = None;
+    let mut lists = Lists {
+        recent_activities: None,
+        recent_leads: None,
+        recent_opportunities: None,
+    };
+    let mut funnel = None;
+    let mut sources = None;
+    for (part, rows) in parts.into_iter().zip(results) {
+        match part {
+            Part::Stats => stats = Some(Stats::from_row(rows.first().ok_or(sqlx::Error::RowNotFound)?)?),
+            Part::Activities => lists.recent_activities = Some(rows_as(&rows)?),
+            Part::Leads => lists.recent_leads = Some(rows_as(&rows)?),
+            Part::Opportunities => lists.recent_opportunities = Some(rows_as(&rows)?),
+            Part::Sources => {
+                let mut counts = BTreeMap::new();
+                for row in &rows {
+                    counts.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
+                }
+                sources = Some(counts);
+            }
+            Part::Funnel => funnel = Some(rows_as(&rows)?),
+        }
+    }
+    let mut stats = stats.ok_or(sqlx::Error::RowNotFound)?;
+    stats.leads_by_source = sources;
     Ok(Computed {
         bundle: Bundle {
             stats,
-            lists: Lists {
-                recent_activities: rows_as(&activities)?,
-                recent_leads: rows_as(&leads)?,
-                recent_opportunities: rows_as(&opportunities)?,
-            },
+            funnel,
+            lists,
             meta: Meta {
                 tenant_id: tenant,
+                scope: tenant.map(|_| assignees.name()),
+                scope_id: assignees.id(),
+                widgets: id.widgets.map(|w| w.to_string()),
                 include_test_data,
                 generated_at: now,
                 ttl_seconds,
@@ -232,6 +325,17 @@ async fn compute_once(
         data_version,
         zone,
     })
+}
+
+/// The statements of one bundle batch, in order.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Stats,
+    Activities,
+    Leads,
+    Opportunities,
+    Sources,
+    Funnel,
 }
 
 fn rows_as<T: for<'r> FromRow<'r, PgRow>>(rows: &[PgRow]) -> Result<Vec<T>, sqlx::Error> {

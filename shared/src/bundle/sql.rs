@@ -59,7 +59,7 @@ impl Sql {
     }
 
     /// `rows`: the scope's CRM rows; `base` and `deltas`: its maintained counters.
-    fn build(rows: &str, base: &str, deltas: &str) -> Self {
+    pub(super) fn build(rows: &str, base: &str, deltas: &str) -> Self {
         let finite_amount = FINITE_AMOUNT;
         let test = "($2::bool OR NOT is_test)";
         let totals = "contacts, accounts, leads, open_leads, opportunities, won_opportunities, \

@@ -9,7 +9,7 @@ use shared::bundle::identity::Scope;
 use shared::bundle::query::recent_window_start;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
-use test_support::exactness::{assert_exact, both};
+use test_support::exactness::{assert_exact, both, EMPLOYEES};
 use uuid::Uuid;
 
 async fn tenants(pool: &PgPool, n: usize) -> Vec<Uuid> {
@@ -58,6 +58,14 @@ fn timestamp(rng: &mut Rng, since: DateTime<Utc>) -> String {
     }
 }
 
+/// One of the test employees, or NULL (unassigned).
+fn assignee_literal(rng: &mut Rng) -> String {
+    match rng.below(EMPLOYEES.len() as u64 + 1) as usize {
+        i if i == EMPLOYEES.len() => "NULL".to_owned(),
+        i => format!("'{}'::uuid", EMPLOYEES[i]),
+    }
+}
+
 fn tenant_literal(rng: &mut Rng, tenants: &[Uuid]) -> String {
     match rng.below(tenants.len() as u64 + 1) as usize {
         i if i == tenants.len() => "NULL".to_owned(),
@@ -86,11 +94,13 @@ fn statement(rng: &mut Rng, w: u64, writers: u64, tenants: &[Uuid], since: DateT
                         "NULL" => "now()".to_owned(),
                         other => other.to_owned(),
                     };
+                    let assignee = assignee_literal(rng);
                     let extra = match table {
                         "accounts" => ", 'a'".to_owned(),
                         "leads" => format!(
-                            ", {}",
-                            rng.pick(&["'new'", "'converted'", "'lost'", "NULL", "'contacted'"])
+                            ", {}, {}",
+                            rng.pick(&["'new'", "'converted'", "'lost'", "NULL", "'contacted'"]),
+                            rng.pick(&["'web'", "''", "NULL", "'other'", "'referral'"])
                         ),
                         "opportunities" => format!(
                             ", 'o', {}, {}",
@@ -107,18 +117,18 @@ fn statement(rng: &mut Rng, w: u64, writers: u64, tenants: &[Uuid], since: DateT
                         "activities" => ", 'call'".to_owned(),
                         _ => String::new(),
                     };
-                    format!("({tenant}, {test}, {created_date}, {created_at}{extra})")
+                    format!("({tenant}, {test}, {created_date}, {created_at}, {assignee}{extra})")
                 })
                 .collect();
             let columns = match table {
                 "accounts" => ", name",
-                "leads" => ", status",
+                "leads" => ", status, source",
                 "opportunities" => ", name, stage, amount",
                 "activities" => ", type",
                 _ => "",
             };
             format!(
-                "INSERT INTO {table} (tenant_id, is_test_data, created_date, created_at{columns}) VALUES {}",
+                "INSERT INTO {table} (tenant_id, is_test_data, created_date, created_at, assigned_to{columns}) VALUES {}",
                 rows.join(", ")
             )
         }
@@ -134,16 +144,21 @@ fn statement(rng: &mut Rng, w: u64, writers: u64, tenants: &[Uuid], since: DateT
             "UPDATE {table} SET created_date = {} WHERE {some}",
             timestamp(rng, since)
         ),
-        75..=84 if table == "leads" => format!(
-            "UPDATE leads SET status = {} WHERE {some}",
-            rng.pick(&["'new'", "'converted'", "'lost'", "NULL"])
+        75..=79 => format!(
+            "UPDATE {table} SET assigned_to = {} WHERE {some}",
+            assignee_literal(rng)
         ),
-        75..=84 if table == "opportunities" => format!(
+        80..=84 if table == "leads" => format!(
+            "UPDATE leads SET status = {}, source = {} WHERE {some}",
+            rng.pick(&["'new'", "'converted'", "'lost'", "NULL"]),
+            rng.pick(&["'web'", "NULL", "source", "'referral'"])
+        ),
+        80..=84 if table == "opportunities" => format!(
             "UPDATE opportunities SET stage = {}, amount = {} WHERE {some}",
             rng.pick(&["'won'", "'closed_won'", "'lost'", "NULL", "'negotiation'"]),
             rng.pick(&["'NaN'", "NULL", "99.99", "amount + 1", "amount"])
         ),
-        75..=84 => format!("UPDATE {table} SET created_at = now() - interval '31 days' WHERE {some}"),
+        80..=84 => format!("UPDATE {table} SET created_at = now() - interval '31 days' WHERE {some}"),
         85..=97 => format!("DELETE FROM {table} WHERE {some}"),
         _ => format!("TRUNCATE {table}"),
     }
@@ -160,6 +175,22 @@ async fn compact(pool: &PgPool) -> Option<i64> {
 async fn maintained_stats_equal_a_full_recomputation_after_a_random_concurrent_workload(pool: PgPool) {
     let ids = tenants(&pool, 4).await;
     let since = recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc);
+    // Two teams per tenant (one member listed twice), and one without members in the workload.
+    for tenant in &ids {
+        sqlx::query(
+            "INSERT INTO team_members (tenant_id, team_id, employee_id)
+             VALUES ($1, $2, $4), ($1, $2, $5), ($1, $2, $4), ($1, $3, $6)",
+        )
+        .bind(tenant)
+        .bind(Uuid::from_u128(0x7ea1))
+        .bind(Uuid::from_u128(0x7ea2))
+        .bind(EMPLOYEES[0])
+        .bind(EMPLOYEES[1])
+        .bind(EMPLOYEES[2])
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
@@ -225,6 +256,11 @@ async fn maintained_stats_equal_a_full_recomputation_after_a_random_concurrent_w
     assert_exact(&pool, &ids, since, "after the workload").await;
     while compact(&pool).await.unwrap_or(0) > 0 {}
     assert_exact(&pool, &ids, since, "after compaction").await;
+    // A window starting at a midnight that is not UTC's (UTC+05:45): its first day part is read per
+    // 15-minute bucket, the rest per day.
+    let kathmandu = shared::bundle::tenant_time::Zone::parse(Some("Asia/Kathmandu"));
+    let since_kathmandu = recent_window_start(Utc::now(), kathmandu);
+    assert_exact(&pool, &ids, since_kathmandu, "a window starting at 18:15 UTC").await;
     let mut drifted = 0i64;
     for tenant in ids.iter().map(|t| Some(*t)).chain([None]) {
         drifted += sqlx::query_scalar::<_, i64>("SELECT dashboard_cache.bundle_stats_repair($1)")

@@ -1,11 +1,20 @@
 //! The exactness check of the maintained bundle stats: the reference (full scan) and the maintained
-//! figures of a scope, compared in one snapshot.
+//! figures of a scope, compared in one snapshot; for every tenant also each employee's and each team's
+//! scope, and the breakdowns.
 
 use chrono::{DateTime, Utc};
-use shared::bundle::identity::Scope;
-use shared::bundle::query::{Sql, Stats};
-use sqlx::{PgConnection, PgPool};
+use shared::bundle::assignee_sql::{with_assignee, Breakdowns};
+use shared::bundle::identity::{Assignees, Scope};
+use shared::bundle::query::{with_values, Sql, Stats};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
+
+/// The employees test workloads assign records to (besides NULL, the unassigned ones).
+pub const EMPLOYEES: [Uuid; 3] = [
+    Uuid::from_u128(0xe1),
+    Uuid::from_u128(0xe2),
+    Uuid::from_u128(0xe3),
+];
 
 /// The reference (full scan) and the maintained stats of `scope`, in one snapshot.
 pub async fn both(
@@ -49,6 +58,136 @@ pub async fn assert_exact(pool: &PgPool, tenants: &[Uuid], since: DateTime<Utc>,
             compared += 1;
         }
     }
+    for tenant in tenants {
+        compared += assert_scopes_exact(&mut tx, *tenant, since, when).await;
+    }
     tx.commit().await.expect("commit");
     compared
+}
+
+/// One statement's rows, its values written in (the scoped statements take five).
+async fn run(
+    conn: &mut PgConnection,
+    statement: &str,
+    tenant: Uuid,
+    include: bool,
+    since: DateTime<Utc>,
+    assignees: Assignees,
+) -> Vec<sqlx::postgres::PgRow> {
+    let text = with_assignee(
+        &with_values(statement, Some(tenant), include, Some(since)),
+        assignees,
+        since,
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(text.clone()))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// Every employee's and team's scope of `tenant` (the test employees, anyone records are assigned
+/// to, every team in `team_members`), and the tenant's own breakdowns: maintained equal to a full scan.
+async fn assert_scopes_exact(
+    conn: &mut PgConnection,
+    tenant: Uuid,
+    since: DateTime<Utc>,
+    when: &str,
+) -> usize {
+    let mut scopes = vec![Assignees::All];
+    let assigned: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT assigned_to FROM leads WHERE tenant_id = $1 AND assigned_to IS NOT NULL
+         UNION SELECT assigned_to FROM opportunities WHERE tenant_id = $1 AND assigned_to IS NOT NULL
+         UNION SELECT assigned_to FROM activities WHERE tenant_id = $1 AND assigned_to IS NOT NULL",
+    )
+    .bind(tenant)
+    .fetch_all(&mut *conn)
+    .await
+    .expect("assignees");
+    let mut employees = EMPLOYEES.to_vec();
+    employees.extend(assigned.into_iter().filter(|e| !EMPLOYEES.contains(e)));
+    scopes.extend(employees.into_iter().map(Assignees::Employee));
+    let teams: Vec<Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT team_id FROM team_members WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await
+            .expect("teams");
+    scopes.extend(teams.into_iter().map(Assignees::Team));
+    let mut compared = 0;
+    for assignees in scopes {
+        for include in [true, false] {
+            let context = format!("{when}: tenant {tenant}, {assignees:?}, include_test_data {include}");
+            if let Some(sql) = Sql::for_assignees(assignees) {
+                let mut stats = Vec::new();
+                for statement in [&sql.stats, &sql.maintained_stats] {
+                    let rows = run(conn, statement, tenant, include, since, assignees).await;
+                    stats.push(Stats::from_row(&rows[0]).expect("stats row"));
+                }
+                assert_eq!(stats[1], stats[0], "{context}");
+            }
+            let breakdowns = Breakdowns::for_assignees(assignees);
+            let rows = run(
+                conn,
+                &breakdowns.leads_by_source,
+                tenant,
+                include,
+                since,
+                assignees,
+            )
+            .await;
+            let sources: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let rows = run(
+                conn,
+                &reference(assignees, SOURCES),
+                tenant,
+                include,
+                since,
+                assignees,
+            )
+            .await;
+            let expected: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            assert_eq!(sources, expected, "leads by source, {context}");
+            let rows = run(conn, &breakdowns.funnel, tenant, include, since, assignees).await;
+            let funnel: Vec<(Option<String>, i64, String)> =
+                rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+            let rows = run(
+                conn,
+                &reference(assignees, FUNNEL),
+                tenant,
+                include,
+                since,
+                assignees,
+            )
+            .await;
+            let expected: Vec<(Option<String>, i64, String)> =
+                rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+            assert_eq!(funnel, expected, "funnel, {context}");
+            compared += 1;
+        }
+    }
+    compared
+}
+
+/// The breakdowns' definition, by a full scan (`{rows}`: the scope's records).
+const SOURCES: &str =
+    "SELECT CASE WHEN source IS NULL OR source = '' THEN 'other' ELSE left(source, 200) END,
+                              count(*)::int8
+                         FROM leads WHERE {rows} GROUP BY 1 ORDER BY 1";
+const FUNNEL: &str = "SELECT left(stage, 200), count(*)::int8,
+                             round(coalesce(sum(amount) FILTER (WHERE amount <> 'NaN' AND amount > '-Infinity'
+                                                                  AND amount < 'Infinity'), 0), 2)::text
+                        FROM opportunities WHERE {rows} GROUP BY 1 ORDER BY 1 NULLS LAST";
+
+fn reference(assignees: Assignees, query: &str) -> String {
+    let who = match assignees {
+        Assignees::All => "true",
+        Assignees::Employee(_) => "(assigned_to = $4::uuid OR assigned_to IS NULL)",
+        Assignees::Team(_) => {
+            "assigned_to IN (SELECT employee_id FROM team_members WHERE tenant_id = $1::uuid AND team_id = $4::uuid)"
+        }
+    };
+    query.replace(
+        "{rows}",
+        &format!("tenant_id = $1::uuid AND {who} AND ($2::bool OR is_test_data IS NOT TRUE)"),
+    )
 }

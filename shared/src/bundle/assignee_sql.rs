@@ -1,0 +1,211 @@
+//! The SQL of a tenant's scoped bundles (an employee's, a team's) and of the two breakdowns every
+//! tenant scope shows (leads by source, the funnel by stage), read from the per-assignee counters in
+//! `dashboard_cache.scope_stats_base` and `scope_stats_delta`
+//! (`migrations/20261205000012_dashboard_cache_scopes.sql`).
+//!
+//! Values beyond [`super::sql::with_values`]'s: `$4::uuid` the employee or team, `$5::timestamptz` the
+//! first UTC midnight at or after the window start `$3` (whole days of the window are read per day,
+//! the part before it per 15-minute bucket). See [`with_assignee`].
+
+use std::sync::LazyLock;
+
+use super::identity::Assignees;
+use super::sql::Sql;
+use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
+
+/// The team's members, as a subquery.
+const TEAM_MEMBERS: &str =
+    "(SELECT m.employee_id FROM team_members m WHERE m.tenant_id = $1::uuid AND m.team_id = $4::uuid)";
+
+/// A scoped bundle's statements: the stats (full scan and maintained) and lists of [`Sql`], restricted
+/// to the scope's records.
+static EMPLOYEE_SQL: LazyLock<Sql> = LazyLock::new(|| {
+    scoped(
+        "(assigned_to = $4::uuid OR assigned_to IS NULL)",
+        "(assignee = $4::uuid OR assignee IS NULL)",
+    )
+});
+static TEAM_SQL: LazyLock<Sql> = LazyLock::new(|| {
+    scoped(
+        &format!("assigned_to IN {TEAM_MEMBERS}"),
+        &format!("assignee IN {TEAM_MEMBERS}"),
+    )
+});
+
+/// The breakdowns of each kind of scope: leads by source, and opportunities by stage.
+pub struct Breakdowns {
+    /// `source`, `leads`: sources with at least one lead, by name.
+    pub leads_by_source: String,
+    /// `stage` (NULL for opportunities without one), `count`, `amount` (exact decimal text): stages with
+    /// at least one opportunity, by name, the stageless last.
+    pub funnel: String,
+}
+
+static TENANT_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns("tenant_id = $1::uuid"));
+static EMPLOYEE_BREAKDOWNS: LazyLock<Breakdowns> =
+    LazyLock::new(|| breakdowns("tenant_id = $1::uuid AND (assignee = $4::uuid OR assignee IS NULL)"));
+static TEAM_BREAKDOWNS: LazyLock<Breakdowns> =
+    LazyLock::new(|| breakdowns(&format!("tenant_id = $1::uuid AND assignee IN {TEAM_MEMBERS}")));
+
+impl Sql {
+    /// The statements of a scoped bundle; `None` for [`Assignees::All`] (see [`Sql::for_scope`]).
+    pub fn for_assignees(assignees: Assignees) -> Option<&'static Self> {
+        match assignees {
+            Assignees::All => None,
+            Assignees::Employee(_) => Some(&EMPLOYEE_SQL),
+            Assignees::Team(_) => Some(&TEAM_SQL),
+        }
+    }
+}
+
+impl Breakdowns {
+    pub fn for_assignees(assignees: Assignees) -> &'static Self {
+        match assignees {
+            Assignees::All => &TENANT_BREAKDOWNS,
+            Assignees::Employee(_) => &EMPLOYEE_BREAKDOWNS,
+            Assignees::Team(_) => &TEAM_BREAKDOWNS,
+        }
+    }
+}
+
+/// `rows`: the scope's CRM rows of tenant `$1`; `counters`: its rows of the per-assignee counters.
+fn scoped(rows: &str, counters: &str) -> Sql {
+    let mut sql = Sql::build(
+        &format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)"),
+        "false",
+        "false",
+    );
+    let kept = kept(&format!("tenant_id = $1::uuid AND {counters}"));
+    let rows = format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)");
+    let open_lead = "(label IS NULL OR label NOT IN ('converted', 'lost'))";
+    let won = "label IN ('won', 'closed_won')";
+    let open = "(label IS NULL OR label NOT IN ('won', 'closed_won', 'lost', 'closed_lost'))";
+    let recent = |facet: &str| {
+        format!(
+            "coalesce(sum(n) FILTER (WHERE (facet = '{facet}_day' AND bucket >= $5::timestamptz)
+                 OR (facet = '{facet}_quarter' AND bucket >= $3::timestamptz AND bucket < $5::timestamptz)), 0)::int8"
+        )
+    };
+    sql.maintained_stats = format!(
+        "WITH kept AS ({kept}), horizon AS (
+           -- Buckets before the horizon were dropped by compaction: an earlier window start is
+           -- counted from the tables instead.
+           SELECT $3::timestamptz >= folded_before AS window_kept FROM dashboard_cache.bundle_stats_horizon
+         )
+         SELECT coalesce(sum(n) FILTER (WHERE facet = 'contacts'), 0)::int8 AS total_contacts,
+                coalesce(sum(n) FILTER (WHERE facet = 'accounts'), 0)::int8 AS total_accounts,
+                coalesce(sum(n) FILTER (WHERE facet = 'lead_status'), 0)::int8 AS total_leads,
+                coalesce(sum(n) FILTER (WHERE facet = 'opportunity_stage'), 0)::int8 AS total_opportunities,
+                coalesce(sum(n) FILTER (WHERE facet = 'lead_status' AND {open_lead}), 0)::int8 AS open_leads,
+                coalesce(sum(n) FILTER (WHERE facet = 'opportunity_stage' AND {won}), 0)::int8 AS won_opportunities,
+                coalesce(sum(n) FILTER (WHERE facet = 'opportunity_stage' AND {open}), 0)::int8 AS open_opportunities,
+                CASE WHEN (SELECT window_kept FROM horizon) THEN {recent_leads}
+                     ELSE (SELECT count(*) FROM leads
+                            WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
+                END AS new_leads_last30_days,
+                CASE WHEN (SELECT window_kept FROM horizon) THEN {recent_activities}
+                     ELSE (SELECT count(*) FROM activities
+                            WHERE {rows} AND coalesce(created_date, created_at) >= $3::timestamptz)
+                END AS activities_last30_days,
+                round(coalesce(sum(amount) FILTER (WHERE facet = 'opportunity_stage' AND {open}), 0), 2)::text
+                  AS pipeline_value,
+                round(coalesce(sum(amount) FILTER (WHERE facet = 'opportunity_stage' AND {won}), 0), 2)::text
+                  AS won_value
+           FROM kept",
+        recent_leads = recent("leads"),
+        recent_activities = recent("activities"),
+    );
+    sql
+}
+
+/// The counters of the rows matching `counters`: base rows and unfolded deltas, test data as `$2` says.
+fn kept(counters: &str) -> String {
+    format!(
+        "SELECT facet, label, bucket, n, amount FROM dashboard_cache.scope_stats_base
+          WHERE {counters} AND ($2::bool OR NOT is_test)
+         UNION ALL
+         SELECT facet, label, bucket, n, amount FROM dashboard_cache.scope_stats_delta
+          WHERE {counters} AND ($2::bool OR NOT is_test)"
+    )
+}
+
+fn breakdowns(counters: &str) -> Breakdowns {
+    let kept = kept(counters);
+    Breakdowns {
+        leads_by_source: format!(
+            "SELECT label AS source, sum(n)::int8 AS leads
+               FROM ({kept}) AS kept WHERE facet = 'lead_source'
+              GROUP BY label HAVING sum(n) <> 0 ORDER BY label"
+        ),
+        funnel: format!(
+            "SELECT label AS stage, sum(n)::int8 AS count, round(sum(amount), 2)::text AS amount
+               FROM ({kept}) AS kept WHERE facet = 'opportunity_stage'
+              GROUP BY label HAVING sum(n) <> 0 ORDER BY label NULLS LAST"
+        ),
+    }
+}
+
+/// `statement` (already through [`super::sql::with_values`]) with `$4::uuid`, the employee or team
+/// (NULL for the whole tenant), and `$5::timestamptz`, the first UTC midnight at or after `since`,
+/// written in as typed literals.
+pub fn with_assignee(statement: &str, assignees: Assignees, since: DateTime<Utc>) -> String {
+    let who = match assignees.id() {
+        Some(id) => format!("'{}'::uuid", id.hyphenated()),
+        None => "NULL::uuid".to_owned(),
+    };
+    let day = day_ceiling(since);
+    statement.replace("$4::uuid", &who).replace(
+        "$5::timestamptz",
+        &format!(
+            "'{}'::timestamptz",
+            day.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        ),
+    )
+}
+
+/// The first UTC midnight at or after `at`.
+fn day_ceiling(at: DateTime<Utc>) -> DateTime<Utc> {
+    let day = TimeDelta::days(1);
+    match at.duration_trunc(day) {
+        Ok(midnight) if midnight == at => at,
+        Ok(midnight) => midnight + day,
+        Err(_) => at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    #[test]
+    fn whole_days_start_at_the_first_utc_midnight_of_the_window() {
+        let midnight = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        assert_eq!(day_ceiling(midnight), midnight);
+        let kathmandu = Utc.with_ymd_and_hms(2026, 2, 28, 18, 15, 0).unwrap();
+        assert_eq!(day_ceiling(kathmandu), midnight);
+    }
+
+    #[test]
+    fn every_scoped_statement_takes_its_values_as_literals() {
+        for assignees in [Assignees::Employee(Uuid::nil()), Assignees::Team(Uuid::nil())] {
+            let sql = Sql::for_assignees(assignees).unwrap();
+            let breakdowns = Breakdowns::for_assignees(assignees);
+            for statement in [
+                &sql.stats,
+                &sql.maintained_stats,
+                &sql.recent_activities,
+                &sql.recent_leads,
+                &sql.recent_opportunities,
+                &breakdowns.leads_by_source,
+                &breakdowns.funnel,
+            ] {
+                let text =
+                    super::super::sql::with_values(statement, Some(Uuid::nil()), true, Some(Utc::now()));
+                let text = with_assignee(&text, assignees, Utc::now());
+                assert!(!text.contains('$'), "{text}");
+            }
+        }
+    }
+}
