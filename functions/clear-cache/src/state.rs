@@ -28,12 +28,23 @@ impl State {
         })
     }
 
-    /// Deletes the cached bundles of `target` and returns how many keys were deleted. A tenant's keys
-    /// are deleted by name; clearing everything walks the bundle namespace with SCAN and UNLINKs in
+    /// Deletes the cached bundles of `target` and returns how many keys were deleted. A tenant's whole
+    /// bundles are deleted by name, its scoped and widget bundles (any number) by a SCAN of their
+    /// pattern; clearing everything walks the bundle namespace with SCAN and UNLINKs in
     /// batches. Nothing outside the bundle namespace is touched.
     pub async fn clear(&self, target: ClearTarget) -> Result<u64, CacheError> {
         match target {
-            ClearTarget::Tenant(id) => self.redis.unlink(&self.keys.bundles_of(Scope::Tenant(id))).await,
+            ClearTarget::Tenant(id) => {
+                let whole = self
+                    .redis
+                    .unlink(&self.keys.bundles_of(Scope::Tenant(id)))
+                    .await?;
+                let scoped = self
+                    .redis
+                    .unlink_matching(&self.keys.scoped_bundles_pattern(id))
+                    .await?;
+                Ok(whole + scoped)
+            }
             ClearTarget::All => self.redis.unlink_matching(&self.keys.bundle_scan_pattern()).await,
         }
     }

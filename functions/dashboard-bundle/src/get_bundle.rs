@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::auth::{Claims, Forbidden, Role};
-use shared::bundle::identity::parse_tenant_id;
-use shared::bundle::identity::BundleId;
+use shared::auth::{AssigneeAccess, Claims, Drill, Forbidden, Role};
+use shared::bundle::identity::{parse_tenant_id, Assignees, BundleId, Scope, Widgets};
+use shared::bundle::team_access::manager_shares;
 use shared::bundle::BundleError;
 use shared::env::chain;
 use shared::http::{auth_failure, bad_request, error_response, forbidden, json_response};
@@ -21,6 +21,8 @@ struct Query {
     tenant_id: Option<Uuid>,
     include_test_data: bool,
     bust_cache: bool,
+    drill: Drill,
+    widgets: Option<Widgets>,
 }
 
 pub(crate) async fn get_bundle(state: &State, req: &Request) -> Response<Body> {
@@ -37,8 +39,13 @@ async fn respond(state: &State, req: &Request) -> Result<Response<Body>, Respons
         .map_err(|e| auth_failure(&e))?;
     let query = parse_query(req).map_err(bad_request)?;
     let scope = claims.read_scope(query.tenant_id).map_err(forbidden)?;
+    let assignees = assignees(state, &claims, scope, query.drill, deadline).await?;
     let read = read_mode(&claims, query.bust_cache).map_err(forbidden)?;
-    let id = BundleId::new(scope, query.include_test_data);
+    let id = BundleId {
+        assignees,
+        widgets: query.widgets,
+        ..BundleId::new(scope, query.include_test_data)
+    };
     let served = state
         .bundles
         .get_bundle(id, read, deadline)
@@ -97,6 +104,48 @@ fn metrics_document(
     })
 }
 
+/// Whose records of the tenant the caller reads ([`Claims::assignees`]); a manager's drill-down is
+/// checked against `team_members`. The global view has no drill-down.
+async fn assignees(
+    state: &State,
+    claims: &Claims,
+    scope: Scope,
+    drill: Drill,
+    deadline: tokio::time::Instant,
+) -> Result<Assignees, Response<Body>> {
+    let Scope::Tenant(tenant) = scope else {
+        return match drill {
+            Drill::None => Ok(Assignees::All),
+            _ => Err(bad_request(
+                "assigned_to and team_id need tenant_id in the global view",
+            )),
+        };
+    };
+    match claims.assignees(drill).map_err(forbidden)? {
+        AssigneeAccess::Granted(assignees) => Ok(assignees),
+        AssigneeAccess::IfManagerShares { manager, assignees } => {
+            let check = manager_shares(&state.db, tenant, manager, assignees);
+            match tokio::time::timeout_at(deadline, check).await {
+                Ok(Ok(true)) => Ok(assignees),
+                Ok(Ok(false)) => Err(forbidden(Forbidden::NotInManagersTeams)),
+                Ok(Err(e)) => {
+                    tracing::error!(%tenant, error = %chain(&e), "team membership check failed");
+                    Err(unavailable())
+                }
+                Err(_) => Err(unavailable()),
+            }
+        }
+    }
+}
+
+fn unavailable() -> Response<Body> {
+    error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the dashboard data is temporarily unavailable, retry shortly",
+    )
+}
+
 /// `bust_cache=true` costs a recomputation: only those who may clear the cache may ask for it.
 fn read_mode(claims: &Claims, bust_cache: bool) -> Result<Read, Forbidden> {
     match (bust_cache, claims.role) {
@@ -115,11 +164,7 @@ fn failure(id: BundleId, e: BundleError) -> Response<Body> {
         ),
         e @ (BundleError::Database(_) | BundleError::DeadlineExceeded | BundleError::Serialize(_)) => {
             tracing::error!(bundle = %id, error = %chain(&e), "bundle computation failed");
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                "the dashboard data is temporarily unavailable, retry shortly",
-            )
+            unavailable()
         }
     }
 }
@@ -148,6 +193,8 @@ fn parse_query(req: &Request) -> Result<Query, String> {
         tenant_id: None,
         include_test_data: true,
         bust_cache: false,
+        drill: Drill::None,
+        widgets: None,
     };
     let mut seen: Vec<&str> = Vec::new();
     let params = req.query_string_parameters();
@@ -168,6 +215,25 @@ fn parse_query(req: &Request) -> Result<Query, String> {
             "bust_cache" => {
                 query.bust_cache = parse_bool(value).ok_or("parameter bust_cache must be true or false")?;
                 seen.push("bust_cache");
+            }
+            "assigned_to" | "team_id" => {
+                if query.drill != Drill::None {
+                    return Err("give assigned_to or team_id, not both".into());
+                }
+                let id = parse_tenant_id(value).ok_or(format!("parameter {name} must be a UUID"))?;
+                query.drill = if name == "team_id" {
+                    Drill::Team(id)
+                } else {
+                    Drill::Employee(id)
+                };
+                seen.push(name);
+            }
+            "widgets" => {
+                query.widgets = Some(Widgets::parse(value).ok_or(
+                    "parameter widgets must be a comma list of recentActivities, recentLeads, \
+                     salesPipeline and leadSourceChart, each at most once",
+                )?);
+                seen.push("widgets");
             }
             _ => return Err(format!("unknown parameter {}", printable(name))),
         }

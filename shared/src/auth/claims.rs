@@ -46,11 +46,18 @@ pub(crate) fn map(
         Some(_) => return Err(AuthError::BadClaim("tenant")),
     };
     let role = role(config, signer, payload)?;
+    // Not a UUID (or absent): the token reads no employee scope (a 403 where one is needed).
+    let employee_id = config
+        .employee_claim
+        .find(payload)
+        .and_then(Value::as_str)
+        .and_then(parse_tenant_id);
     Ok(Claims {
         sub,
         role,
         tenant_id,
         exp,
+        employee_id,
     })
 }
 

@@ -34,6 +34,9 @@ pub struct AuthConfig {
     pub secrets: Vec<SecretString>,
     pub tenant_claim: ClaimPath,
     pub role_claim: ClaimPath,
+    /// `JWT_EMPLOYEE_CLAIM`: where the caller's employee id (a UUID, the `assigned_to` of their
+    /// records) is; `sub` by default.
+    pub employee_claim: ClaimPath,
     /// Role claim value to product role: `admin`, `manager` and `employee` map to themselves unless
     /// overridden, `superadmin` only as [`AuthConfig::role_for`] says.
     pub role_map: HashMap<String, Role>,
@@ -121,6 +124,7 @@ impl AuthConfig {
             secrets: vec![SecretString::from(secret.into())],
             tenant_claim: ClaimPath::Name("tenant_id".into()),
             role_claim: ClaimPath::Name("role".into()),
+            employee_claim: ClaimPath::Name("sub".into()),
             role_map: product_roles(),
             leeway: Duration::from_secs(30),
             fetch_timeout: Duration::from_secs(2),
@@ -249,6 +253,7 @@ impl AuthConfig {
             secrets,
             tenant_claim: claim("JWT_TENANT_CLAIM", "tenant_id")?,
             role_claim: claim("JWT_ROLE_CLAIM", "role")?,
+            employee_claim: claim("JWT_EMPLOYEE_CLAIM", "sub")?,
             role_map: parse_role_map(get("JWT_ROLE_MAP").as_deref())?,
             leeway: Duration::from_secs(number("JWT_LEEWAY_SECONDS", get("JWT_LEEWAY_SECONDS"), 30)?),
             fetch_timeout: millis("JWT_JWKS_TIMEOUT_MS", 2_000)?,

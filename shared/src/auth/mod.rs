@@ -23,7 +23,7 @@ use uuid::Uuid;
 pub use self::config::{AuthConfig, ClaimPath, JwksSource, Signer};
 pub use self::hs256::{REPLACED_SECRET_OVERLAP, SECRET_REREAD_INTERVAL};
 use self::jwks::KeyCache;
-use crate::bundle::identity::Scope;
+use crate::bundle::identity::{Assignees, Scope};
 use crate::platform::secrets::RotatingSecret;
 
 /// No IdP issues bearer tokens anywhere near this size; refusing larger ones bounds the work per request.
@@ -73,6 +73,10 @@ pub struct Claims {
     #[serde(default)]
     pub tenant_id: Option<Uuid>,
     pub exp: i64,
+    /// The employee id ([`AuthConfig::employee_claim`]), when it is a UUID. Not part of an issued
+    /// token: dev tokens carry it as `sub`.
+    #[serde(skip)]
+    pub employee_id: Option<Uuid>,
 }
 
 /// Why a token is refused. Messages name the reason, never the token or its values.
@@ -129,6 +133,28 @@ pub enum Forbidden {
     RoleCannotClear,
     #[error("only admins and superadmins may bypass the cache (bust_cache)")]
     RoleCannotBust,
+    #[error("this token's employee id is not a UUID, so it has no dashboard of its own")]
+    NoEmployeeId,
+    #[error("an employee sees only their own dashboard")]
+    EmployeeCannotDrill,
+    #[error("a manager may drill into their own teams and their members only")]
+    NotInManagersTeams,
+}
+
+/// The drill-down a request asks for (`assigned_to` or `team_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drill {
+    None,
+    Employee(Uuid),
+    Team(Uuid),
+}
+
+/// Whose records of the tenant a caller may read: granted outright, or once the database confirms
+/// that `manager` is a member of the team asked for (or shares a team with the employee asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeAccess {
+    Granted(Assignees),
+    IfManagerShares { manager: Uuid, assignees: Assignees },
 }
 
 /// What a clear-cache call deletes.
@@ -296,6 +322,37 @@ impl Claims {
         match requested {
             Some(id) if id != own => Err(Forbidden::OtherTenant),
             _ => Ok(Scope::Tenant(own)),
+        }
+    }
+
+    /// Whose records of the tenant this caller reads in `scope`, for the drill-down asked for:
+    /// - an employee (and a manager without a drill-down) their own scope, their records and the
+    ///   unassigned ones; an employee may name only themselves;
+    /// - a manager a team they are in, or an employee sharing one of their teams (the database decides:
+    ///   [`AssigneeAccess::IfManagerShares`]);
+    /// - an admin or superadmin the whole tenant, or any team or employee of it.
+    ///
+    /// The global view has no drill-down: the caller of this names a tenant first.
+    pub fn assignees(&self, drill: Drill) -> Result<AssigneeAccess, Forbidden> {
+        let own = || self.employee_id.ok_or(Forbidden::NoEmployeeId);
+        let granted = |assignees| Ok(AssigneeAccess::Granted(assignees));
+        match (self.role, drill) {
+            (Role::Superadmin | Role::Admin, Drill::None) => granted(Assignees::All),
+            (Role::Superadmin | Role::Admin, Drill::Employee(id)) => granted(Assignees::Employee(id)),
+            (Role::Superadmin | Role::Admin, Drill::Team(id)) => granted(Assignees::Team(id)),
+            (Role::Employee | Role::Manager, Drill::None) => granted(Assignees::Employee(own()?)),
+            (Role::Employee | Role::Manager, Drill::Employee(id)) if id == own()? => {
+                granted(Assignees::Employee(id))
+            }
+            (Role::Employee, _) => Err(Forbidden::EmployeeCannotDrill),
+            (Role::Manager, Drill::Employee(id)) => Ok(AssigneeAccess::IfManagerShares {
+                manager: own()?,
+                assignees: Assignees::Employee(id),
+            }),
+            (Role::Manager, Drill::Team(id)) => Ok(AssigneeAccess::IfManagerShares {
+                manager: own()?,
+                assignees: Assignees::Team(id),
+            }),
         }
     }
 

@@ -9,6 +9,7 @@ fn claims(role: Role, tenant: Option<Uuid>, exp: i64) -> Claims {
         role,
         tenant_id: tenant,
         exp,
+        employee_id: None,
     }
 }
 

@@ -8,6 +8,8 @@ pub mod identity;
 #[cfg(feature = "postgres")]
 pub mod query;
 pub mod sql;
+#[cfg(feature = "postgres")]
+pub mod team_access;
 pub mod tenant_time;
 #[cfg(feature = "postgres")]
 pub mod version;

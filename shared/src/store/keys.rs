@@ -46,16 +46,28 @@ impl Keys {
     /// A SCAN pattern matching every bundle key and nothing else. The prefix comes from configuration,
     /// but its glob characters are escaped anyway so that no configured value can widen the match.
     pub fn bundle_scan_pattern(&self) -> String {
-        let mut pattern = String::with_capacity(self.prefix.len() + BUNDLE_NAMESPACE.len() + 1);
+        format!("{}{BUNDLE_NAMESPACE}*", self.escaped_prefix())
+    }
+
+    /// A SCAN pattern matching the scoped and widget keys of one tenant's bundles (an employee's, a
+    /// team's, a widget selection: every key past `:include=<bool>:`), and nothing else.
+    pub fn scoped_bundles_pattern(&self, tenant: Uuid) -> String {
+        format!(
+            "{}{BUNDLE_NAMESPACE}{}:include=*:*",
+            self.escaped_prefix(),
+            tenant.hyphenated()
+        )
+    }
+
+    fn escaped_prefix(&self) -> String {
+        let mut escaped = String::with_capacity(self.prefix.len());
         for c in self.prefix.chars() {
             if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-                pattern.push('\\');
+                escaped.push('\\');
             }
-            pattern.push(c);
+            escaped.push(c);
         }
-        pattern.push_str(BUNDLE_NAMESPACE);
-        pattern.push('*');
-        pattern
+        escaped
     }
 
     /// The short lease that lets one caller recompute a bundle while others wait or serve stale:
@@ -125,6 +137,16 @@ mod tests {
             "t1:dashboard:bundle:SUPERADMIN_GLOBAL:include=true"
         );
         assert_eq!(keys.bundle_scan_pattern(), "t1:dashboard:bundle:*");
+        let tenant = Uuid::from_u128(1);
+        let mut scoped = BundleId::new(Scope::Tenant(tenant), true);
+        scoped.assignees = crate::bundle::identity::Assignees::Team(Uuid::from_u128(2));
+        assert!(keys
+            .bundle(scoped)
+            .starts_with("t1:dashboard:bundle:00000000-0000-0000-0000-000000000001:include=true:"));
+        assert_eq!(
+            keys.scoped_bundles_pattern(tenant),
+            "t1:dashboard:bundle:00000000-0000-0000-0000-000000000001:include=*:*"
+        );
         let id = Uuid::parse_str("a11dfb63-4b18-4eb8-872e-747af2e37c46").unwrap();
         assert_eq!(
             keys.tenant_reads(id),

@@ -24,11 +24,13 @@ async fn main() -> Result<()> {
         ["migrate", "--fresh"] => migrate(Reset::Always).await,
         ["migrate", "--recreate-if-stale"] => migrate(Reset::IfStale).await,
         ["seed-demo"] => seed::demo(&connect().await?).await,
-        ["token", role, rest @ ..] => token(role, rest.first().copied()),
+        ["token", role] => token(role, None, None),
+        ["token", role, tenant] => token(role, Some(tenant), None),
+        ["token", role, tenant, employee] => token(role, Some(tenant), Some(employee)),
         ["warm-runs"] => print_json(WARM_RUNS).await,
         ["tenants"] => print_json(TENANTS).await,
         _ => bail!(
-            "usage: devtools migrate | seed-demo | token <superadmin|admin|manager|employee> [tenant-uuid] \
+            "usage: devtools migrate | seed-demo | token <superadmin|admin|manager|employee> [tenant-uuid [employee-uuid]] \
              | warm-runs | tenants"
         ),
     }
@@ -95,18 +97,24 @@ async fn drop_database(url: &str) -> Result<()> {
     Ok(())
 }
 
-fn token(role: &str, tenant: Option<&str>) -> Result<()> {
+/// A dev token. Its employee id (`sub`) is `employee`, or the seeded demo employee of the role.
+fn token(role: &str, tenant: Option<&str>, employee: Option<&str>) -> Result<()> {
     let role: Role =
         serde_json::from_value(role.into()).context("role must be superadmin, admin, manager or employee")?;
     let tenant_id = tenant
         .map(Uuid::parse_str)
         .transpose()
         .context("tenant must be a UUID")?;
+    let employee = match employee {
+        Some(id) => Uuid::parse_str(id).context("employee must be a UUID")?,
+        None => seed::demo_employee(role),
+    };
     let claims = Claims {
-        sub: format!("dev-{}", serde_json::to_value(role)?.as_str().unwrap_or("user")),
+        sub: employee.hyphenated().to_string(),
         role,
         tenant_id,
         exp: chrono::Utc::now().timestamp() + 30 * 24 * 3600,
+        employee_id: None,
     };
     println!(
         "{}",

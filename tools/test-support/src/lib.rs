@@ -163,11 +163,33 @@ pub fn token(role: Role, tenant_id: Option<Uuid>) -> String {
 }
 
 pub fn token_with(secret: &str, role: Role, tenant_id: Option<Uuid>, exp: i64) -> String {
+    employee_token_with(secret, role, tenant_id, default_employee(role), exp)
+}
+
+/// The employee id (`sub`) of [`token`]'s tokens of `role`: one per role.
+pub fn default_employee(role: Role) -> Uuid {
+    Uuid::from_u128(0xe000 + u128::from(role.rank()))
+}
+
+/// A token of `role` whose employee id (`sub`) is `employee`.
+pub fn employee_token(role: Role, tenant_id: Option<Uuid>, employee: Uuid) -> String {
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    employee_token_with(TEST_JWT_SECRET, role, tenant_id, employee, exp)
+}
+
+fn employee_token_with(
+    secret: &str,
+    role: Role,
+    tenant_id: Option<Uuid>,
+    employee: Uuid,
+    exp: i64,
+) -> String {
     let claims = Claims {
-        sub: format!("{role:?}-user").to_lowercase(),
+        sub: employee.hyphenated().to_string(),
         role,
         tenant_id,
         exp,
+        employee_id: None,
     };
     issue_token(secret, &claims).expect("test token")
 }

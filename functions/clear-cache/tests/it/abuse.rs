@@ -126,6 +126,7 @@ fn signed(secret: &str, role: Role, tenant: Option<Uuid>, exp: i64) -> Auth {
                 role,
                 tenant_id: tenant,
                 exp,
+                employee_id: None,
             },
         )
         .expect("test token"),

@@ -37,9 +37,10 @@ async fn exists(key: &str) -> bool {
     n == 1
 }
 
-/// The X-Cache of the dashboard function, for an employee of `tenant`, with query `query`.
+/// The X-Cache of the dashboard function, for an admin of `tenant` (its whole dashboard unless `query`
+/// drills down), with query `query`.
 async fn dashboard_cache_header(dash: &dashboard_bundle::State, tenant: Uuid, query: &str) -> String {
-    let token = testing::token(Role::Employee, Some(tenant));
+    let token = testing::token(Role::Admin, Some(tenant));
     let ev = testing::with_query(with_token(event("dashboard-bundle.json"), Some(&token)), query);
     let r = reply(dashboard_bundle::route(dash, request(&ev)).await.unwrap());
     assert_eq!(r.status, 200);
@@ -126,6 +127,57 @@ async fn tenant_clear_makes_that_tenant_miss_and_keeps_others_hit(pool: PgPool) 
 
     assert_eq!(f.hit_or_miss(f.a).await, "MISS");
     assert_eq!(f.hit_or_miss(f.b).await, "HIT");
+    f.unrelated_intact().await;
+    f.cleanup().await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn tenant_clear_removes_every_scoped_and_widget_bundle_of_that_tenant_only(pool: PgPool) {
+    let f = Fixture::new(pool).await;
+    let employee = Uuid::from_u128(0xe1);
+    let team = Uuid::from_u128(0x7ea);
+    let scoped = [
+        format!("assigned_to={employee}"),
+        format!("team_id={team}&include_test_data=false"),
+        "widgets=recentLeads,leadSourceChart".to_owned(),
+        format!("assigned_to={employee}&widgets=salesPipeline"),
+    ];
+    for tenant in [f.a, f.b] {
+        for query in &scoped {
+            assert_eq!(
+                dashboard_cache_header(&f.dash, tenant, query).await,
+                "MISS",
+                "{query}"
+            );
+            assert_eq!(
+                dashboard_cache_header(&f.dash, tenant, query).await,
+                "HIT",
+                "{query}"
+            );
+        }
+    }
+    let admin = testing::token(Role::Admin, Some(f.a));
+
+    let (status, body) = post(&f.clear, Some(&admin), None).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["deleted"],
+        2 + scoped.len(),
+        "the whole bundles and every scoped one"
+    );
+    for query in &scoped {
+        assert_eq!(
+            dashboard_cache_header(&f.dash, f.a, query).await,
+            "MISS",
+            "{query}"
+        );
+        assert_eq!(
+            dashboard_cache_header(&f.dash, f.b, query).await,
+            "HIT",
+            "{query}"
+        );
+    }
     f.unrelated_intact().await;
     f.cleanup().await;
 }

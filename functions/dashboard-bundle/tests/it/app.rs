@@ -39,9 +39,9 @@ pub async fn send(state: &State, ev: &Value) -> Reply {
     )
 }
 
-/// An employee of `tenant` opening the dashboard.
+/// An admin of `tenant` opening the tenant's whole dashboard.
 pub async fn get(state: &State, tenant: Uuid) -> Reply {
-    let token = test_support::token(Role::Employee, Some(tenant));
+    let token = test_support::token(Role::Admin, Some(tenant));
     get_with(state, Some(&token), "").await
 }
 

@@ -171,6 +171,7 @@ async fn missing_garbage_and_expired_tokens_are_401(pool: PgPool) {
             role: Role::Admin,
             tenant_id: Some(f.tenant),
             exp: 1,
+            employee_id: None,
         },
     )
     .expect("test token");

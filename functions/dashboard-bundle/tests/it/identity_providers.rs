@@ -193,6 +193,8 @@ async fn auth0_tokens_with_namespaced_claims_read_their_own_tenant(pool: PgPool)
             ("JWT_TENANT_CLAIM", "https://crm.example.com/tenant_id"),
             ("JWT_ROLE_CLAIM", "https://crm.example.com/roles"),
             ("JWT_ROLE_MAP", "CRM Manager=manager,CRM Admin=admin"),
+            // Auth0's `sub` is not a UUID: the CRM's employee id is a claim of its own.
+            ("JWT_EMPLOYEE_CLAIM", "https://crm.example.com/employee_id"),
         ],
     )
     .await;
@@ -201,6 +203,7 @@ async fn auth0_tokens_with_namespaced_claims_read_their_own_tenant(pool: PgPool)
             "iss": iss, "sub": "auth0|65f0c0ffee", "aud": [api, "https://crm-tenant.eu.auth0.com/userinfo"],
             "azp": "spa-client", "scope": "openid profile", "iat": now(), "exp": now() + 86400,
             "https://crm.example.com/tenant_id": tenant.to_string(), "https://crm.example.com/roles": roles,
+            "https://crm.example.com/employee_id": Uuid::new_v4().to_string(),
         }})
     };
     let m = tokens(

@@ -9,5 +9,6 @@ mod local_cache;
 mod logs;
 mod read_recording;
 mod round_trips;
+mod scoped_dashboards;
 mod secret_rotation;
 mod tenant_day;
