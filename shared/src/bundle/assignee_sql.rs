@@ -10,7 +10,10 @@
 use std::sync::LazyLock;
 
 use super::identity::Assignees;
-use super::sql::Sql;
+use super::sql::{
+    Sql, ACTIVITIES_ORDER, LEADS_ORDER, OPPORTUNITIES_ORDER, RECENT_ACTIVITIES, RECENT_LEADS,
+    RECENT_OPPORTUNITIES,
+};
 use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
 
 /// The team's members, as a subquery.
@@ -18,19 +21,86 @@ const TEAM_MEMBERS: &str =
     "(SELECT m.employee_id FROM team_members m WHERE m.tenant_id = $1::uuid AND m.team_id = $4::uuid)";
 
 /// A scoped bundle's statements: the stats (full scan and maintained) and lists of [`Sql`], restricted
-/// to the scope's records.
+/// to the scope's records. Each list is merged from one list per assignee (an employee and no one, or
+/// each member), every part read in its `(tenant_id, assigned_to, ...)` index's order: the work is
+/// the list's length per assignee, whatever the data.
 static EMPLOYEE_SQL: LazyLock<Sql> = LazyLock::new(|| {
+    let mut sql = scoped(
+        "(assigned_to = $4::uuid OR assigned_to IS NULL)",
+        "(assignee = $4::uuid OR assignee IS NULL)",
+    );
+    let own = lists_of("assigned_to = $4::uuid");
+    let unassigned = lists_of("assigned_to IS NULL");
+    let merge = |own: &str, unassigned: &str, order: &str, limit: i64| {
+        format!("SELECT * FROM (({own}) UNION ALL ({unassigned})) AS merged ORDER BY {order} LIMIT {limit}")
+    };
+    sql.recent_activities = merge(
+        &own.recent_activities,
+        &unassigned.recent_activities,
+        ACTIVITIES_ORDER,
+        RECENT_ACTIVITIES,
+    );
+    sql.recent_leads = merge(
+        &own.recent_leads,
+        &unassigned.recent_leads,
+        LEADS_ORDER,
+        RECENT_LEADS,
+    );
+    sql.recent_opportunities = merge(
+        &own.recent_opportunities,
+        &unassigned.recent_opportunities,
+        OPPORTUNITIES_ORDER,
+        RECENT_OPPORTUNITIES,
+    );
+    sql
+});
+static TEAM_SQL: LazyLock<Sql> = LazyLock::new(|| {
+    let mut sql = scoped(
+        &format!("assigned_to IN {TEAM_MEMBERS}"),
+        &format!("assignee IN {TEAM_MEMBERS}"),
+    );
+    let each = lists_of("assigned_to = member.employee_id");
+    let merge = |list: &str, order: &str, limit: i64| {
+        format!(
+            "SELECT listed.* FROM (SELECT DISTINCT m.employee_id FROM team_members m
+                                    WHERE m.tenant_id = $1::uuid AND m.team_id = $4::uuid) AS member
+               CROSS JOIN LATERAL ({list}) AS listed
+              ORDER BY {order} LIMIT {limit}"
+        )
+    };
+    sql.recent_activities = merge(&each.recent_activities, ACTIVITIES_ORDER, RECENT_ACTIVITIES);
+    sql.recent_leads = merge(&each.recent_leads, LEADS_ORDER, RECENT_LEADS);
+    sql.recent_opportunities = merge(
+        &each.recent_opportunities,
+        OPPORTUNITIES_ORDER,
+        RECENT_OPPORTUNITIES,
+    );
+    sql
+});
+
+/// The same statements with the lists as one filtered scan each: the lists' definition, which the
+/// merged lists are checked against.
+static EMPLOYEE_SCAN_SQL: LazyLock<Sql> = LazyLock::new(|| {
     scoped(
         "(assigned_to = $4::uuid OR assigned_to IS NULL)",
         "(assignee = $4::uuid OR assignee IS NULL)",
     )
 });
-static TEAM_SQL: LazyLock<Sql> = LazyLock::new(|| {
+static TEAM_SCAN_SQL: LazyLock<Sql> = LazyLock::new(|| {
     scoped(
         &format!("assigned_to IN {TEAM_MEMBERS}"),
         &format!("assignee IN {TEAM_MEMBERS}"),
     )
 });
+
+/// The three lists of one assignee's (or no one's) records of tenant `$1`.
+fn lists_of(assignee: &str) -> Sql {
+    Sql::build(
+        &format!("tenant_id = $1::uuid AND {assignee} AND ($2::bool OR is_test_data IS NOT TRUE)"),
+        "false",
+        "false",
+    )
+}
 
 /// The breakdowns of each kind of scope: leads by source, and opportunities by stage.
 pub struct Breakdowns {
@@ -54,6 +124,15 @@ impl Sql {
             Assignees::All => None,
             Assignees::Employee(_) => Some(&EMPLOYEE_SQL),
             Assignees::Team(_) => Some(&TEAM_SQL),
+        }
+    }
+
+    /// [`Sql::for_assignees`] with each list as one filtered scan: the definition of the lists.
+    pub fn for_assignees_by_scan(assignees: Assignees) -> Option<&'static Self> {
+        match assignees {
+            Assignees::All => None,
+            Assignees::Employee(_) => Some(&EMPLOYEE_SCAN_SQL),
+            Assignees::Team(_) => Some(&TEAM_SCAN_SQL),
         }
     }
 }

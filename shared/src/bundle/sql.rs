@@ -148,7 +148,8 @@ impl Sql {
             ),
             recent_leads: format!(
                 "SELECT id, {first_name} AS first_name, {last_name} AS last_name, {company} AS company,
-                        {created_date} AS created_date, {status} AS status
+                        {created_date} AS created_date, {status} AS status,
+                        coalesce(created_date, created_at) AS listed_at
                    FROM leads WHERE {rows}
                   ORDER BY coalesce(created_date, created_at) DESC NULLS LAST, id ASC
                   LIMIT {RECENT_LEADS}",
@@ -171,6 +172,12 @@ impl Sql {
         }
     }
 }
+
+/// The three lists' orders by their output columns: what a scoped list merges its parts by (the leads'
+/// `listed_at` is their sort key, not shown in the bundle).
+pub(super) const ACTIVITIES_ORDER: &str = "created_at DESC NULLS LAST, id ASC";
+pub(super) const LEADS_ORDER: &str = "listed_at DESC NULLS LAST, id ASC";
+pub(super) const OPPORTUNITIES_ORDER: &str = "updated_at DESC NULLS LAST, id ASC";
 
 /// `amount` is a number JSON can carry (numeric also holds `NaN` and `±Infinity`).
 const FINITE_AMOUNT: &str =

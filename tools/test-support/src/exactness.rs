@@ -124,6 +124,19 @@ async fn assert_scopes_exact(
                     stats.push(Stats::from_row(&rows[0]).expect("stats row"));
                 }
                 assert_eq!(stats[1], stats[0], "{context}");
+                let scan = Sql::for_assignees_by_scan(assignees).expect("a scoped definition");
+                for (merged, definition) in [
+                    (&sql.recent_activities, &scan.recent_activities),
+                    (&sql.recent_leads, &scan.recent_leads),
+                    (&sql.recent_opportunities, &scan.recent_opportunities),
+                ] {
+                    let ids = |rows: Vec<sqlx::postgres::PgRow>| -> Vec<Uuid> {
+                        rows.iter().map(|r| r.get("id")).collect()
+                    };
+                    let listed = ids(run(conn, merged, tenant, include, since, assignees).await);
+                    let expected = ids(run(conn, definition, tenant, include, since, assignees).await);
+                    assert_eq!(listed, expected, "list, {context}:\n{merged}");
+                }
             }
             let breakdowns = Breakdowns::for_assignees(assignees);
             let rows = run(

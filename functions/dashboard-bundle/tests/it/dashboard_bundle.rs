@@ -304,6 +304,19 @@ async fn the_readme_grants_are_enough_for_a_miss_a_revalidation_and_health(pool:
         .unwrap();
     let after_write = crate::app::get(&state, tenant).await;
     let health = send(&state, &event("health.json")).await;
+    // A manager's team drill-down: the membership check and the per-assignee counters.
+    let (manager, team) = (Uuid::from_u128(0x3a), Uuid::from_u128(0x7ea));
+    sqlx::query("INSERT INTO team_members (tenant_id, team_id, employee_id) VALUES ($1, $2, $3)")
+        .bind(tenant)
+        .bind(team)
+        .bind(manager)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let token = testing::employee_token(Role::Manager, Some(tenant), manager);
+    let team_bundle = crate::app::get_with(&state, Some(&token), &format!("team_id={team}")).await;
+    assert_eq!(team_bundle.status, 200, "{}", team_bundle.body);
+    assert_eq!(team_bundle.body["data"]["meta"]["scope"], "team");
 
     assert_eq!(
         (miss.status, miss.outcome()),
