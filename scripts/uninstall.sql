@@ -31,6 +31,30 @@ DROP TRIGGER IF EXISTS activities_bundle_update ON activities;
 DROP TRIGGER IF EXISTS activities_bundle_delete ON activities;
 DROP TRIGGER IF EXISTS activities_bundle_truncate ON activities;
 DROP TRIGGER IF EXISTS tenant_timezone_version ON tenant;
+DROP TRIGGER IF EXISTS contacts_scopes_insert ON contacts;
+DROP TRIGGER IF EXISTS contacts_scopes_update ON contacts;
+DROP TRIGGER IF EXISTS contacts_scopes_delete ON contacts;
+DROP TRIGGER IF EXISTS contacts_scopes_truncate ON contacts;
+DROP TRIGGER IF EXISTS accounts_scopes_insert ON accounts;
+DROP TRIGGER IF EXISTS accounts_scopes_update ON accounts;
+DROP TRIGGER IF EXISTS accounts_scopes_delete ON accounts;
+DROP TRIGGER IF EXISTS accounts_scopes_truncate ON accounts;
+DROP TRIGGER IF EXISTS leads_scopes_insert ON leads;
+DROP TRIGGER IF EXISTS leads_scopes_update ON leads;
+DROP TRIGGER IF EXISTS leads_scopes_delete ON leads;
+DROP TRIGGER IF EXISTS leads_scopes_truncate ON leads;
+DROP TRIGGER IF EXISTS opportunities_scopes_insert ON opportunities;
+DROP TRIGGER IF EXISTS opportunities_scopes_update ON opportunities;
+DROP TRIGGER IF EXISTS opportunities_scopes_delete ON opportunities;
+DROP TRIGGER IF EXISTS opportunities_scopes_truncate ON opportunities;
+DROP TRIGGER IF EXISTS activities_scopes_insert ON activities;
+DROP TRIGGER IF EXISTS activities_scopes_update ON activities;
+DROP TRIGGER IF EXISTS activities_scopes_delete ON activities;
+DROP TRIGGER IF EXISTS activities_scopes_truncate ON activities;
+DROP TRIGGER IF EXISTS team_members_version_insert ON team_members;
+DROP TRIGGER IF EXISTS team_members_version_update ON team_members;
+DROP TRIGGER IF EXISTS team_members_version_delete ON team_members;
+DROP TRIGGER IF EXISTS team_members_version_truncate ON team_members;
 DROP TRIGGER IF EXISTS cron_job_schedule ON cron_job;
 
 -- The product's own objects: nothing of the CRM depends on them.
@@ -60,9 +84,12 @@ DROP INDEX CONCURRENTLY IF EXISTS opportunities_tenant_recent_idx;
 DROP INDEX CONCURRENTLY IF EXISTS activities_recent_idx;
 DROP INDEX CONCURRENTLY IF EXISTS leads_recent_idx;
 DROP INDEX CONCURRENTLY IF EXISTS opportunities_recent_idx;
+DROP INDEX CONCURRENTLY IF EXISTS activities_assignee_recent_idx;
+DROP INDEX CONCURRENTLY IF EXISTS leads_assignee_recent_idx;
+DROP INDEX CONCURRENTLY IF EXISTS opportunities_assignee_recent_idx;
 
--- The migration record. The CRM's own tables (migrations/20261124000001_crm_schema.sql) stay: they
--- were the CRM's before the product came.
+-- The migration record. The CRM's own tables (migrations/20261124000001_crm_schema.sql, team_members
+-- included) stay: they were the CRM's before the product came.
 DROP TABLE IF EXISTS _sqlx_migrations;
 
 -- The owner role belongs to the cluster: it goes once no other database has the product installed.

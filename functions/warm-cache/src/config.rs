@@ -21,6 +21,9 @@ pub struct Config {
     pub warm: WarmConfig,
 }
 
+/// Bounds the scoped bundles warmed per tenant: each is a computation within the tenant's time bound.
+pub const MAX_WARM_SCOPES_PER_TENANT: usize = 500;
+
 /// How runs are paced and bounded.
 #[derive(Debug, Clone)]
 pub struct WarmConfig {
@@ -32,6 +35,10 @@ pub struct WarmConfig {
     pub fanout_threshold: u64,
     /// Tenants per fan-out event (`WARM_CHUNK_SIZE`, at most [`MAX_WARM_CHUNK_SIZE`]).
     pub chunk_size: usize,
+    /// Scoped bundles (an employee's, a team's, a widget selection) warmed per tenant beside its two
+    /// whole ones: the most read in the read history's window (`WARM_SCOPES_PER_TENANT`, at most
+    /// [`MAX_WARM_SCOPES_PER_TENANT`]; 0: none).
+    pub scopes_per_tenant: usize,
     /// The EventBridge bus chunk events go to (`WARM_EVENT_BUS_NAME`); no fan-out without it.
     pub event_bus_name: Option<String>,
     /// Bound on warming one tenant's two bundles together (`WARM_TENANT_TIMEOUT_MS`).
@@ -117,6 +124,15 @@ impl WarmConfig {
             expire_after: Duration::from_secs(env.parsed("WARM_TTL_SECONDS", 25 * 3600)?),
             fanout_threshold: env.parsed("WARM_FANOUT_THRESHOLD", 2_000)?,
             chunk_size,
+            scopes_per_tenant: match env.parsed("WARM_SCOPES_PER_TENANT", 50)? {
+                n if n <= MAX_WARM_SCOPES_PER_TENANT => n,
+                _ => {
+                    return Err(invalid(
+                        "WARM_SCOPES_PER_TENANT",
+                        format!("must be at most {MAX_WARM_SCOPES_PER_TENANT}"),
+                    ))
+                }
+            },
             event_bus_name: env.optional("WARM_EVENT_BUS_NAME"),
             tenant_timeout,
             deadline_margin,

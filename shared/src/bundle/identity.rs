@@ -160,19 +160,63 @@ impl BundleId {
     }
 }
 
-impl fmt::Display for BundleId {
-    /// `<scope>:include=<bool>`, then `:emp=<uuid>` or `:team=<uuid>`, then `:widgets=<names>`.
+impl BundleId {
+    /// Whether this is a scoped or widget bundle of a tenant (not its whole dashboard).
+    pub fn is_scoped(&self) -> bool {
+        self.assignees != Assignees::All || self.widgets.is_some()
+    }
+
+    /// The key's part after the scope: `include=<bool>[:emp=<uuid>|:team=<uuid>][:widgets=<names>]`.
+    pub fn spec(&self) -> String {
+        Spec(self).to_string()
+    }
+
+    /// The bundle of `tenant` that [`BundleId::spec`] wrote as `spec`; `None` for any other text.
+    pub fn from_spec(tenant: Uuid, spec: &str) -> Option<Self> {
+        let mut parts = spec.split(':');
+        let include_test_data = match parts.next()? {
+            "include=true" => true,
+            "include=false" => false,
+            _ => return None,
+        };
+        let mut id = Self::new(Scope::Tenant(tenant), include_test_data);
+        for part in parts {
+            let (name, value) = part.split_once('=')?;
+            match name {
+                "emp" => id.assignees = Assignees::Employee(parse_tenant_id(value)?),
+                "team" => id.assignees = Assignees::Team(parse_tenant_id(value)?),
+                "widgets" => id.widgets = Some(Widgets::parse(&value.replace('_', ","))?),
+                _ => return None,
+            }
+        }
+        // Only the one spelling this code writes.
+        (id.spec() == spec).then_some(id)
+    }
+}
+
+/// The part of a bundle's key after its scope.
+struct Spec<'a>(&'a BundleId);
+
+impl fmt::Display for Spec<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:include={}", self.scope, self.include_test_data)?;
-        match self.assignees {
+        let id = self.0;
+        write!(f, "include={}", id.include_test_data)?;
+        match id.assignees {
             Assignees::All => {}
             Assignees::Employee(id) => write!(f, ":emp={}", id.hyphenated())?,
             Assignees::Team(id) => write!(f, ":team={}", id.hyphenated())?,
         }
-        if let Some(widgets) = self.widgets {
+        if let Some(widgets) = id.widgets {
             write!(f, ":widgets={widgets}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for BundleId {
+    /// `<scope>:include=<bool>`, then `:emp=<uuid>` or `:team=<uuid>`, then `:widgets=<names>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.scope, Spec(self))
     }
 }
 
@@ -209,6 +253,26 @@ mod tests {
         id.assignees = Assignees::Team(emp);
         id.widgets = None;
         assert_eq!(id.to_string(), format!("{tenant}:include=false:team={emp}"));
+    }
+
+    #[test]
+    fn a_spec_reads_back_as_its_bundle_and_nothing_else_does() {
+        let tenant = Uuid::from_u128(1);
+        let mut id = BundleId::new(Scope::Tenant(tenant), false);
+        id.assignees = Assignees::Team(Uuid::from_u128(2));
+        id.widgets = Widgets::parse("salesPipeline,leadSourceChart");
+        assert_eq!(BundleId::from_spec(tenant, &id.spec()), Some(id));
+        let whole = BundleId::new(Scope::Tenant(tenant), true);
+        assert_eq!(BundleId::from_spec(tenant, &whole.spec()), Some(whole));
+        for junk in [
+            "",
+            "include=yes",
+            "include=true:emp=x",
+            "include=true:widgets=salesPipeline_leadSourceChart",
+            "include=true:boss=00000000-0000-0000-0000-000000000002",
+        ] {
+            assert_eq!(BundleId::from_spec(tenant, junk), None, "{junk}");
+        }
     }
 
     #[test]

@@ -259,8 +259,8 @@ impl BundleCache {
     }
 
     /// The entry under `key`, recording a tenant's read in the same round trip the first time this
-    /// process reads the tenant in an hour (see [`crate::store::read_history`]); the global view's
-    /// reads are not recorded.
+    /// process reads the bundle in an hour (see [`crate::store::read_history`]): the hour, and for a
+    /// scoped bundle also its day and spec. The global view's reads are not recorded.
     async fn read_and_record(
         &self,
         id: BundleId,
@@ -270,20 +270,25 @@ impl BundleCache {
         let Some(tenant) = id
             .scope
             .tenant_id()
-            .filter(|t| self.recorded.needs_recording(*t, now))
+            .filter(|_| self.recorded.needs_recording(id, now))
         else {
             return self.redis.get(key).await;
         };
         let hash = self.keys.tenant_reads(tenant);
-        let field = read_history::field(now);
+        let hour = read_history::field(now);
+        let scope = id.is_scoped().then(|| read_history::scope_field(now, &id.spec()));
+        let fields: Vec<&str> = [Some(hour.as_str()), scope.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
         let recording = Recording {
             hash: &hash,
-            field: &field,
+            fields: &fields,
             keep_for: read_history::KEEP_FOR,
         };
         let (value, recorded) = self.redis.get_recording(key, &recording).await?;
         if recorded {
-            self.recorded.recorded(tenant, now);
+            self.recorded.recorded(id, now);
         }
         Ok(value)
     }

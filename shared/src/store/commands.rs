@@ -15,11 +15,12 @@ use crate::store::entry::{
 };
 use crate::store::CacheError;
 
-/// A read to record beside a `GET`: `field` of `hash`, which is kept `keep_for` after the last one.
+/// A read to record beside a `GET`: `fields` of `hash` (set to 1), which is kept `keep_for` after the
+/// last one.
 #[derive(Debug, Clone)]
 pub struct Recording<'a> {
     pub hash: &'a str,
-    pub field: &'a str,
+    pub fields: &'a [&'a str],
     pub keep_for: Duration,
 }
 
@@ -28,7 +29,7 @@ impl RedisCache {
         self.run(|mut c| async move { c.get(key).await }).await
     }
 
-    /// `GET key` and, in the same round trip, `HSET hash field 1` + `EXPIRE hash` (a read recorded
+    /// `GET key` and, in the same round trip, `HSET hash field 1 ...` + `EXPIRE hash` (a read recorded
     /// at no cost to the hit path): one pipeline on a standalone server; in a cluster, where the two
     /// keys live in different slots, the commands are sent at once rather than one after the other.
     /// Every command is idempotent, so the retry after a closed connection stays harmless. Also says
@@ -40,6 +41,9 @@ impl RedisCache {
         record: &Recording<'_>,
     ) -> Result<(Option<Vec<u8>>, bool), CacheError> {
         let seconds = record.keep_for.as_secs().max(1) as i64;
+        // `HSET hash f1 1 f2 1 ...` (HMSET's reply is not a count).
+        let fields: Vec<(&str, i64)> = record.fields.iter().map(|f| (*f, 1)).collect();
+        let fields = &fields;
         self.run(|c| async move {
             match c {
                 Connection::Standalone(mut c) => {
@@ -49,7 +53,9 @@ impl RedisCache {
                     let (value, recorded, _): (Reply<Option<Vec<u8>>>, Reply<i64>, Reply<i64>) =
                         redis::pipe()
                             .get(key)
-                            .hset(record.hash, record.field, 1)
+                            .cmd("HSET")
+                            .arg(record.hash)
+                            .arg(fields)
                             .expire(record.hash, seconds)
                             .ignore_errors()
                             .query_async(&mut c)
@@ -64,7 +70,9 @@ impl RedisCache {
                     let get = async move { a.get::<_, Option<Vec<u8>>>(key).await };
                     let put = async move {
                         redis::pipe()
-                            .hset(record.hash, record.field, 1)
+                            .cmd("HSET")
+                            .arg(record.hash)
+                            .arg(fields)
                             .ignore()
                             .expire(record.hash, seconds)
                             .ignore()

@@ -6,6 +6,10 @@
 //! tenant's zone is applied when reading the history, so it needs no lookup on the request path.
 //! A process records each tenant's read once an hour ([`RecordedThisHour`]): the field is the hour,
 //! so a second `HSET` in the same hour would change nothing, and a hit is then a plain `GET`.
+//!
+//! A read of a scoped or widget bundle (an employee's, a team's) also sets the field
+//! `<unix day>|<spec>` ([`scope_field`]) in the same hash: the warmer warms each tenant's most-read
+//! scopes, ranked by the number of days they were read in the window ([`most_read_scopes`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
@@ -13,6 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Timelike, Utc};
 
+use crate::bundle::identity::BundleId;
 use crate::bundle::tenant_time::Zone;
 
 /// How far back reads are kept and used: four weeks, so every weekday is seen four times.
@@ -30,27 +35,60 @@ fn hour(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(3600)
 }
 
-/// The tenants whose read this process has recorded in the current hour, so that it records each
-/// once an hour rather than on every read. Bounded: past [`RecordedThisHour::MAX_TENANTS`] tenants in
-/// one hour, the others are recorded on every read, as before.
+fn day(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(86_400)
+}
+
+/// The hash field of a read of a scoped bundle at `at`: `<unix day>|<spec>` (see
+/// [`crate::bundle::identity::BundleId::spec`]).
+pub fn scope_field(at: DateTime<Utc>, spec: &str) -> String {
+    format!("{}|{spec}", day(at))
+}
+
+/// The specs of the scoped bundles read in the window at `now`, the most days with a read first (ties
+/// in spec order), at most `limit`.
+pub fn most_read_scopes(fields: &[String], now: DateTime<Utc>, limit: usize) -> Vec<String> {
+    let oldest = day(now - chrono::TimeDelta::days(WINDOW_DAYS as i64));
+    let mut days: BTreeMap<&str, u32> = BTreeMap::new();
+    for field in fields {
+        if let Some((read_day, spec)) = field.split_once('|') {
+            if read_day.parse::<i64>().is_ok_and(|d| d >= oldest) {
+                *days.entry(spec).or_default() += 1;
+            }
+        }
+    }
+    let mut ranked: Vec<(&str, u32)> = days.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|(spec, _)| spec.to_owned())
+        .collect()
+}
+
+/// The reads this process has recorded in the current hour (a tenant's whole dashboard, or one scoped
+/// bundle), so that it records each once an hour rather than on every read. Bounded: past
+/// [`RecordedThisHour::MAX_TENANTS`] in one hour, the others are recorded on every read, as before.
 #[derive(Debug, Default)]
 pub struct RecordedThisHour {
-    inner: Mutex<(i64, HashSet<uuid::Uuid>)>,
+    inner: Mutex<(i64, HashSet<BundleId>)>,
 }
 
 impl RecordedThisHour {
     pub const MAX_TENANTS: usize = 10_000;
 
-    /// Whether a read of `tenant` at `at` still has to be recorded.
-    pub fn needs_recording(&self, tenant: uuid::Uuid, at: DateTime<Utc>) -> bool {
+    /// Whether a read of `bundle` at `at` still has to be recorded. Both variants of a tenant's whole
+    /// dashboard record the same field: they count as one.
+    pub fn needs_recording(&self, bundle: BundleId, at: DateTime<Utc>) -> bool {
         let Ok(recorded) = self.inner.lock() else {
             return true;
         };
-        recorded.0 != hour(at) || !recorded.1.contains(&tenant)
+        recorded.0 != hour(at) || !recorded.1.contains(&one_per_field(bundle))
     }
 
-    /// Notes that the read of `tenant` at `at` was recorded (Redis answered the `HSET`).
-    pub fn recorded(&self, tenant: uuid::Uuid, at: DateTime<Utc>) {
+    /// Notes that the read of `bundle` at `at` was recorded (Redis answered the `HSET`).
+    pub fn recorded(&self, bundle: BundleId, at: DateTime<Utc>) {
+        let tenant = one_per_field(bundle);
         let Ok(mut recorded) = self.inner.lock() else {
             return;
         };
@@ -61,6 +99,14 @@ impl RecordedThisHour {
         if recorded.1.len() < Self::MAX_TENANTS {
             recorded.1.insert(tenant);
         }
+    }
+}
+
+fn one_per_field(bundle: BundleId) -> BundleId {
+    if bundle.is_scoped() {
+        bundle
+    } else {
+        BundleId::new(bundle.scope, true)
     }
 }
 
@@ -88,14 +134,17 @@ impl ReadHistory {
         Self::from_fields(&reads.into_iter().map(field).collect::<Vec<_>>())
     }
 
-    /// Fields older than the window at `now`, for the warmer to delete.
+    /// Fields older than the window at `now` (hours, and the days of scoped reads), and fields that
+    /// are neither, for the warmer to delete.
     pub fn expired_fields(fields: &[String], now: DateTime<Utc>) -> Vec<String> {
-        let oldest = (now - chrono::TimeDelta::days(WINDOW_DAYS as i64))
-            .timestamp()
-            .div_euclid(3600);
+        let start = now - chrono::TimeDelta::days(WINDOW_DAYS as i64);
+        let (oldest_hour, oldest_day) = (hour(start), day(start));
         fields
             .iter()
-            .filter(|f| f.parse::<i64>().map_or(true, |h| h < oldest))
+            .filter(|f| match f.split_once('|') {
+                Some((d, _)) => d.parse::<i64>().map_or(true, |d| d < oldest_day),
+                None => f.parse::<i64>().map_or(true, |h| h < oldest_hour),
+            })
             .cloned()
             .collect()
     }
@@ -171,15 +220,51 @@ mod tests {
 
     #[test]
     fn a_tenant_is_recorded_once_an_hour() {
+        use crate::bundle::identity::{Assignees, Scope};
         let recorded = RecordedThisHour::default();
-        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let tenant = |n| BundleId::new(Scope::Tenant(uuid::Uuid::from_u128(n)), true);
+        let (a, b) = (tenant(1), tenant(2));
         let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 59, 0).unwrap();
         assert!(recorded.needs_recording(a, at));
         recorded.recorded(a, at);
         assert!(!recorded.needs_recording(a, at + chrono::TimeDelta::seconds(59)));
+        assert!(
+            !recorded.needs_recording(BundleId::new(a.scope, false), at),
+            "one field for both"
+        );
         assert!(recorded.needs_recording(b, at));
+        // A scoped bundle of the same tenant has a field of its own.
+        let scoped = BundleId {
+            assignees: Assignees::Employee(uuid::Uuid::from_u128(9)),
+            ..a
+        };
+        assert!(recorded.needs_recording(scoped, at));
         // The next hour is a new field: recorded again.
         assert!(recorded.needs_recording(a, at + chrono::TimeDelta::minutes(1)));
+    }
+
+    #[test]
+    fn scopes_are_ranked_by_their_days_with_reads_in_the_window() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 30, 12, 0, 0).unwrap();
+        let days_ago = |n| now - chrono::TimeDelta::days(n);
+        let fields = vec![
+            scope_field(days_ago(1), "include=true:emp=b"),
+            scope_field(days_ago(2), "include=true:emp=b"),
+            scope_field(days_ago(1), "include=true:emp=a"),
+            scope_field(days_ago(3), "include=true:team=c"),
+            scope_field(days_ago(40), "include=true:team=c"),
+            scope_field(days_ago(41), "include=true:team=c"),
+            field(days_ago(1)),
+        ];
+        assert_eq!(
+            most_read_scopes(&fields, now, 10),
+            ["include=true:emp=b", "include=true:emp=a", "include=true:team=c"]
+        );
+        assert_eq!(most_read_scopes(&fields, now, 1), ["include=true:emp=b"]);
+        assert_eq!(
+            ReadHistory::expired_fields(&fields, now),
+            [fields[4].clone(), fields[5].clone()]
+        );
     }
 
     #[test]

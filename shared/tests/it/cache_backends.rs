@@ -306,7 +306,7 @@ async fn a_read_is_recorded_beside_its_get_and_histories_are_read_back_on_every_
             let field = (1000 + i).to_string();
             let recording = shared::store::Recording {
                 hash,
-                field: &field,
+                fields: &[&field],
                 keep_for: Duration::from_secs(600),
             };
             let got = cache

@@ -1,5 +1,5 @@
 //! The run's "warm the tenants" stage: list them (or take the event's), decide each, warm each
-//! tenant's two bundles with bounded concurrency through the same code path as the dashboard function,
+//! tenant's two bundles (and its most-read scoped ones) with bounded concurrency through the same code path as the dashboard function,
 //! or publish them in chunks for the fan-out; stop starting tenants near the deadline; count everything.
 
 use std::panic::AssertUnwindSafe;
@@ -24,6 +24,7 @@ use crate::input::Input;
 use crate::plan::{self, Decision, Mode, Reads, Skip};
 use crate::report::Summary;
 
+use super::scopes::most_read;
 use super::tenant_sql::{count_active, tenant_rows, TenantRow, WarmTimes};
 
 /// Active tenants are read this many at a time, so memory does not grow with the number of tenants.
@@ -68,6 +69,8 @@ pub struct Pick {
     pub invalid_zone: bool,
     /// Fields of its read history past the window, deleted when it is warmed.
     pub expired_reads: Vec<String>,
+    /// Its most-read scoped bundles, warmed with it; `None`: read its history when it is warmed.
+    pub scoped: Option<Vec<BundleId>>,
 }
 
 impl Pick {
@@ -77,6 +80,7 @@ impl Pick {
             decision: Decision::Warm,
             invalid_zone: false,
             expired_reads: Vec::new(),
+            scoped: None,
         }
     }
 }
@@ -175,9 +179,13 @@ impl Warmer<'_> {
         warm_times.flush().await;
     }
 
-    /// Warms a picked tenant and, when both bundles are stored, drops its expired read history.
+    /// Warms a picked tenant and, when its bundles are stored, drops its expired read history.
     async fn warm_pick(&self, pick: Pick) -> Outcome {
-        let outcome = self.warm_tenant(pick.id).await;
+        let scoped = match pick.scoped {
+            Some(scoped) => scoped,
+            None => self.scopes_of(pick.id).await,
+        };
+        let outcome = self.warm_tenant(pick.id, &scoped).await;
         if matches!(outcome, Outcome::Warmed { .. }) && !pick.expired_reads.is_empty() {
             if let Err(e) = self.bundles.drop_reads(pick.id, &pick.expired_reads).await {
                 tracing::debug!(error = %chain(&e), "expired reads not dropped");
@@ -251,18 +259,22 @@ impl Warmer<'_> {
                     expired_reads: own
                         .map(|f| ReadHistory::expired_fields(f, self.now))
                         .unwrap_or_default(),
+                    scoped: Some(
+                        own.map(|f| most_read(row.id, f, self.now, self.config.scopes_per_tenant))
+                            .unwrap_or_default(),
+                    ),
                 })
             })
             .collect()
     }
 
-    /// Both bundles of one tenant, together bounded by `WARM_TENANT_TIMEOUT_MS`. A panic (a bug, never
-    /// expected) fails this tenant only.
-    async fn warm_tenant(&self, id: Uuid) -> Outcome {
+    /// Both whole bundles of one tenant and its `scoped` ones, together bounded by
+    /// `WARM_TENANT_TIMEOUT_MS`. A panic (a bug, never expected) fails this tenant only.
+    async fn warm_tenant(&self, id: Uuid, scoped: &[BundleId]) -> Outcome {
         if self.warmed_since(Scope::Tenant(id)).await {
             return Outcome::AlreadyWarm;
         }
-        let warmed = AssertUnwindSafe(self.warm_scope(Scope::Tenant(id)))
+        let warmed = AssertUnwindSafe(self.warm_scope(Scope::Tenant(id), scoped))
             .catch_unwind()
             .await;
         let (bundles, errors) = warmed.unwrap_or_else(|_| (0, Some("the computation panicked".to_owned())));
@@ -297,7 +309,7 @@ impl Warmer<'_> {
         if self.config.policy.mode == Mode::Local && self.global_current_today().await {
             return;
         }
-        let (bundles, error) = self.warm_scope(Scope::Global).await;
+        let (bundles, error) = self.warm_scope(Scope::Global, &[]).await;
         summary.bundles_warmed += bundles;
         summary.global_warmed = Some(error.is_none());
         if let Some(error) = error {
@@ -314,13 +326,13 @@ impl Warmer<'_> {
             .await
     }
 
-    /// Warms both variants of `scope` within one `WARM_TENANT_TIMEOUT_MS`; returns how many were
-    /// stored and the first error.
-    async fn warm_scope(&self, scope: Scope) -> (u64, Option<String>) {
+    /// Warms both variants of `scope` and then `scoped` within one `WARM_TENANT_TIMEOUT_MS`; returns
+    /// how many were stored and the first error.
+    async fn warm_scope(&self, scope: Scope, scoped: &[BundleId]) -> (u64, Option<String>) {
         let stop_at = tokio::time::Instant::now() + self.config.tenant_timeout;
         let mut warmed = 0;
         let mut first_error = None;
-        for id in BundleId::both(scope) {
+        for id in BundleId::both(scope).into_iter().chain(scoped.iter().copied()) {
             let refresh = self.bundles.refresh(id, self.config.expire_after);
             let error = match tokio::time::timeout_at(stop_at, refresh).await {
                 Ok(Ok(true)) => {

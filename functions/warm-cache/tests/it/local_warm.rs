@@ -93,7 +93,7 @@ async fn read_at(warm: &TestWarmer, tenant: Uuid, at: DateTime<Utc>) {
     let field = read_history::field(at);
     let recording = Recording {
         hash: &hash,
-        field: &field,
+        fields: &[&field],
         keep_for: read_history::KEEP_FOR,
     };
     warm.state

@@ -3,4 +3,5 @@
 mod app;
 mod cron_route;
 mod local_warm;
+mod scoped_warm;
 mod warm_cache;

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         .await?;
     let request = with_token(
         event("dashboard-bundle.json"),
-        Some(&testing::token(Role::Employee, Some(ctx.typical))),
+        Some(&testing::token(Role::Admin, Some(ctx.typical))),
     )
     .to_string();
     let endpoint = std::env::var("TEST_AWS_ENDPOINT_URL").unwrap_or_else(|_| "http://127.0.0.1:5001".into());

@@ -27,7 +27,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let state = dashboard_bundle::State::with_database(config, ctx.db(), Clock::default())?;
     let ev = with_token(
         event("dashboard-bundle.json"),
-        Some(&testing::token(Role::Employee, Some(ctx.typical))),
+        Some(&testing::token(Role::Admin, Some(ctx.typical))),
     );
     let get = || async {
         let started = Instant::now();

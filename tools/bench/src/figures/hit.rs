@@ -41,7 +41,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             let state = dashboard_bundle::State::with_database(config, db, Clock::default())?;
             let ev = with_token(
                 event("dashboard-bundle.json"),
-                Some(&testing::token(Role::Employee, Some(huge))),
+                Some(&testing::token(Role::Admin, Some(huge))),
             );
             let headers = request(&ev).headers().clone();
             let redis = state.bundles.redis();
@@ -49,7 +49,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             let field = read_history::field(chrono::Utc::now());
             let recording = Recording {
                 hash: &reads,
-                field: &field,
+                fields: &[&field],
                 keep_for: read_history::KEEP_FOR,
             };
             let mut parts = Parts::default();

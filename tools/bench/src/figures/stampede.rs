@@ -36,7 +36,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             (0..200).map(|_| Arc::new(ctx.state(&clock))).collect();
         let ev = with_token(
             event("dashboard-bundle.json"),
-            Some(&testing::token(Role::Employee, Some(ctx.huge))),
+            Some(&testing::token(Role::Admin, Some(ctx.huge))),
         );
         let mut tasks = Vec::new();
         for state in &instances {

@@ -111,7 +111,7 @@ async fn replay(pool: &PgPool, env: TestEnv) -> Result<Vec<Row>> {
     let dashboard = dashboard_bundle::State::with_database(dashboard_config, db, clock.clone())?;
     let tokens: Vec<String> = ids
         .iter()
-        .map(|id| test_support::token(Role::Employee, Some(*id)))
+        .map(|id| test_support::token(Role::Admin, Some(*id)))
         .collect();
     // Reads counted as recorded from the first run's instant exactly, as the model has it (the first
     // run would store its own clock, a few milliseconds on, and so believe "idle" that much later).

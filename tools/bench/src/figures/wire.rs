@@ -83,7 +83,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let state = dashboard_bundle::State::with_database(config, db, clock.clone())?;
     let tenant = with_token(
         event("dashboard-bundle.json"),
-        Some(&testing::token(Role::Employee, Some(ctx.typical))),
+        Some(&testing::token(Role::Admin, Some(ctx.typical))),
     );
     let global = with_query(
         with_token(
