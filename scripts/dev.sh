@@ -60,6 +60,10 @@ admin=$(cargo run -q -p devtools -- token admin "$tenant")
 root_token=$(cargo run -q -p devtools -- token superadmin)
 printf '%s\n' "$admin" > "$state/token-admin"
 printf '%s\n' "$root_token" > "$state/token-superadmin"
+# The demo manager and employee of the tenant (their employee ids are the seed's): scoped dashboards.
+for role in manager employee; do
+  cargo run -q -p devtools -- token "$role" "$tenant" > "$state/token-$role"
+done
 
 # The page's dev routes read the database through devtools (built by the commands above).
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
@@ -72,7 +76,8 @@ cat <<MSG
 
 Local API on http://localhost:$port (Redis on $redis_port, database $database_url)
 Dashboard page on http://localhost:$web_port/dashboard (it forwards /api/* to the API)
-Dev tokens (30 days) are in $state/token-admin (tenant $tenant) and $state/token-superadmin.
+Dev tokens (30 days) are in $state/token-admin (tenant $tenant), $state/token-superadmin, and
+$state/token-manager and $state/token-employee (the tenant's demo manager and employee: scoped dashboards).
 
   JWT=\$(cat $state/token-admin)
   curl http://localhost:$port/api/system/health

@@ -8,10 +8,11 @@ none of which exists in the deployed stack:
 
   *   /api/...         forwarded as is: method, path and query, headers (Authorization among them), body;
                        the API's status, headers and body come back unchanged (a 502 when it is down)
-  GET /dev/config      {"tokens": {"admin": ..., "superadmin": ...}}, read from the
+  GET /dev/config      {"tokens": {"admin": ..., "superadmin": ..., "manager": ..., "employee": ...}}, read from the
                        token files `make dev` writes (dev tokens: worthless outside this machine)
   GET /dev/warm-runs   the last rows of cache_warm_run  (`devtools warm-runs`)
   GET /dev/tenants     the tenants, for the superadmin's picker  (`devtools tenants`)
+  GET /dev/scopes      each tenant's teams and employees, for the scope picker  (`devtools scopes`)
 
 Listens on 127.0.0.1 only, and answers only requests for `Host: localhost:<port>` or `127.0.0.1:<port>`
 (others get a 421): it hands out tokens, and a web page whose name was rebound to 127.0.0.1 would
@@ -85,6 +86,8 @@ def make_handler(args):
                 self.devtools("warm-runs")
             elif path == "/dev/tenants":
                 self.devtools("tenants")
+            elif path == "/dev/scopes":
+                self.devtools("scopes")
             elif path.startswith("/dashboard/"):
                 self.static(path[len("/dashboard/"):])
             else:
@@ -122,7 +125,7 @@ def make_handler(args):
 
         def dev_config(self):
             tokens = {}
-            for role in ("admin", "superadmin"):
+            for role in ("admin", "superadmin", "manager", "employee"):
                 token_file = Path(args.state_dir) / f"token-{role}"
                 tokens[role] = token_file.read_text().strip() if token_file.exists() else ""
             return {"tokens": tokens}

@@ -1,6 +1,7 @@
 // The dashboard page in headless Chromium against a running dev stack (started by scripts/test-browser.sh):
 // the runbook's console lines (MISS, then HIT on reload, MISS after a bust and after a clear), the
-// figures on the page equal to the API's JSON, the superadmin's views, a readable 401, and every request
+// figures on the page equal to the API's JSON, the scope picker (a team, an employee's own scope, a
+// refused drill-down), the superadmin's views, a readable 401, and every request
 // of the page on its own origin (the page's server forwards /api/* to the API: no CORS).
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -172,7 +173,44 @@ try {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   ok(`screenshot of a HIT in ${SCREENSHOT}`);
 
-  // 7. Superadmin: the global view, then one tenant from the picker.
+  // 7. Scoped dashboards: the admin drills into a team, the employee sees their own scope, and a
+  // drill-down the employee may not make is a readable 403.
+  const scopes = await (await fetch(`${WEB}/dev/scopes`)).json();
+  const team = scopes[TENANT].teams[0];
+  assert.ok(team && team.members.length > 0, `the demo tenant has a team: ${JSON.stringify(scopes[TENANT])}`);
+  line = await cacheLineOf(() => page.selectOption('#scope', `team:${team.id}`));
+  expectLine(line, 'MISS', `${tenantKey}:team=${team.id}`);
+  assert.equal(await page.locator('#scope-shown').textContent(), `scope: team ${team.id}`);
+  const adminToken = readFileSync(join(STATE, 'token-admin'), 'utf8').trim();
+  const teamApi = await (await fetch(`${API}/api/reports/dashboard-bundle?team_id=${team.id}`, {
+    headers: { Authorization: `Bearer ${adminToken}` },
+  })).json();
+  const shownLeads = await page.$eval('[data-stat="totalLeads"] .value', (e) => e.textContent);
+  assert.equal(Number(shownLeads.replace(/,/g, '')), teamApi.data.stats.totalLeads, 'the team\'s leads');
+  assert.ok(teamApi.data.stats.totalLeads < api.stats.totalLeads, 'a team sees less than its tenant');
+  const sources = await page.$$eval('table[data-breakdown="leadsBySource"] tbody tr', (rows) =>
+    Object.fromEntries(rows.map((r) => [r.cells[0].textContent, Number(r.cells[1].textContent.replace(/,/g, ''))])),
+  );
+  assert.deepEqual(sources, teamApi.data.stats.leadsBySource, 'leads by source on the page');
+  ok(`admin, team picked: "${line}", ${shownLeads} leads as the API says, sources ${JSON.stringify(sources)}`);
+
+  const employeeToken = readFileSync(join(STATE, 'token-employee'), 'utf8').trim();
+  const employee = JSON.parse(Buffer.from(employeeToken.split('.')[1], 'base64url')).sub;
+  line = await cacheLineOf(() => page.selectOption('#token', 'employee'));
+  expectLine(line, 'MISS', `${tenantKey}:emp=${employee}`);
+  assert.equal(await page.locator('#scope-shown').textContent(), `scope: employee ${employee}`);
+  const other = scopes[TENANT].employees.find((e) => e !== employee);
+  const refusedBefore = loads;
+  await page.selectOption('#scope', `emp:${other}`);
+  await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, refusedBefore);
+  loads += 1;
+  assert.match(await page.locator('#error').textContent(), /^Forbidden \(403\): an employee sees only their own dashboard/);
+  ok(`employee: own scope "${line}", another employee's is a 403 on the page`);
+  await page.selectOption('#token', 'admin');
+  await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, loads);
+  loads += 1;
+
+  // 8. Superadmin: the global view, then one tenant from the picker.
   line = await cacheLineOf(() => page.selectOption('#token', 'superadmin'));
   expectLine(line, 'MISS', 'dashboard:bundle:SUPERADMIN_GLOBAL:include=true');
   const tenants = await (await fetch(`${WEB}/dev/tenants`)).json();
@@ -180,12 +218,12 @@ try {
   assert.deepEqual(options, ['', ...tenants.map((t) => t.id)]);
   assert.equal(tenants.length, 3);
   assert.equal(await page.locator('#clear').textContent(), "Clear every tenant's cache");
-  const other = tenants.find((t) => t.id !== TENANT).id;
-  line = await cacheLineOf(() => page.selectOption('#tenant', other));
-  expectLine(line, 'MISS', `dashboard:bundle:${other}:include=true`);
+  const otherTenant = tenants.find((t) => t.id !== TENANT).id;
+  line = await cacheLineOf(() => page.selectOption('#tenant', otherTenant));
+  expectLine(line, 'MISS', `dashboard:bundle:${otherTenant}:include=true`);
   ok(`superadmin: global view and the picker (${tenants.length} tenants) log their keys`);
 
-  // 8. An expired token: a readable message, not a blank page.
+  // 9. An expired token: a readable message, not a blank page.
   const expired = hs256({ sub: 'dev-admin', role: 'admin', tenant_id: TENANT, exp: Math.floor(Date.now() / 1000) - 3600 });
   await page.selectOption('#token', 'custom');
   await page.fill('#custom-token', expired);
@@ -198,7 +236,7 @@ try {
   assert.equal(await badge.textContent(), 'ERROR');
   ok(`expired token: "${await error.textContent()}"`);
 
-  // 9. One origin: the API was reached through the page's server, and nothing else was asked for.
+  // 10. One origin: the API was reached through the page's server, and nothing else was asked for.
   assert.deepEqual(elsewhere, [], 'requests that left the page\'s origin');
   for (const route of ['GET /api/reports/dashboard-bundle', 'POST /api/reports/clear-cache', 'GET /api/system/health']) {
     assert.ok(apiRequests.includes(route), `${route} not sent through ${WEB}: ${apiRequests}`);

@@ -2,6 +2,7 @@
 // forwards them to the functions, so page and API share one origin and no CORS is involved), shows it,
 // and logs one line per load in the previous system's runbook format:
 //   [dashboard-bundle] Cache HIT key=dashboard:bundle:<tenant|SUPERADMIN_GLOBAL>:include=<bool> (redis)
+//     (a scoped bundle's key goes on with :emp=<uuid> or :team=<uuid>)
 //   [dashboard-bundle] Cache HIT key=... (memory)   (the function's in-memory level)
 //   [dashboard-bundle] Cache MISS key=... (compute from db)
 // No framework, no build step: served as is by scripts/dev_web.py.
@@ -35,7 +36,8 @@ const countFormat = new Intl.NumberFormat('en-US');
 const dateFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
 
 const $ = (id) => document.getElementById(id);
-let config = null; // GET /dev/config: {tokens: {admin, superadmin}}
+let config = null; // GET /dev/config: {tokens: {admin, superadmin, manager, employee}}
+let scopes = {}; // GET /dev/scopes: {<tenant>: {teams: [{id, members}], employees: [id]}}
 let tenantsLoaded = false;
 let lastMeta = null;
 let loads = 0;
@@ -62,22 +64,46 @@ function token() {
   return choice === 'custom' ? $('custom-token').value.trim() : (config.tokens[choice] || '');
 }
 
-// The role claim of the chosen token (not verified here: the API does that), to show the superadmin controls.
-function role() {
+// A claim of the chosen token (not verified here: the API does that).
+function claim(name) {
   try {
     const payload = token().split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(payload)).role;
+    return JSON.parse(atob(payload))[name];
   } catch {
     return null;
   }
 }
 
+// The role claim, to show the superadmin controls.
 function isSuperadmin() {
-  return role() === 'superadmin';
+  return claim('role') === 'superadmin';
 }
 
 function cacheKey(meta) {
-  return `dashboard:bundle:${meta.tenant_id || 'SUPERADMIN_GLOBAL'}:include=${meta.include_test_data}`;
+  const scope = meta.scope === 'employee' ? `:emp=${meta.scope_id}` : meta.scope === 'team' ? `:team=${meta.scope_id}` : '';
+  const widgets = meta.widgets ? `:widgets=${meta.widgets}` : '';
+  return `dashboard:bundle:${meta.tenant_id || 'SUPERADMIN_GLOBAL'}:include=${meta.include_test_data}${scope}${widgets}`;
+}
+
+// The tenant whose scopes the picker offers: the picked one for a superadmin, else the token's.
+function scopeTenant() {
+  return isSuperadmin() ? $('tenant').value : claim('tenant_id') || '';
+}
+
+// The scope picker: the own dashboard (the tenant for admins, one's own records for employees and
+// managers), then the tenant's teams and employees. The API decides who may see which.
+function fillScopes() {
+  const tenant = scopeTenant();
+  const known = scopes[tenant] || { teams: [], employees: [] };
+  const select = $('scope');
+  select.replaceChildren(new Option('own dashboard', ''));
+  for (const team of known.teams) {
+    select.append(new Option(`team ${team.id.slice(0, 8)}… (${team.members.length} members)`, `team:${team.id}`));
+  }
+  for (const employee of known.employees) {
+    select.append(new Option(`employee ${employee.slice(0, 8)}…`, `emp:${employee}`));
+  }
+  $('scope-label').hidden = !tenant;
 }
 
 function minutesAgo(iso) {
@@ -138,6 +164,9 @@ async function load({ bust = false } = {}) {
   const params = new URLSearchParams();
   const tenant = isSuperadmin() ? $('tenant').value : '';
   if (tenant) params.set('tenant_id', tenant);
+  const [kind, id] = $('scope').value.split(':');
+  if (kind === 'team') params.set('team_id', id);
+  if (kind === 'emp') params.set('assigned_to', id);
   params.set('include_test_data', String($('include-test-data').checked));
   if (bust) params.set('bust_cache', 'true');
   const url = `/api/reports/dashboard-bundle?${params}`;
@@ -188,7 +217,9 @@ async function load({ bust = false } = {}) {
   console.log(`[dashboard-bundle] Cache ${status} key=${key} (${source})`);
   lastMeta = data.meta;
   setOutcome(status, ms, key, data.meta.generated_at);
+  $('scope-shown').textContent = data.meta.scope ? `scope: ${data.meta.scope}${data.meta.scope_id ? ` ${data.meta.scope_id}` : ''}` : 'scope: global view';
   renderStats(data.stats);
+  renderBreakdowns(data.stats.leadsBySource, data.funnel);
   renderLists(data.lists);
   updateClearLabel();
   finishLoad('loaded');
@@ -213,16 +244,30 @@ function renderStats(stats) {
   }
 }
 
-function fillTable(name, rows, columns) {
-  const tbody = document.querySelector(`table[data-list="${name}"] tbody`);
+// Leads by source and the funnel (a tenant's scopes; the global view has neither).
+function renderBreakdowns(sources, funnel) {
+  const sourceRows = Object.entries(sources || {});
+  for (const [row, [source, leads]] of fillTable('leadsBySource', sourceRows, 2, 'breakdown') || []) {
+    cell(row, source);
+    cell(row, countFormat.format(leads), 'num');
+  }
+  for (const [row, stage] of fillTable('funnel', funnel || [], 3, 'breakdown') || []) {
+    cell(row, stage.stage === null ? '(no stage)' : stage.stage);
+    cell(row, countFormat.format(stage.count), 'num');
+    cell(row, money(stage.amount), 'num');
+  }
+}
+
+function fillTable(name, rows, columns, kind = 'list') {
+  const tbody = document.querySelector(`table[data-${kind}="${name}"] tbody`);
   tbody.replaceChildren();
-  if (rows.length === 0) {
+  if (!rows || rows.length === 0) {
     cell(tbody.insertRow(), 'nothing yet', 'empty').colSpan = columns;
     return;
   }
   return rows.map((item) => {
     const row = tbody.insertRow();
-    row.dataset.id = item.id;
+    if (item.id) row.dataset.id = item.id;
     return [row, item];
   });
 }
@@ -355,6 +400,7 @@ async function onTokenChange() {
   const superadmin = isSuperadmin();
   $('tenant-label').hidden = !superadmin;
   if (superadmin) await loadTenants();
+  fillScopes();
   lastMeta = null;
   updateClearLabel();
   if ($('token').value !== 'custom' || token()) await load();
@@ -373,10 +419,17 @@ async function start() {
   $('clear').addEventListener('click', () => clearCache());
   $('token').addEventListener('change', onTokenChange);
   $('custom-token').addEventListener('change', () => load());
+  try {
+    scopes = await (await fetch('/dev/scopes', { cache: 'no-store' })).json();
+  } catch {
+    scopes = {};
+  }
   $('tenant').addEventListener('change', () => {
+    fillScopes();
     updateClearLabel();
     load();
   });
+  $('scope').addEventListener('change', () => load());
   $('include-test-data').addEventListener('change', () => load());
   // "computed N minutes ago" keeps counting while the page is open.
   setInterval(() => {

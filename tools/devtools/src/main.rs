@@ -29,9 +29,10 @@ async fn main() -> Result<()> {
         ["token", role, tenant, employee] => token(role, Some(tenant), Some(employee)),
         ["warm-runs"] => print_json(WARM_RUNS).await,
         ["tenants"] => print_json(TENANTS).await,
+        ["scopes"] => print_json(SCOPES).await,
         _ => bail!(
             "usage: devtools migrate | seed-demo | token <superadmin|admin|manager|employee> [tenant-uuid [employee-uuid]] \
-             | warm-runs | tenants"
+             | warm-runs | tenants | scopes"
         ),
     }
 }
@@ -131,6 +132,21 @@ const WARM_RUNS: &str = "SELECT coalesce(json_agg(r ORDER BY r.started_at DESC),
 
 const TENANTS: &str = "SELECT coalesce(json_agg(t ORDER BY t.name, t.id), '[]')::text
        FROM (SELECT id, slug, name, status FROM tenant) t";
+
+/// Per tenant, its teams (with their members) and the employees its records or teams name: what the
+/// dashboard page's scope picker offers.
+const SCOPES: &str = "SELECT coalesce(json_object_agg(t.id, json_build_object(
+         'teams', (SELECT coalesce(json_agg(json_build_object('id', g.team_id, 'members', g.members)
+                                             ORDER BY g.team_id), '[]')
+                     FROM (SELECT team_id, json_agg(DISTINCT employee_id) AS members
+                             FROM team_members WHERE tenant_id = t.id GROUP BY team_id) g),
+         'employees', (SELECT coalesce(json_agg(e.id ORDER BY e.id), '[]')
+                         FROM (SELECT employee_id AS id FROM team_members WHERE tenant_id = t.id
+                               UNION SELECT assigned_to FROM leads WHERE tenant_id = t.id
+                               UNION SELECT assigned_to FROM opportunities WHERE tenant_id = t.id
+                               UNION SELECT assigned_to FROM activities WHERE tenant_id = t.id) e
+                        WHERE e.id IS NOT NULL))), '{}')::text
+       FROM tenant t";
 
 /// Runs a query that returns one JSON text and prints it.
 async fn print_json(sql: &'static str) -> Result<()> {
