@@ -11,6 +11,7 @@ mod faults;
 mod hit;
 mod local_level;
 mod miss;
+mod scoped;
 mod stampede;
 mod warm;
 mod warm_modes;
@@ -68,7 +69,7 @@ pub enum Setup<'a> {
 }
 
 /// Every figure, in the order a run measures them.
-pub static FIGURES: [Figure; 14] = [
+pub static FIGURES: [Figure; 15] = [
     Figure {
         number: 1,
         names: &["hit"],
@@ -152,6 +153,12 @@ pub static FIGURES: [Figure; 14] = [
         names: &["cold-start"],
         title: "Cold start to the first HIT, beside a hello-world lambda_http function",
         run: Run::Dataset(|ctx| Box::pin(cold_start::run(ctx))),
+    },
+    Figure {
+        number: 15,
+        names: &["scoped"],
+        title: "Scoped dashboards: an employee's and a 50-member team's miss at 10^6 rows",
+        run: Run::Dataset(|ctx| Box::pin(scoped::run(ctx))),
     },
 ];
 

@@ -18,9 +18,14 @@ use crate::report::{Check, Goal, Row};
 
 /// A tenant of `rows` rows across the five tables (proportions of the large tenant), made once.
 async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
-    let slug = format!("bench-scale-{rows}");
+    tenant_of(ctx, &format!("bench-scale-{rows}"), rows, "NULL").await
+}
+
+/// A tenant `slug` of `rows` rows (proportions of the large tenant), each row `g` assigned to the
+/// employee the SQL expression `assigned` gives, made once, through the triggers.
+pub(super) async fn tenant_of(ctx: &Context, slug: &str, rows: i64, assigned: &str) -> Result<Uuid> {
     let existing: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tenant WHERE slug = $1")
-        .bind(&slug)
+        .bind(slug)
         .fetch_optional(&ctx.pool)
         .await?;
     if let Some(id) = existing {
@@ -29,21 +34,24 @@ async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
     let started = Instant::now();
     let mut tx = ctx.pool.begin().await?;
     let id: Uuid = sqlx::query_scalar("INSERT INTO tenant (slug, name) VALUES ($1, $1) RETURNING id")
-        .bind(&slug)
+        .bind(slug)
         .fetch_one(&mut *tx)
         .await?;
-    let common = "is_test_data, created_at, created_date, updated_at";
-    let values = "g % 13 = 0, now() - make_interval(secs => (g * 7919) % 34560000),
-                  CASE WHEN g % 3 = 0 THEN NULL ELSE now() - make_interval(secs => (g * 7919) % 34560000 + 3600) END,
-                  now() - make_interval(secs => (g * 104729) % 7776000)";
+    let common = "is_test_data, created_at, created_date, updated_at, assigned_to";
+    let values = format!(
+        "g % 13 = 0, now() - make_interval(secs => (g * 7919) % 34560000),
+         CASE WHEN g % 3 = 0 THEN NULL ELSE now() - make_interval(secs => (g * 7919) % 34560000 + 3600) END,
+         now() - make_interval(secs => (g * 104729) % 7776000), {assigned}"
+    );
     for (table, share, extra_cols, extra) in [
         ("contacts", 20, ", first_name", ", 'First ' || g"),
         ("accounts", 10, ", name", ", 'Account ' || g"),
         (
             "leads",
             30,
-            ", status",
-            ", (ARRAY['new', 'new', 'contacted', 'qualified', 'converted', 'lost', NULL])[1 + g % 7]",
+            ", status, source",
+            ", (ARRAY['new', 'new', 'contacted', 'qualified', 'converted', 'lost', NULL])[1 + g % 7],
+               (ARRAY['web', 'referral', 'event', 'ads', NULL])[1 + g % 5]",
         ),
         (
             "opportunities",
@@ -68,7 +76,7 @@ async fn scale_tenant(ctx: &Context, rows: i64) -> Result<Uuid> {
 }
 
 /// p50 of `bundle::compute` + serialisation of `id`, after warm-up.
-async fn compute_p50(ctx: &Context, id: BundleId, runs: usize) -> Result<f64> {
+pub(super) async fn compute_p50(ctx: &Context, id: BundleId, runs: usize) -> Result<f64> {
     let mut times = Vec::new();
     for i in 0..runs + 2 {
         let started = Instant::now();
