@@ -25,16 +25,18 @@ RETURN CASE
          ELSE '-infinity'::pg_catalog.timestamptz
        END;
 
+-- In this order: the facets that are no buckets first, then the days, then the quarter hours, so that
+-- each group is one range of the base rows' key (readers select them with BETWEEN).
 CREATE TYPE dashboard_cache.scope_facet AS ENUM (
     'contacts',
     'accounts',
     'lead_status',        -- label: the status (leads and open leads)
     'lead_source',        -- label: the source, 'other' when NULL or empty (leadsBySource)
-    'leads_day',          -- bucket: the UTC day of the lead's date
-    'leads_quarter',      -- bucket: its 15-minute bucket
     'opportunity_stage',  -- label: the stage; amount: the finite amounts (counts, sums and the funnel)
     'activities',
+    'leads_day',          -- bucket: the UTC day of the lead's date
     'activities_day',
+    'leads_quarter',      -- bucket: its 15-minute bucket
     'activities_quarter'
 );
 
@@ -95,8 +97,10 @@ CREATE TABLE dashboard_cache.scope_stats_base (
     bucket    timestamptz,
     n         int8 NOT NULL DEFAULT 0,
     amount    numeric NOT NULL DEFAULT 0,
-    -- An assignee's rows in one index range.
+    -- An assignee's rows in one index range, each facet's in one range of it; with the counts, so
+    -- that a team's read (a range per member) is an index-only scan.
     CONSTRAINT scope_stats_base_key UNIQUE NULLS NOT DISTINCT (tenant_id, assignee, facet, label, bucket, is_test)
+        INCLUDE (n, amount)
 );
 -- A tenant's breakdowns (its whole dashboard's leadsBySource and funnel): every assignee's labels.
 CREATE INDEX scope_stats_base_breakdown_idx ON dashboard_cache.scope_stats_base (tenant_id, facet)

@@ -17,8 +17,33 @@ use super::sql::{
 use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
 
 /// The team's members, as a subquery.
-const TEAM_MEMBERS: &str =
-    "(SELECT m.employee_id FROM team_members m WHERE m.tenant_id = $1::uuid AND m.team_id = $4::uuid)";
+macro_rules! team_members {
+    () => {
+        "(SELECT m.employee_id FROM team_members m WHERE m.tenant_id = $1::uuid AND m.team_id = $4::uuid)"
+    };
+}
+const TEAM_MEMBERS: &str = team_members!();
+
+/// A scope's rows of the counters, as alternatives each read by its own index range: an employee's
+/// and the unassigned ones; a team's members'; every assignee of the tenant.
+const EMPLOYEE_COUNTERS: &[&str] = &[
+    "tenant_id = $1::uuid AND assignee = $4::uuid",
+    "tenant_id = $1::uuid AND assignee IS NULL",
+];
+const TEAM_COUNTERS: &str = concat!("tenant_id = $1::uuid AND assignee IN ", team_members!());
+const TENANT_COUNTERS: &str = "tenant_id = $1::uuid";
+
+/// The rows of the counters a bundle's stats read, each one range of the base rows' key (the facets
+/// are ordered so, see the migration): every row that is not a bucket, the whole days of the window
+/// (from `$5`, its first UTC midnight) and, per facet, the quarter hours of its first part day (`$3`
+/// to `$5`).
+const TOTALS: &str = "facet BETWEEN 'contacts' AND 'activities'";
+const WINDOW_DAYS: &str =
+    "facet BETWEEN 'leads_day' AND 'activities_day' AND label IS NULL AND bucket >= $5::timestamptz";
+const LEADS_QUARTERS: &str = "facet = 'leads_quarter' AND label IS NULL \
+    AND bucket >= $3::timestamptz AND bucket < $5::timestamptz";
+const ACTIVITIES_QUARTERS: &str = "facet = 'activities_quarter' AND label IS NULL \
+    AND bucket >= $3::timestamptz AND bucket < $5::timestamptz";
 
 /// A scoped bundle's statements: the stats (full scan and maintained) and lists of [`Sql`], restricted
 /// to the scope's records. Each list is merged from one list per assignee (an employee and no one, or
@@ -27,7 +52,7 @@ const TEAM_MEMBERS: &str =
 static EMPLOYEE_SQL: LazyLock<Sql> = LazyLock::new(|| {
     let mut sql = scoped(
         "(assigned_to = $4::uuid OR assigned_to IS NULL)",
-        "(assignee = $4::uuid OR assignee IS NULL)",
+        EMPLOYEE_COUNTERS,
     );
     let own = lists_of("assigned_to = $4::uuid");
     let unassigned = lists_of("assigned_to IS NULL");
@@ -55,10 +80,7 @@ static EMPLOYEE_SQL: LazyLock<Sql> = LazyLock::new(|| {
     sql
 });
 static TEAM_SQL: LazyLock<Sql> = LazyLock::new(|| {
-    let mut sql = scoped(
-        &format!("assigned_to IN {TEAM_MEMBERS}"),
-        &format!("assignee IN {TEAM_MEMBERS}"),
-    );
+    let mut sql = scoped(&format!("assigned_to IN {TEAM_MEMBERS}"), &[TEAM_COUNTERS]);
     let each = lists_of("assigned_to = member.employee_id");
     let merge = |list: &str, order: &str, limit: i64| {
         format!(
@@ -83,15 +105,11 @@ static TEAM_SQL: LazyLock<Sql> = LazyLock::new(|| {
 static EMPLOYEE_SCAN_SQL: LazyLock<Sql> = LazyLock::new(|| {
     scoped(
         "(assigned_to = $4::uuid OR assigned_to IS NULL)",
-        "(assignee = $4::uuid OR assignee IS NULL)",
+        EMPLOYEE_COUNTERS,
     )
 });
-static TEAM_SCAN_SQL: LazyLock<Sql> = LazyLock::new(|| {
-    scoped(
-        &format!("assigned_to IN {TEAM_MEMBERS}"),
-        &format!("assignee IN {TEAM_MEMBERS}"),
-    )
-});
+static TEAM_SCAN_SQL: LazyLock<Sql> =
+    LazyLock::new(|| scoped(&format!("assigned_to IN {TEAM_MEMBERS}"), &[TEAM_COUNTERS]));
 
 /// The three lists of one assignee's (or no one's) records of tenant `$1`.
 fn lists_of(assignee: &str) -> Sql {
@@ -111,11 +129,9 @@ pub struct Breakdowns {
     pub funnel: String,
 }
 
-static TENANT_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns("tenant_id = $1::uuid"));
-static EMPLOYEE_BREAKDOWNS: LazyLock<Breakdowns> =
-    LazyLock::new(|| breakdowns("tenant_id = $1::uuid AND (assignee = $4::uuid OR assignee IS NULL)"));
-static TEAM_BREAKDOWNS: LazyLock<Breakdowns> =
-    LazyLock::new(|| breakdowns(&format!("tenant_id = $1::uuid AND assignee IN {TEAM_MEMBERS}")));
+static TENANT_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns(&[TENANT_COUNTERS]));
+static EMPLOYEE_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns(EMPLOYEE_COUNTERS));
+static TEAM_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns(&[TEAM_COUNTERS]));
 
 impl Sql {
     /// The statements of a scoped bundle; `None` for [`Assignees::All`] (see [`Sql::for_scope`]).
@@ -148,13 +164,16 @@ impl Breakdowns {
 }
 
 /// `rows`: the scope's CRM rows of tenant `$1`; `counters`: its rows of the per-assignee counters.
-fn scoped(rows: &str, counters: &str) -> Sql {
+fn scoped(rows: &str, counters: &[&str]) -> Sql {
     let mut sql = Sql::build(
         &format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)"),
         "false",
         "false",
     );
-    let kept = kept(&format!("tenant_id = $1::uuid AND {counters}"));
+    let kept = kept(
+        counters,
+        &[TOTALS, WINDOW_DAYS, LEADS_QUARTERS, ACTIVITIES_QUARTERS],
+    );
     let rows = format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)");
     let open_lead = "(label IS NULL OR label NOT IN ('converted', 'lost'))";
     let won = "label IN ('won', 'closed_won')";
@@ -197,28 +216,34 @@ fn scoped(rows: &str, counters: &str) -> Sql {
     sql
 }
 
-/// The counters of the rows matching `counters`: base rows and unfolded deltas, test data as `$2` says.
-fn kept(counters: &str) -> String {
-    format!(
-        "SELECT facet, label, bucket, n, amount FROM dashboard_cache.scope_stats_base
-          WHERE {counters} AND ($2::bool OR NOT is_test)
-         UNION ALL
-         SELECT facet, label, bucket, n, amount FROM dashboard_cache.scope_stats_delta
-          WHERE {counters} AND ($2::bool OR NOT is_test)"
-    )
+/// The rows of the counters matching one of `counters` and one of `parts`: base rows and unfolded
+/// deltas, test data as `$2` says, one `SELECT` per combination, so that each is one index range.
+fn kept(counters: &[&str], parts: &[&str]) -> String {
+    let mut selects = Vec::new();
+    for table in ["scope_stats_base", "scope_stats_delta"] {
+        for counters in counters {
+            for part in parts {
+                selects.push(format!(
+                    "SELECT facet, label, bucket, n, amount FROM dashboard_cache.{table}
+                      WHERE {counters} AND {part} AND ($2::bool OR NOT is_test)"
+                ));
+            }
+        }
+    }
+    selects.join("\n UNION ALL\n")
 }
 
-fn breakdowns(counters: &str) -> Breakdowns {
-    let kept = kept(counters);
+fn breakdowns(counters: &[&str]) -> Breakdowns {
+    let sources = kept(counters, &["facet = 'lead_source'"]);
+    let stages = kept(counters, &["facet = 'opportunity_stage'"]);
     Breakdowns {
         leads_by_source: format!(
-            "SELECT label AS source, sum(n)::int8 AS leads
-               FROM ({kept}) AS kept WHERE facet = 'lead_source'
+            "SELECT label AS source, sum(n)::int8 AS leads FROM ({sources}) AS kept
               GROUP BY label HAVING sum(n) <> 0 ORDER BY label"
         ),
         funnel: format!(
             "SELECT label AS stage, sum(n)::int8 AS count, round(sum(amount), 2)::text AS amount
-               FROM ({kept}) AS kept WHERE facet = 'opportunity_stage'
+               FROM ({stages}) AS kept
               GROUP BY label HAVING sum(n) <> 0 ORDER BY label NULLS LAST"
         ),
     }

@@ -247,11 +247,12 @@ impl Database {
     /// statement timeout, and no JIT compilation. Every statement here reads a few index ranges, but
     /// the bundle's never-taken full-scan branches make its estimated cost grow with the tables; past
     /// `jit_above_cost` Postgres would compile it first (about 30 ms of a 5 ms miss at 10^7 rows).
-    /// And the session's time zone and date style, whatever a pooler passed on: bundle reads come
-    /// back as text (see [`crate::platform::snapshot`]), and instants must read as UTC ISO text.
+    /// For the same reason no parallel workers: a scoped bundle's estimate for the unassigned
+    /// records' rows can pass the parallel thresholds, and starting workers took about 8 ms of a
+    /// 3 ms read (`make bench` figure 15).
     pub fn transaction_settings_sql(&self) -> String {
         format!(
-            "SET LOCAL statement_timeout = {}; SET LOCAL jit = off",
+            "SET LOCAL statement_timeout = {}; SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0",
             self.statement_timeout.as_millis().max(1)
         )
     }

@@ -74,9 +74,23 @@ fn tenant_literal(rng: &mut Rng, tenants: &[Uuid]) -> String {
 }
 
 /// One random write statement of writer `w` of `writers`: inserts of several rows, updates of every
-/// column the bundle reads, tenant moves, deletes, and now and then a TRUNCATE. Updates and deletes
+/// column the bundle reads (reassignments included), tenant moves, deletes, team membership changes,
+/// and now and then a TRUNCATE. Updates and deletes
 /// touch only this writer's share of the rows, so writers do not deadlock on the CRM's own rows.
 fn statement(rng: &mut Rng, w: u64, writers: u64, tenants: &[Uuid], since: DateTime<Utc>) -> String {
+    // Now and then a team gains or loses a member (its scope sums other assignees from then on).
+    if rng.below(40) == 0 {
+        let tenant = tenants[rng.below(tenants.len() as u64) as usize];
+        let team = Uuid::from_u128(0x7ea1 + u128::from(rng.below(2) as u8));
+        let employee = EMPLOYEES[rng.below(EMPLOYEES.len() as u64) as usize];
+        return match rng.below(2) {
+            0 => format!("INSERT INTO team_members VALUES ('{tenant}', '{team}', '{employee}')"),
+            _ => format!(
+                "DELETE FROM team_members WHERE ctid IN (SELECT ctid FROM team_members
+                  WHERE tenant_id = '{tenant}' AND team_id = '{team}' AND employee_id = '{employee}' LIMIT 1)"
+            ),
+        };
+    }
     let table = rng.pick(&["contacts", "accounts", "leads", "opportunities", "activities"]);
     let mine = format!("abs(hashtext(id::text)) % {writers} = {w}");
     let some = format!(

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use chrono::Utc;
-use shared::bundle::identity::Scope;
+use shared::bundle::assignee_sql::Breakdowns;
+use shared::bundle::identity::{Assignees, Scope};
 use shared::bundle::query::{self as bundle, Sql};
 use shared::platform::clock::Clock;
 use shared::platform::db::Database;
@@ -88,7 +89,8 @@ impl Context {
                 // What autovacuum does soon after (the migration tunes it for these tables): the figures
                 // are of the steady state, not of a just-folded backlog of millions of deltas.
                 sqlx::raw_sql(
-                    "VACUUM ANALYZE dashboard_cache.bundle_stats_delta, dashboard_cache.bundle_stats_base",
+                    "VACUUM ANALYZE dashboard_cache.bundle_stats_delta, dashboard_cache.bundle_stats_base,
+                     dashboard_cache.scope_stats_delta, dashboard_cache.scope_stats_base",
                 )
                 .execute(&self.pool)
                 .await?;
@@ -147,15 +149,22 @@ impl Context {
         } else {
             &sql.maintained_stats
         };
-        vec![
+        let mut lines = vec![
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;".to_owned(),
             format!("{};", one_line(&version)),
             format!("{};", one_line(&fill(stats))),
             format!("{};", one_line(&fill(&sql.recent_activities))),
             format!("{};", one_line(&fill(&sql.recent_leads))),
             format!("{};", one_line(&fill(&sql.recent_opportunities))),
-            "COMMIT;".to_owned(),
-        ]
+        ];
+        // A tenant's bundle also reads its two breakdowns (leads by source, the funnel).
+        if tenant.is_some() {
+            let breakdowns = Breakdowns::for_assignees(Assignees::All);
+            lines.push(format!("{};", one_line(&fill(&breakdowns.leads_by_source))));
+            lines.push(format!("{};", one_line(&fill(&breakdowns.funnel))));
+        }
+        lines.push("COMMIT;".to_owned());
+        lines
     }
 
     pub(super) fn script(&self, name: &str, lines: &[String]) -> Result<PathBuf> {
