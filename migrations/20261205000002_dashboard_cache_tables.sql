@@ -52,14 +52,14 @@ CREATE TABLE dashboard_cache.bundle_stats_delta (
     won_value          numeric NOT NULL DEFAULT 0,
     activities         int8 NOT NULL DEFAULT 0
 );
--- What a legitimate change looks like: versions never go back, no NaN sum, an epoch row moves every
+-- What a legitimate change looks like: versions never go back, finite sums, an epoch row moves every
 -- version by one, counts stay far from int8's limits (so that no sum of them can overflow). Only the
 -- trigger functions and repairs append here; this bounds what a role that may append (warm-cache,
 -- for its repairs) can do: no version goes back, and what it adds to a counter the next repair undoes.
 ALTER TABLE dashboard_cache.bundle_stats_delta ADD CONSTRAINT bundle_stats_delta_sane CHECK (
     changes >= 0
     AND (NOT epoch OR (tenant_id IS NULL AND changes = 1))
-    AND pipeline <> 'NaN' AND won_value <> 'NaN'
+    AND pipeline BETWEEN -1e30 AND 1e30 AND won_value BETWEEN -1e30 AND 1e30
     AND contacts BETWEEN -1e12 AND 1e12 AND accounts BETWEEN -1e12 AND 1e12
     AND leads BETWEEN -1e12 AND 1e12 AND open_leads BETWEEN -1e12 AND 1e12
     AND opportunities BETWEEN -1e12 AND 1e12 AND won_opportunities BETWEEN -1e12 AND 1e12

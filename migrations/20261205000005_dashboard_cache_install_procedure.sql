@@ -80,6 +80,21 @@ BEGIN
             attempt := attempt + 1;
             BEGIN
                 PERFORM pg_catalog.set_config('lock_timeout', lock_wait, true);
+                -- CREATE OR REPLACE makes a second run idempotent; a trigger of one of these names that
+                -- calls anything but this schema's functions is the CRM's own: never replaced.
+                IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                             JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) g.tgfoid
+                            WHERE g.tgrelid OPERATOR(pg_catalog.=)
+                                  pg_catalog.format('%I.%I', crm_schema, t)::pg_catalog.regclass::pg_catalog.oid
+                              AND p.pronamespace OPERATOR(pg_catalog.<>)
+                                  'dashboard_cache'::pg_catalog.regnamespace::pg_catalog.oid
+                              AND g.tgname::pg_catalog.text OPERATOR(pg_catalog.=) ANY (
+                                  SELECT pg_catalog.substring(ddl, 'TRIGGER (\S+) AFTER')
+                                    FROM pg_catalog.unnest(triggers) AS ddl)) THEN
+                    RAISE EXCEPTION 'table %.% has a trigger of a name the dashboard cache installs, calling another function',
+                          crm_schema, t
+                        USING HINT = 'Rename that trigger; the dashboard cache never replaces a trigger of the CRM.';
+                END IF;
                 EXECUTE pg_catalog.array_to_string(triggers, '; ');
                 done := true;
             EXCEPTION WHEN lock_not_available THEN

@@ -82,7 +82,18 @@ CREATE TABLE dashboard_cache.scope_stats_delta (
     bucket    timestamptz,
     n         int8 NOT NULL,
     amount    numeric NOT NULL DEFAULT 0,
-    CONSTRAINT scope_stats_delta_sane CHECK (amount <> 'NaN' AND n BETWEEN -1e12 AND 1e12)
+    -- What a legitimate change looks like (the triggers' and repairs' rows; the warmer's role may append
+    -- for its repairs): finite, bounded figures, labels as the facet functions cut them, a bucket
+    -- exactly on the bucket facets and a label only on the labelled ones. A row outside this could
+    -- fail every later fold (an index row too large, a NaN sum) or a response (an infinite amount).
+    CONSTRAINT scope_stats_delta_sane CHECK (
+        n BETWEEN -1e12 AND 1e12
+        AND amount BETWEEN -1e30 AND 1e30
+        AND (label IS NULL OR length(label) <= 200)
+        AND (bucket IS NOT NULL) = (facet >= 'leads_day')
+        AND (label IS NULL OR facet IN ('lead_status', 'lead_source', 'opportunity_stage'))
+        AND (amount = 0 OR facet = 'opportunity_stage')
+    )
 );
 CREATE INDEX scope_stats_delta_scope_idx ON dashboard_cache.scope_stats_delta (tenant_id, assignee);
 ALTER TABLE dashboard_cache.scope_stats_delta
@@ -100,7 +111,8 @@ CREATE TABLE dashboard_cache.scope_stats_base (
     -- An assignee's rows in one index range, each facet's in one range of it; with the counts, so
     -- that a team's read (a range per member) is an index-only scan.
     CONSTRAINT scope_stats_base_key UNIQUE NULLS NOT DISTINCT (tenant_id, assignee, facet, label, bucket, is_test)
-        INCLUDE (n, amount)
+        INCLUDE (n, amount),
+    CONSTRAINT scope_stats_base_sane CHECK (amount <> 'NaN' AND amount > '-Infinity' AND amount < 'Infinity')
 );
 -- A tenant's breakdowns (its whole dashboard's leadsBySource and funnel): every assignee's labels.
 CREATE INDEX scope_stats_base_breakdown_idx ON dashboard_cache.scope_stats_base (tenant_id, facet)

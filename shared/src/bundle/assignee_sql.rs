@@ -120,12 +120,16 @@ fn lists_of(assignee: &str) -> Sql {
     )
 }
 
+/// A breakdown shows at most this many labels, the largest: sources and stages are CRM text, and no
+/// tenant's data may push a response towards Lambda's 6 MB.
+pub const MAX_BREAKDOWN_LABELS: usize = 100;
+
 /// The breakdowns of each kind of scope: leads by source, and opportunities by stage.
 pub struct Breakdowns {
-    /// `source`, `leads`: sources with at least one lead, by name.
+    /// `source`, `leads`: the [`MAX_BREAKDOWN_LABELS`] sources with the most leads, by name.
     pub leads_by_source: String,
-    /// `stage` (NULL for opportunities without one), `count`, `amount` (exact decimal text): stages with
-    /// at least one opportunity, by name, the stageless last.
+    /// `stage` (NULL for opportunities without one), `count`, `amount` (exact decimal text): the
+    /// [`MAX_BREAKDOWN_LABELS`] stages with the most opportunities, by name, the stageless last.
     pub funnel: String,
 }
 
@@ -238,13 +242,19 @@ fn breakdowns(counters: &[&str]) -> Breakdowns {
     let stages = kept(counters, &["facet = 'opportunity_stage'"]);
     Breakdowns {
         leads_by_source: format!(
-            "SELECT label AS source, sum(n)::int8 AS leads FROM ({sources}) AS kept
-              GROUP BY label HAVING sum(n) <> 0 ORDER BY label"
+            "SELECT source, leads FROM (
+               SELECT label AS source, sum(n)::int8 AS leads FROM ({sources}) AS kept
+                GROUP BY label HAVING sum(n) <> 0
+                ORDER BY sum(n) DESC, label LIMIT {MAX_BREAKDOWN_LABELS}) AS top
+              ORDER BY source"
         ),
         funnel: format!(
-            "SELECT label AS stage, sum(n)::int8 AS count, round(sum(amount), 2)::text AS amount
-               FROM ({stages}) AS kept
-              GROUP BY label HAVING sum(n) <> 0 ORDER BY label NULLS LAST"
+            "SELECT stage, count, amount FROM (
+               SELECT label AS stage, sum(n)::int8 AS count, round(sum(amount), 2)::text AS amount
+                 FROM ({stages}) AS kept
+                GROUP BY label HAVING sum(n) <> 0
+                ORDER BY sum(n) DESC, label NULLS LAST LIMIT {MAX_BREAKDOWN_LABELS}) AS top
+              ORDER BY stage NULLS LAST"
         ),
     }
 }

@@ -181,7 +181,8 @@ async fn assert_scopes_exact(
     compared
 }
 
-/// The breakdowns' definition, by a full scan (`{rows}`: the scope's records).
+/// The breakdowns' definition, by a full scan (`{rows}`: the scope's records). The tests' data has fewer
+/// labels than a breakdown shows (`MAX_BREAKDOWN_LABELS`), so the reference needs no limit.
 const SOURCES: &str =
     "SELECT CASE WHEN source IS NULL OR source = '' THEN 'other' ELSE left(source, 200) END,
                               count(*)::int8

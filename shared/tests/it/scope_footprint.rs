@@ -1,0 +1,98 @@
+//! What the scoped dashboards install (issue 26), tried as an attacker would: the warmer's role, which
+//! may append corrections to the per-assignee counters, cannot append a row that would break a
+//! response, a fold or a repair; and installing never replaces a CRM trigger that bears one of our
+//! names.
+
+use chrono::Utc;
+use shared::bundle::query::recent_window_start;
+use shared::bundle::tenant_time::Zone;
+use sqlx::{AssertSqlSafe, PgPool};
+use test_support::exactness::assert_exact;
+use test_support::{insert_tenant, readme_grants, DbRole};
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_warmers_role_cannot_append_scope_rows_that_break_a_fold_a_repair_or_a_response(pool: PgPool) {
+    let tenant = insert_tenant(&pool, "t").await;
+    sqlx::query("INSERT INTO opportunities (tenant_id, name, stage, amount) VALUES ($1, 'o', 'won', 10)")
+        .bind(tenant)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let warmer = DbRole::create(&pool, "warm_cache_db", &readme_grants("warm-cache")).await;
+    let mut session = warmer.connect().await;
+    let long = "x".repeat(10_000);
+
+    for values in [
+        // An infinite amount: a response cannot carry it, and its repair would leave a NaN for good.
+        "('opportunity_stage', 'won', NULL, 0, 'Infinity')".to_owned(),
+        "('opportunity_stage', 'won', NULL, 0, 'NaN')".to_owned(),
+        // A label no facet function writes: too large for the base rows' key, every fold would fail.
+        format!("('lead_source', '{long}', NULL, 1, 0)"),
+        // Shapes the triggers never append.
+        "('contacts', 'label', NULL, 1, 0)".to_owned(),
+        "('contacts', NULL, now(), 1, 0)".to_owned(),
+        "('leads_day', NULL, NULL, 1, 0)".to_owned(),
+        "('lead_status', 'new', NULL, 1, 5)".to_owned(),
+        "('activities', NULL, NULL, 10000000000000, 0)".to_owned(),
+    ] {
+        let appended = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, label, bucket, n, amount)
+             SELECT '{tenant}', NULL, false, f::dashboard_cache.scope_facet, l, b::timestamptz, n::int8, a::numeric
+               FROM (VALUES {values}) AS v (f, l, b, n, a)"
+        )))
+        .execute(&mut session)
+        .await;
+        let code = appended.err().and_then(|e| {
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned())
+        });
+        assert_eq!(code.as_deref(), Some("23514"), "{values} was appended");
+    }
+    let drifted: i64 = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_repair($1)")
+        .bind(tenant)
+        .fetch_one(&mut session)
+        .await
+        .unwrap();
+    assert_eq!(drifted, 0);
+    assert_exact(
+        &pool,
+        &[tenant],
+        recent_window_start(Utc::now(), Zone::Utc),
+        "after the attempts",
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn installing_again_is_idempotent_and_never_replaces_a_crm_trigger_of_one_of_our_names(pool: PgPool) {
+    let call = "CALL dashboard_cache.install(pg_catalog.current_schema())";
+    sqlx::raw_sql(call)
+        .execute(&pool)
+        .await
+        .expect("a second install");
+    sqlx::raw_sql(
+        "DROP TRIGGER leads_scopes_insert ON leads;
+         CREATE FUNCTION crm_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+         CREATE TRIGGER leads_scopes_insert AFTER INSERT ON leads FOR EACH STATEMENT EXECUTE FUNCTION crm_audit()",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let refused = sqlx::raw_sql(call).execute(&pool).await;
+
+    let message = refused.expect_err("the CRM's trigger was replaced").to_string();
+    assert!(
+        message.contains("has a trigger of a name the dashboard cache installs"),
+        "{message}"
+    );
+    let function: String = sqlx::query_scalar(
+        "SELECT p.proname::text FROM pg_trigger g JOIN pg_proc p ON p.oid = g.tgfoid
+          WHERE g.tgrelid = 'leads'::regclass AND g.tgname = 'leads_scopes_insert'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(function, "crm_audit");
+}
