@@ -84,7 +84,7 @@ BEGIN
         RETURNING 1
     )
     SELECT count(*) INTO folded FROM moved;
-    -- The per-assignee counters (20261205000012_dashboard_cache_scopes.sql), under the same lock.
+    -- The per-assignee counters (20261205000013_dashboard_cache_scope_upkeep.sql), under the same lock.
     RETURN folded + dashboard_cache.scope_stats_fold(max_rows, horizon);
 END
 $$;

@@ -342,83 +342,9 @@ BEGIN
 END
 $$;
 
--- Compaction's part for the scopes, called by bundle_stats_compact under its lock and in its
--- transaction: folds up to `max_rows` deltas in one statement (buckets before `horizon` are not read
--- by any kept window and are dropped). Returns the number folded.
-CREATE FUNCTION dashboard_cache.scope_stats_fold(max_rows integer, horizon timestamptz) RETURNS int8
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    folded int8;
-BEGIN
-    WITH moved AS (
-        DELETE FROM dashboard_cache.scope_stats_delta
-         WHERE ctid = ANY (ARRAY(SELECT ctid FROM dashboard_cache.scope_stats_delta LIMIT max_rows))
-        RETURNING *
-    ), stored AS (
-        INSERT INTO dashboard_cache.scope_stats_base AS b (tenant_id, assignee, is_test, facet, label, bucket, n, amount)
-        SELECT tenant_id, assignee, is_test, facet, label, bucket, sum(n), sum(amount)
-          FROM moved WHERE bucket IS NULL OR bucket >= horizon
-         GROUP BY tenant_id, assignee, is_test, facet, label, bucket
-        ON CONFLICT (tenant_id, assignee, facet, label, bucket, is_test) DO UPDATE SET
-            n = b.n + excluded.n,
-            amount = b.amount + excluded.amount
-        RETURNING 1
-    )
-    SELECT count(*) INTO folded FROM moved;
-    RETURN folded;
-END
-$$;
-
--- Once a day, with the horizon's move: drops the buckets before it and the rows that count nothing
--- (labels no record has any more), so storage follows the 30-day window and the live labels.
-CREATE FUNCTION dashboard_cache.scope_stats_age(horizon timestamptz) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    DELETE FROM dashboard_cache.scope_stats_base
-     WHERE bucket < horizon OR (n = 0 AND amount = 0);
-$$;
-
--- Repair's part for the scopes of tenant `p_tenant`, called by bundle_stats_repair under the tenant's
--- repair lock: the tables' facets minus the kept ones, in one statement, appended as a delta. Returns
--- the number of drifted rows.
-CREATE FUNCTION dashboard_cache.scope_stats_repair(p_tenant uuid, horizon timestamptz) RETURNS int8
-LANGUAGE sql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-    WITH truth AS (
-        SELECT assignee, is_test, facet, label, bucket, count(*) AS n, sum(amount) AS amount
-          FROM dashboard_cache.scope_stats_rows
-         WHERE tenant_id = p_tenant AND (bucket IS NULL OR bucket >= horizon)
-         GROUP BY 1, 2, 3, 4, 5
-    ), kept AS (
-        SELECT assignee, is_test, facet, label, bucket, sum(n) AS n, sum(amount) AS amount
-          FROM (SELECT assignee, is_test, facet, label, bucket, n, amount
-                  FROM dashboard_cache.scope_stats_base WHERE tenant_id = p_tenant
-                UNION ALL
-                SELECT assignee, is_test, facet, label, bucket, n, amount
-                  FROM dashboard_cache.scope_stats_delta WHERE tenant_id = p_tenant) AS k
-         WHERE bucket IS NULL OR bucket >= horizon
-         GROUP BY 1, 2, 3, 4, 5
-    ), drift AS (
-        SELECT coalesce(t.assignee, k.assignee) AS assignee, coalesce(t.is_test, k.is_test) AS is_test,
-               coalesce(t.facet, k.facet) AS facet, coalesce(t.label, k.label) AS label,
-               coalesce(t.bucket, k.bucket) AS bucket,
-               coalesce(t.n, 0) - coalesce(k.n, 0) AS n,
-               coalesce(t.amount, 0) - coalesce(k.amount, 0) AS amount
-          FROM truth t FULL JOIN kept k
-            ON t.assignee IS NOT DISTINCT FROM k.assignee AND t.is_test = k.is_test AND t.facet = k.facet
-           AND t.label IS NOT DISTINCT FROM k.label AND t.bucket IS NOT DISTINCT FROM k.bucket
-    ), fixed AS (
-        INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, label, bucket, n, amount)
-        SELECT p_tenant, assignee, is_test, facet, label, bucket, n, amount
-          FROM drift WHERE n <> 0 OR amount <> 0
-        RETURNING 1
-    )
-    SELECT count(*) FROM fixed;
-$$;
-
 REVOKE ALL ON FUNCTION dashboard_cache.track_contacts_scopes(), dashboard_cache.track_accounts_scopes(),
     dashboard_cache.track_leads_scopes(), dashboard_cache.track_opportunities_scopes(),
     dashboard_cache.track_activities_scopes(), dashboard_cache.track_scopes_truncate(),
-    dashboard_cache.track_team_members(), dashboard_cache.scope_stats_fold(integer, timestamptz),
-    dashboard_cache.scope_stats_age(timestamptz), dashboard_cache.scope_stats_repair(uuid, timestamptz)
-    FROM PUBLIC;
+    dashboard_cache.track_team_members() FROM PUBLIC;
 
 RESET ROLE;

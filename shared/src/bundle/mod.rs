@@ -1,5 +1,5 @@
-//! What a bundle is, without Redis: which one is meant ([`identity`]), its exact definition and JSON
-//! shape ([`query`], its statements in [`sql`], a scoped bundle's in [`assignee_sql`]), the data version it is computed from ([`version`]) and
+//! What a bundle is, without Redis: which one is meant ([`identity`]), its exact definition ([`query`],
+//! its JSON shape in [`shape`], its statements in [`sql`], a scoped bundle's in [`assignee_sql`]), the data version it is computed from ([`version`]) and
 //! the tenant's day its 30-day figures count in ([`tenant_time`]). Uses the platform's database (the
 //! `postgres` feature: `query`, `version` and [`BundleError`]).
 
@@ -7,6 +7,8 @@ pub mod assignee_sql;
 pub mod identity;
 #[cfg(feature = "postgres")]
 pub mod query;
+#[cfg(feature = "postgres")]
+pub mod shape;
 pub mod sql;
 #[cfg(feature = "postgres")]
 pub mod team_access;

@@ -8,6 +8,6 @@ mod data_version;
 mod database;
 mod database_footprint;
 mod incremental_stats;
-mod scope_footprint;
+mod scoped_counters;
 mod secret_rotation;
 mod secrets;

@@ -1,7 +1,8 @@
 //! What the scoped dashboards install (issue 26), tried as an attacker would: the warmer's role, which
 //! may append corrections to the per-assignee counters, cannot append a row that would break a
-//! response, a fold or a repair; and installing never replaces a CRM trigger that bears one of our
-//! names.
+//! response, a fold or a repair; installing never replaces a CRM trigger that bears one of our names;
+//! and a scope's recent lists read one index range per assignee. (Their exactness is checked with the
+//! tenant counters', in `incremental_stats`.)
 
 use chrono::Utc;
 use shared::bundle::query::recent_window_start;
@@ -95,4 +96,46 @@ async fn installing_again_is_idempotent_and_never_replaces_a_crm_trigger_of_one_
     .await
     .unwrap();
     assert_eq!(function, "crm_audit");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn scoped_lists_read_one_index_range_per_assignee(pool: PgPool) {
+    use shared::bundle::identity::Assignees;
+    crate::bundle_queries::seed(&pool).await;
+    sqlx::raw_sql("ANALYZE").execute(&pool).await.unwrap();
+    let mut n = 0;
+    for assignees in [
+        Assignees::Employee(uuid::Uuid::from_u128(1)),
+        Assignees::Team(uuid::Uuid::from_u128(2)),
+    ] {
+        let sql = shared::bundle::query::Sql::for_assignees(assignees).unwrap();
+        for statement in [
+            &sql.recent_activities,
+            &sql.recent_leads,
+            &sql.recent_opportunities,
+        ] {
+            n += 1;
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off;
+                 PREPARE scoped_list_{n} (uuid, bool, timestamptz, uuid) AS {statement}"
+            )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (FORMAT TEXT) EXECUTE scoped_list_{n}
+                   ('00000000-0000-0000-0000-00000000000a', false, now(), '00000000-0000-0000-0000-000000000001')"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains("_assignee_recent_idx"),
+                "{assignees:?}: no assignee index in\n{plan}"
+            );
+            assert!(!plan.contains("Seq Scan"), "{assignees:?}: a scan in\n{plan}");
+        }
+    }
 }
