@@ -11,10 +11,10 @@ use std::sync::LazyLock;
 
 use super::identity::Assignees;
 use super::sql::{
-    Sql, ACTIVITIES_ORDER, LEADS_ORDER, OPPORTUNITIES_ORDER, RECENT_ACTIVITIES, RECENT_LEADS,
-    RECENT_OPPORTUNITIES,
+    timestamp_literal, uuid_literal, Sql, ACTIVITIES_ORDER, LEADS_ORDER, OPPORTUNITIES_ORDER,
+    RECENT_ACTIVITIES, RECENT_LEADS, RECENT_OPPORTUNITIES,
 };
-use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 /// The team's members, as a subquery.
 macro_rules! team_members {
@@ -263,18 +263,9 @@ fn breakdowns(counters: &[&str]) -> Breakdowns {
 /// (NULL for the whole tenant), and `$5::timestamptz`, the first UTC midnight at or after `since`,
 /// written in as typed literals.
 pub fn with_assignee(statement: &str, assignees: Assignees, since: DateTime<Utc>) -> String {
-    let who = match assignees.id() {
-        Some(id) => format!("'{}'::uuid", id.hyphenated()),
-        None => "NULL::uuid".to_owned(),
-    };
-    let day = day_ceiling(since);
-    statement.replace("$4::uuid", &who).replace(
-        "$5::timestamptz",
-        &format!(
-            "'{}'::timestamptz",
-            day.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-        ),
-    )
+    statement
+        .replace("$4::uuid", &uuid_literal(assignees.id()))
+        .replace("$5::timestamptz", &timestamp_literal(Some(day_ceiling(since))))
 }
 
 /// The first UTC midnight at or after `at`.

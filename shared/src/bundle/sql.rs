@@ -206,21 +206,29 @@ pub fn with_values(
     include_test_data: bool,
     since: Option<DateTime<Utc>>,
 ) -> String {
-    let tenant = match tenant {
-        Some(id) => format!("'{id}'::uuid"),
+    statement
+        .replace("$1::uuid", &uuid_literal(tenant))
+        .replace("$2::bool", if include_test_data { "true" } else { "false" })
+        .replace("$3::timestamptz", &timestamp_literal(since))
+}
+
+/// A UUID (NULL for none) as a typed SQL literal.
+pub(super) fn uuid_literal(id: Option<Uuid>) -> String {
+    match id {
+        Some(id) => format!("'{}'::uuid", id.hyphenated()),
         None => "NULL::uuid".to_owned(),
-    };
-    let since = match since {
+    }
+}
+
+/// An instant (NULL for none) as a typed SQL literal.
+pub(super) fn timestamp_literal(at: Option<DateTime<Utc>>) -> String {
+    match at {
         Some(at) => format!(
             "'{}'::timestamptz",
             at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
         ),
         None => "NULL::timestamptz".to_owned(),
-    };
-    statement
-        .replace("$1::uuid", &tenant)
-        .replace("$2::bool", if include_test_data { "true" } else { "false" })
-        .replace("$3::timestamptz", &since)
+    }
 }
 
 #[cfg(all(test, feature = "postgres"))]
