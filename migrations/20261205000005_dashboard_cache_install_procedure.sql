@@ -26,6 +26,7 @@ LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE
     t text;
     triggers text[];
+    scopes_function text;
     attempt integer;
     done boolean;
     each_tenant uuid;
@@ -33,6 +34,8 @@ DECLARE
     folded int8;
 BEGIN
     FOREACH t IN ARRAY ARRAY['contacts', 'accounts', 'leads', 'opportunities', 'activities', 'tenant', 'team_members'] LOOP
+        scopes_function := CASE WHEN t IN ('contacts', 'accounts') THEN 'track_count_scopes'
+                                ELSE pg_catalog.format('track_%s_scopes', t) END;
         triggers := CASE
         WHEN t = 'tenant' THEN ARRAY[pg_catalog.format(
             'CREATE OR REPLACE TRIGGER tenant_timezone_version AFTER UPDATE ON %1$I.tenant
@@ -65,13 +68,13 @@ BEGIN
             -- The per-assignee counters (20261205000012_dashboard_cache_scopes.sql).
             pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_insert AFTER INSERT ON %1$I.%2$I
                REFERENCING NEW TABLE AS new_rows
-               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_scopes()', crm_schema, t),
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.%3$I()', crm_schema, t, scopes_function),
             pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_update AFTER UPDATE ON %1$I.%2$I
                REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_scopes()', crm_schema, t),
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.%3$I()', crm_schema, t, scopes_function),
             pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_delete AFTER DELETE ON %1$I.%2$I
                REFERENCING OLD TABLE AS old_rows
-               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_%2$s_scopes()', crm_schema, t),
+               FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.%3$I()', crm_schema, t, scopes_function),
             pg_catalog.format('CREATE OR REPLACE TRIGGER %2$s_scopes_truncate AFTER TRUNCATE ON %1$I.%2$I
                FOR EACH STATEMENT EXECUTE FUNCTION dashboard_cache.track_scopes_truncate()', crm_schema, t)]
         END;

@@ -142,45 +142,28 @@ SELECT r.tenant_id, r.assigned_to, r.is_test_data IS TRUE, f.facet, f.label, f.b
   FROM activities r, dashboard_cache.activity_facets(coalesce(r.created_date, r.created_at)) f
  WHERE r.tenant_id IS NOT NULL;
 
--- The trigger functions: one per table for its inserts, updates and deletes, each branch one
+-- The trigger functions: one per table (contacts and accounts share one) for its inserts, updates and
+-- deletes, each branch one
 -- statement that appends the statement's effect per (tenant, assignee, flag, facet, label, bucket).
 -- Updates net the new rows against the old ones: a reassigned record moves from one assignee to the
 -- other, an update that moves nothing the scopes count appends nothing.
-CREATE FUNCTION dashboard_cache.track_contacts_scopes() RETURNS trigger
+-- contacts and accounts: a count each, the facet named as the table is (one function for both).
+CREATE FUNCTION dashboard_cache.track_count_scopes() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    counted dashboard_cache.scope_facet;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, n)
-        SELECT tenant_id, assigned_to, is_test_data IS TRUE, 'contacts', count(*)
-          FROM new_rows WHERE tenant_id IS NOT NULL GROUP BY 1, 2, 3;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, n)
-        SELECT tenant_id, assigned_to, is_test_data IS TRUE, 'contacts', -count(*)
-          FROM old_rows WHERE tenant_id IS NOT NULL GROUP BY 1, 2, 3;
-    ELSE
-        WITH r AS (
-            SELECT 1 AS s, tenant_id, assigned_to, is_test_data FROM new_rows
-            UNION ALL
-            SELECT -1, tenant_id, assigned_to, is_test_data FROM old_rows
-        )
-        INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, n)
-        SELECT tenant_id, assigned_to, is_test_data IS TRUE, 'contacts', sum(s)
-          FROM r WHERE tenant_id IS NOT NULL GROUP BY 1, 2, 3 HAVING sum(s) <> 0;
+    IF TG_TABLE_NAME NOT IN ('contacts', 'accounts') THEN
+        RAISE EXCEPTION 'dashboard_cache.track_count_scopes does not track %', TG_TABLE_NAME;
     END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION dashboard_cache.track_accounts_scopes() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
+    counted := TG_TABLE_NAME::text::dashboard_cache.scope_facet;
     IF TG_OP = 'INSERT' THEN
         INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, n)
-        SELECT tenant_id, assigned_to, is_test_data IS TRUE, 'accounts', count(*)
+        SELECT tenant_id, assigned_to, is_test_data IS TRUE, counted, count(*)
           FROM new_rows WHERE tenant_id IS NOT NULL GROUP BY 1, 2, 3;
     ELSIF TG_OP = 'DELETE' THEN
         INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, n)
-        SELECT tenant_id, assigned_to, is_test_data IS TRUE, 'accounts', -count(*)
+        SELECT tenant_id, assigned_to, is_test_data IS TRUE, counted, -count(*)
           FROM old_rows WHERE tenant_id IS NOT NULL GROUP BY 1, 2, 3;
     ELSE
         WITH r AS (
@@ -189,7 +172,7 @@ BEGIN
             SELECT -1, tenant_id, assigned_to, is_test_data FROM old_rows
         )
         INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, n)
-        SELECT tenant_id, assigned_to, is_test_data IS TRUE, 'accounts', sum(s)
+        SELECT tenant_id, assigned_to, is_test_data IS TRUE, counted, sum(s)
           FROM r WHERE tenant_id IS NOT NULL GROUP BY 1, 2, 3 HAVING sum(s) <> 0;
     END IF;
     RETURN NULL;
@@ -342,8 +325,7 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION dashboard_cache.track_contacts_scopes(), dashboard_cache.track_accounts_scopes(),
-    dashboard_cache.track_leads_scopes(), dashboard_cache.track_opportunities_scopes(),
+REVOKE ALL ON FUNCTION dashboard_cache.track_count_scopes(), dashboard_cache.track_leads_scopes(), dashboard_cache.track_opportunities_scopes(),
     dashboard_cache.track_activities_scopes(), dashboard_cache.track_scopes_truncate(),
     dashboard_cache.track_team_members() FROM PUBLIC;
 
