@@ -50,10 +50,7 @@ const ACTIVITIES_QUARTERS: &str = "facet = 'activities_quarter' AND label IS NUL
 /// each member), every part read in its `(tenant_id, assigned_to, ...)` index's order: the work is
 /// the list's length per assignee, whatever the data.
 static EMPLOYEE_SQL: LazyLock<Sql> = LazyLock::new(|| {
-    let mut sql = scoped(
-        "(assigned_to = $4::uuid OR assigned_to IS NULL)",
-        EMPLOYEE_COUNTERS,
-    );
+    let mut sql = EMPLOYEE_SCAN_SQL.clone();
     let own = lists_of("assigned_to = $4::uuid");
     let unassigned = lists_of("assigned_to IS NULL");
     let merge = |own: &str, unassigned: &str, order: &str, limit: i64| {
@@ -80,7 +77,7 @@ static EMPLOYEE_SQL: LazyLock<Sql> = LazyLock::new(|| {
     sql
 });
 static TEAM_SQL: LazyLock<Sql> = LazyLock::new(|| {
-    let mut sql = scoped(&format!("assigned_to IN {TEAM_MEMBERS}"), &[TEAM_COUNTERS]);
+    let mut sql = TEAM_SCAN_SQL.clone();
     let each = lists_of("assigned_to = member.employee_id");
     let merge = |list: &str, order: &str, limit: i64| {
         format!(
@@ -100,8 +97,8 @@ static TEAM_SQL: LazyLock<Sql> = LazyLock::new(|| {
     sql
 });
 
-/// The same statements with the lists as one filtered scan each: the lists' definition, which the
-/// merged lists are checked against.
+/// A scope's statements with each list as one filtered scan: the definition the merged lists above
+/// are built from (the stats are the same) and checked against.
 static EMPLOYEE_SCAN_SQL: LazyLock<Sql> = LazyLock::new(|| {
     scoped(
         "(assigned_to = $4::uuid OR assigned_to IS NULL)",
@@ -169,16 +166,12 @@ impl Breakdowns {
 
 /// `rows`: the scope's CRM rows of tenant `$1`; `counters`: its rows of the per-assignee counters.
 fn scoped(rows: &str, counters: &[&str]) -> Sql {
-    let mut sql = Sql::build(
-        &format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)"),
-        "false",
-        "false",
-    );
+    let rows = format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)");
+    let mut sql = Sql::build(&rows, "false", "false");
     let kept = kept(
         counters,
         &[TOTALS, WINDOW_DAYS, LEADS_QUARTERS, ACTIVITIES_QUARTERS],
     );
-    let rows = format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)");
     let open_lead = "(label IS NULL OR label NOT IN ('converted', 'lost'))";
     let won = "label IN ('won', 'closed_won')";
     let open = "(label IS NULL OR label NOT IN ('won', 'closed_won', 'lost', 'closed_lost'))";

@@ -20,6 +20,7 @@ pub const MAX_TEXT_CHARS: i32 = 500;
 /// The bundle's SQL for one kind of scope. A tenant scope and the global scope get separate statement
 /// texts (rather than `$1 IS NULL OR tenant_id = $1`) so that Postgres's cached generic plan for a
 /// tenant stays an index scan on `tenant_id`.
+#[derive(Clone)]
 pub struct Sql {
     /// The eleven stats by a full scan of the tables: the reference definition.
     pub stats: String,
