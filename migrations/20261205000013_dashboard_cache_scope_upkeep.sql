@@ -4,8 +4,10 @@
 SET LOCAL ROLE dashboard_cache_owner;
 
 -- Compaction's part for the scopes, called by bundle_stats_compact under its lock and in its
--- transaction: folds up to `max_rows` deltas in one statement (buckets before `horizon` are not read
--- by any kept window and are dropped). Returns the number folded.
+-- transaction: folds up to `max_rows` deltas in one statement. Days before `horizon` go to their
+-- facet's -infinity bucket, as scope_stats_age folds them (a reader counts a window as the total minus
+-- the days before it); quarter hours before it are read by no kept window and are dropped. Returns the
+-- number folded.
 CREATE FUNCTION dashboard_cache.scope_stats_fold(max_rows integer, horizon timestamptz) RETURNS int8
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -18,7 +20,10 @@ BEGIN
     ), stored AS (
         INSERT INTO dashboard_cache.scope_stats_base AS b (tenant_id, assignee, is_test, facet, label, bucket, n, amount)
         SELECT tenant_id, assignee, is_test, facet, label, bucket, sum(n), sum(amount)
-          FROM moved WHERE bucket IS NULL OR bucket >= horizon
+          FROM (SELECT tenant_id, assignee, is_test, facet, label,
+                       CASE WHEN bucket < horizon THEN '-infinity' ELSE bucket END AS bucket, n, amount
+                  FROM moved
+                 WHERE bucket IS NULL OR bucket >= horizon OR facet IN ('leads_day', 'activities_day')) AS kept
          GROUP BY tenant_id, assignee, is_test, facet, label, bucket
         ON CONFLICT (tenant_id, assignee, facet, label, bucket, is_test) DO UPDATE SET
             n = b.n + excluded.n,
@@ -30,12 +35,23 @@ BEGIN
 END
 $$;
 
--- Once a day, with the horizon's move: drops the buckets before it and the rows that count nothing
+-- Once a day, with the horizon's move: folds the days before it into their facet's -infinity bucket
+-- (what every window starts after), drops the quarter hours before it and the rows that count nothing
 -- (labels no record has any more), so storage follows the 30-day window and the live labels.
 CREATE FUNCTION dashboard_cache.scope_stats_age(horizon timestamptz) RETURNS void
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    DELETE FROM dashboard_cache.scope_stats_base
-     WHERE bucket < horizon OR (n = 0 AND amount = 0);
+    WITH aged AS (
+        DELETE FROM dashboard_cache.scope_stats_base
+         WHERE bucket < horizon AND bucket > '-infinity'
+        RETURNING tenant_id, assignee, is_test, facet, n
+    )
+    INSERT INTO dashboard_cache.scope_stats_base AS b (tenant_id, assignee, is_test, facet, bucket, n)
+    SELECT tenant_id, assignee, is_test, facet, '-infinity', sum(n)
+      FROM aged WHERE facet IN ('leads_day', 'activities_day')
+     GROUP BY tenant_id, assignee, is_test, facet
+    ON CONFLICT (tenant_id, assignee, facet, label, bucket, is_test) DO UPDATE SET n = b.n + excluded.n;
+
+    DELETE FROM dashboard_cache.scope_stats_base WHERE n = 0 AND amount = 0;
 $$;
 
 -- Repair's part for the scopes of tenant `p_tenant`, called by bundle_stats_repair under the tenant's
@@ -44,18 +60,23 @@ $$;
 CREATE FUNCTION dashboard_cache.scope_stats_repair(p_tenant uuid, horizon timestamptz) RETURNS int8
 LANGUAGE sql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
     WITH truth AS (
-        SELECT assignee, is_test, facet, label, bucket, count(*) AS n, sum(amount) AS amount
+        SELECT assignee, is_test, facet, label,
+               CASE WHEN bucket < horizon THEN '-infinity' ELSE bucket END AS bucket, count(*) AS n,
+               sum(amount) AS amount
           FROM dashboard_cache.scope_stats_rows
-         WHERE tenant_id = p_tenant AND (bucket IS NULL OR bucket >= horizon)
+         WHERE tenant_id = p_tenant
+           AND (bucket IS NULL OR bucket >= horizon OR facet IN ('leads_day', 'activities_day'))
          GROUP BY 1, 2, 3, 4, 5
     ), kept AS (
-        SELECT assignee, is_test, facet, label, bucket, sum(n) AS n, sum(amount) AS amount
+        SELECT assignee, is_test, facet, label,
+               CASE WHEN bucket < horizon THEN '-infinity' ELSE bucket END AS bucket, sum(n) AS n,
+               sum(amount) AS amount
           FROM (SELECT assignee, is_test, facet, label, bucket, n, amount
                   FROM dashboard_cache.scope_stats_base WHERE tenant_id = p_tenant
                 UNION ALL
                 SELECT assignee, is_test, facet, label, bucket, n, amount
                   FROM dashboard_cache.scope_stats_delta WHERE tenant_id = p_tenant) AS k
-         WHERE bucket IS NULL OR bucket >= horizon
+         WHERE bucket IS NULL OR bucket >= horizon OR facet IN ('leads_day', 'activities_day')
          GROUP BY 1, 2, 3, 4, 5
     ), drift AS (
         SELECT coalesce(t.assignee, k.assignee) AS assignee, coalesce(t.is_test, k.is_test) AS is_test,

@@ -4,8 +4,8 @@
 //! (`migrations/20261205000012_dashboard_cache_scopes.sql`).
 //!
 //! Values beyond [`super::sql::with_values`]'s: `$4::uuid` the employee or team, `$5::timestamptz` the
-//! first UTC midnight at or after the window start `$3` (whole days of the window are read per day,
-//! the part before it per 15-minute bucket). See [`with_assignee`].
+//! first UTC midnight at or after the window start `$3` (the days before it are subtracted from the
+//! total, the part of a day between the two is read per 15-minute bucket). See [`with_assignee`].
 
 use std::sync::LazyLock;
 
@@ -25,24 +25,35 @@ macro_rules! team_members {
 const TEAM_MEMBERS: &str = team_members!();
 
 /// A scope's rows of the counters, as alternatives each read by its own index range: an employee's
-/// and the unassigned ones; a team's members'; every assignee of the tenant.
+/// and the unassigned ones; a team's members' (their ids an array read once, so that each part is
+/// one index scan over the members rather than a join Postgres plans for each); every assignee of
+/// the tenant.
 const EMPLOYEE_COUNTERS: &[&str] = &[
     "tenant_id = $1::uuid AND assignee = $4::uuid",
     "tenant_id = $1::uuid AND assignee IS NULL",
 ];
-const TEAM_COUNTERS: &str = concat!("tenant_id = $1::uuid AND assignee IN ", team_members!());
+const TEAM_COUNTERS: &str = concat!(
+    "tenant_id = $1::uuid AND assignee = ANY (ARRAY",
+    team_members!(),
+    ")"
+);
 const TENANT_COUNTERS: &str = "tenant_id = $1::uuid";
 
 /// The rows of the counters a bundle's stats read, each one range of the base rows' key (the facets
-/// are ordered so, see the migration): every row that is not a bucket, the whole days of the window
-/// (from `$5`, its first UTC midnight) and, per facet, the quarter hours of its first part day (`$3`
-/// to `$5`).
-const TOTALS: &str = "facet BETWEEN 'contacts' AND 'activities'";
-const WINDOW_DAYS: &str =
-    "facet BETWEEN 'leads_day' AND 'activities_day' AND label IS NULL AND bucket >= $5::timestamptz";
-const LEADS_QUARTERS: &str = "facet = 'leads_quarter' AND label IS NULL \
-    AND bucket >= $3::timestamptz AND bucket < $5::timestamptz";
-const ACTIVITIES_QUARTERS: &str = "facet = 'activities_quarter' AND label IS NULL \
+/// are ordered so, see the migration):
+/// - the totals;
+/// - the days before the window's first UTC midnight `$5`: a window counts its facet's total minus
+///   these, which are the few days between the fold horizon and the window plus each day facet's
+///   `-infinity` fold (`scope_stats_age`), rather than the window's 31 days;
+/// - the quarter hours of the window's first part day (`$3` to `$5`): constant false, so planned as
+///   nothing, when the window starts at a UTC midnight.
+///
+/// Few parts keep the planning short: the simple protocol plans every statement on every read.
+const TOTALS: &str = "facet <= 'activities'";
+const DAYS_BEFORE: &str =
+    "facet IN ('leads_day', 'activities_day') AND label IS NULL AND bucket < $5::timestamptz";
+const QUARTERS: &str = "$3::timestamptz < $5::timestamptz \
+    AND facet IN ('leads_quarter', 'activities_quarter') AND label IS NULL \
     AND bucket >= $3::timestamptz AND bucket < $5::timestamptz";
 
 /// A scoped bundle's statements: the stats (full scan and maintained) and lists of [`Sql`], restricted
@@ -168,17 +179,17 @@ impl Breakdowns {
 fn scoped(rows: &str, counters: &[&str]) -> Sql {
     let rows = format!("tenant_id = $1::uuid AND {rows} AND ($2::bool OR is_test_data IS NOT TRUE)");
     let mut sql = Sql::build(&rows, "false", "false");
-    let kept = kept(
-        counters,
-        &[TOTALS, WINDOW_DAYS, LEADS_QUARTERS, ACTIVITIES_QUARTERS],
-    );
+    let kept = kept(counters, &[TOTALS, DAYS_BEFORE, QUARTERS]);
     let open_lead = "(label IS NULL OR label NOT IN ('converted', 'lost'))";
     let won = "label IN ('won', 'closed_won')";
     let open = "(label IS NULL OR label NOT IN ('won', 'closed_won', 'lost', 'closed_lost'))";
-    let recent = |facet: &str| {
+    // Every record is in one day bucket: its total minus its days before the window, plus its quarter
+    // hours in the window's first part day.
+    let recent = |total: &str, facet: &str| {
         format!(
-            "coalesce(sum(n) FILTER (WHERE (facet = '{facet}_day' AND bucket >= $5::timestamptz)
-                 OR (facet = '{facet}_quarter' AND bucket >= $3::timestamptz AND bucket < $5::timestamptz)), 0)::int8"
+            "(coalesce(sum(n) FILTER (WHERE facet = '{total}'), 0)
+              - coalesce(sum(n) FILTER (WHERE facet = '{facet}_day'), 0)
+              + coalesce(sum(n) FILTER (WHERE facet = '{facet}_quarter'), 0))::int8"
         )
     };
     sql.maintained_stats = format!(
@@ -207,8 +218,8 @@ fn scoped(rows: &str, counters: &[&str]) -> Sql {
                 round(coalesce(sum(amount) FILTER (WHERE facet = 'opportunity_stage' AND {won}), 0), 2)::text
                   AS won_value
            FROM kept",
-        recent_leads = recent("leads"),
-        recent_activities = recent("activities"),
+        recent_leads = recent("lead_status", "leads"),
+        recent_activities = recent("activities", "activities"),
     );
     sql
 }

@@ -13,7 +13,7 @@ use shared::bundle::identity::Scope;
 use shared::bundle::query::recent_window_start;
 use shared::bundle::tenant_time::Zone;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
-use test_support::exactness::assert_exact;
+use test_support::exactness::{assert_exact, EMPLOYEES};
 use test_support::{insert_tenant, migration_files, readme_grants, DbRole};
 use uuid::Uuid;
 
@@ -363,14 +363,20 @@ async fn compact_all(pool: &PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn after_ninety_days_of_writes_a_tenant_keeps_buckets_of_about_thirty_five_days(pool: PgPool) {
     let tenant = insert_tenant(&pool, "t").await;
-    // A lead in every 15-minute bucket of the last 90 days, an activity every hour.
+    // A lead in every 15-minute bucket of the last 90 days, an activity every hour; every third
+    // assigned to an employee of a team, so that the scopes' folded days are checked too.
+    let employee = EMPLOYEES[0];
+    let team = Uuid::from_u128(0x7ea0);
     run(
         &pool,
         &format!(
-            "INSERT INTO leads (tenant_id, created_date)
-             SELECT '{tenant}', now() - n * interval '15 minutes' FROM generate_series(0, 90 * 96 - 1) n;
-             INSERT INTO activities (tenant_id, type, created_date)
-             SELECT '{tenant}', 'call', now() - n * interval '1 hour' FROM generate_series(0, 90 * 24 - 1) n;"
+            "INSERT INTO team_members (tenant_id, team_id, employee_id) VALUES ('{tenant}', '{team}', '{employee}');
+             INSERT INTO leads (tenant_id, created_date, assigned_to)
+             SELECT '{tenant}', now() - n * interval '15 minutes', CASE WHEN n % 3 = 0 THEN '{employee}'::uuid END
+               FROM generate_series(0, 90 * 96 - 1) n;
+             INSERT INTO activities (tenant_id, type, created_date, assigned_to)
+             SELECT '{tenant}', 'call', now() - n * interval '1 hour', CASE WHEN n % 3 = 0 THEN '{employee}'::uuid END
+               FROM generate_series(0, 90 * 24 - 1) n;"
         ),
     )
     .await;
@@ -387,7 +393,88 @@ async fn after_ninety_days_of_writes_a_tenant_keeps_buckets_of_about_thirty_five
     println!("base rows of a tenant after 90 days of a lead every 15 minutes: {rows}");
     // At most 36 days of 96 buckets, the totals row and the folded -infinity bucket.
     assert!(rows <= 36 * 96 + 2, "{rows} base rows");
+    let days: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM dashboard_cache.scope_stats_base
+          WHERE tenant_id = $1 AND facet IN ('leads_day', 'activities_day')",
+    )
+    .bind(tenant)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // Per assignee (the employee and no one) and day facet: at most 36 days and the -infinity fold.
+    assert!(days <= 2 * 2 * 37, "{days} day rows of the scopes");
     assert_exact(&pool, &[tenant], since(), "after folding old buckets").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn resync_corrects_the_folded_days_of_old_records_written_past_the_triggers(pool: PgPool) {
+    let tenant = insert_tenant(&pool, "t").await;
+    let employee = EMPLOYEES[0];
+    run(
+        &pool,
+        &format!(
+            "INSERT INTO leads (tenant_id, created_date, assigned_to)
+             SELECT '{tenant}', now() - n * interval '1 day', CASE WHEN n % 2 = 0 THEN '{employee}'::uuid END
+               FROM generate_series(0, 59) n;
+             INSERT INTO activities (tenant_id, type, created_date, assigned_to)
+             SELECT '{tenant}', 'call', now() - n * interval '1 day', '{employee}' FROM generate_series(0, 59) n;"
+        ),
+    )
+    .await;
+    compact_all(&pool).await;
+    // Old records (before the horizon, so in the -infinity folds) written past the triggers.
+    run(
+        &pool,
+        &format!(
+            "SET session_replication_role = replica;
+             INSERT INTO leads (tenant_id, created_date, assigned_to)
+             VALUES ('{tenant}', now() - interval '50 days', '{employee}'), ('{tenant}', now() - interval '51 days', NULL);
+             DELETE FROM activities WHERE tenant_id = '{tenant}' AND created_date < now() - interval '55 days';
+             RESET session_replication_role"
+        ),
+    )
+    .await;
+
+    let drifted: i64 = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_resync()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    assert!(drifted > 0, "{drifted}");
+    assert_exact(&pool, &[tenant], since(), "after resyncing old records").await;
+    compact_all(&pool).await;
+    assert_exact(&pool, &[tenant], since(), "after folding the resync").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_day_of_aging_folds_the_scopes_days_before_the_new_horizon_and_later_windows_stay_exact(
+    pool: PgPool,
+) {
+    let tenant = insert_tenant(&pool, "t").await;
+    let employee = EMPLOYEES[0];
+    run(
+        &pool,
+        &format!(
+            "INSERT INTO leads (tenant_id, created_date, assigned_to)
+             SELECT '{tenant}', now() - n * interval '6 hours', CASE WHEN n % 2 = 0 THEN '{employee}'::uuid END
+               FROM generate_series(0, 60 * 4 - 1) n;
+             INSERT INTO activities (tenant_id, type, created_date, assigned_to)
+             SELECT '{tenant}', 'call', now() - n * interval '1 day', '{employee}' FROM generate_series(0, 59) n;"
+        ),
+    )
+    .await;
+    compact_all(&pool).await;
+
+    // Twenty days later, as compaction's daily step would (the horizon 20 days on).
+    run(
+        &pool,
+        "UPDATE dashboard_cache.bundle_stats_horizon SET folded_before = folded_before + interval '20 days';
+         SELECT dashboard_cache.scope_stats_age(folded_before) FROM dashboard_cache.bundle_stats_horizon;",
+    )
+    .await;
+
+    let later = recent_window_start(Utc::now() + TimeDelta::days(20), Zone::Utc);
+    assert_exact(&pool, &[tenant], later, "a window after the moved horizon").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
