@@ -101,6 +101,22 @@ BEGIN
 END
 $$;
 
+-- Piece `part` of `parts` pieces of `total`: the difference of two roundings at the total's own scale,
+-- so that the pieces sum to it exactly. Repair appends a correction larger than one delta row may hold
+-- (the deltas' checks) in such pieces, so that whatever was appended, the next repair undoes it.
+-- Inlined where it is called (so no SET clause: the body is bound to pg_catalog when created).
+CREATE FUNCTION dashboard_cache.delta_part(total pg_catalog.numeric, part pg_catalog.int8, parts pg_catalog.int8)
+RETURNS pg_catalog.numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE
+         WHEN parts OPERATOR(pg_catalog.=) 1 THEN total
+         ELSE pg_catalog.round(total OPERATOR(pg_catalog.*) part::pg_catalog.numeric
+                                 OPERATOR(pg_catalog./) parts::pg_catalog.numeric, pg_catalog.scale(total))
+              OPERATOR(pg_catalog.-)
+              pg_catalog.round(total OPERATOR(pg_catalog.*) (part OPERATOR(pg_catalog.-) 1)::pg_catalog.numeric
+                                 OPERATOR(pg_catalog./) parts::pg_catalog.numeric, pg_catalog.scale(total))
+       END;
+
 -- Compares the maintained stats of one tenant (NULL: the rows without a tenant) with a full
 -- recomputation in one statement, so in one snapshot, and appends the difference as a delta (with a
 -- version change); then the tenant's per-assignee counters the same way: exact again whatever writers do meanwhile. Repairs of one tenant are serialised
@@ -108,7 +124,10 @@ $$;
 -- one's correction instead of adding it again: hence READ COMMITTED only. Returns the number of
 -- drifted groups (a group: the totals or one bucket, with or without test data, or one scope row).
 CREATE FUNCTION dashboard_cache.bundle_stats_repair(p_tenant uuid) RETURNS int8
-LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+-- No JIT: a correction's pieces (generate_series over a column) are estimated at a thousand rows
+-- per drifted group, a cost that would have Postgres compile the statement for a second or more.
+SET jit = off AS $$
 DECLARE
     drifted int8;
     horizon timestamptz;
@@ -174,13 +193,27 @@ BEGIN
              WHERE contacts <> 0 OR accounts <> 0 OR leads <> 0 OR open_leads <> 0 OR opportunities <> 0
                 OR won_opportunities <> 0 OR open_opportunities <> 0 OR pipeline <> 0 OR won_value <> 0
                 OR activities <> 0
+        ), split AS (
+            -- In as many pieces (delta_part) as the deltas' check needs.
+            SELECT *, generate_series(1, parts) AS i
+              FROM (SELECT d.*, greatest(1,
+                             ceil(greatest(abs(contacts), abs(accounts), abs(leads), abs(open_leads), abs(opportunities),
+                                           abs(won_opportunities), abs(open_opportunities), abs(activities)) / (1e12 - 10)),
+                             ceil(greatest(abs(pipeline), abs(won_value)) / (1e30 - 1)))::int8 AS parts
+                      FROM drift d) AS sized
         ), fixed AS (
             INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, bucket, changes, contacts,
                         accounts, leads, open_leads, opportunities, won_opportunities, open_opportunities,
                         pipeline, won_value, activities)
-            SELECT $1, is_test, bucket, 0, contacts, accounts, leads, open_leads, opportunities,
-                   won_opportunities, open_opportunities, pipeline, won_value, activities
-              FROM drift
+            SELECT $1, is_test, bucket, 0,
+                   dashboard_cache.delta_part(contacts, i, parts), dashboard_cache.delta_part(accounts, i, parts),
+                   dashboard_cache.delta_part(leads, i, parts), dashboard_cache.delta_part(open_leads, i, parts),
+                   dashboard_cache.delta_part(opportunities, i, parts),
+                   dashboard_cache.delta_part(won_opportunities, i, parts),
+                   dashboard_cache.delta_part(open_opportunities, i, parts),
+                   dashboard_cache.delta_part(pipeline, i, parts), dashboard_cache.delta_part(won_value, i, parts),
+                   dashboard_cache.delta_part(activities, i, parts)
+              FROM split
             RETURNING 1
         )
         SELECT count(*) FROM drift $sql$, scope, CASE WHEN p_tenant IS NULL THEN 'no_tenant' ELSE 'tenant' END)

@@ -10,9 +10,10 @@
 -- team's members (track_team_members below).
 SET LOCAL ROLE dashboard_cache_owner;
 
--- The UTC day of a timestamp, with bundle_bucket's range rule. A 30-day window reads its whole days per
--- day and only the part of its first day per 15-minute bucket: an assignee's 30-day count reads about
--- 126 rows, not 2,880.
+-- The UTC day of a timestamp, with bundle_bucket's range rule. A 30-day window counts the total minus
+-- the days before its first UTC midnight (those since the horizon, and the fold of the older ones), plus
+-- the part of its first day per 15-minute bucket: an assignee's 30-day count reads about 14 rows, not
+-- 2,880.
 CREATE FUNCTION dashboard_cache.bundle_day(ts pg_catalog.timestamptz) RETURNS pg_catalog.timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
@@ -26,7 +27,7 @@ RETURN CASE
        END;
 
 -- In this order: the facets that are no buckets first, then the days, then the quarter hours, so that
--- each group is one range of the base rows' key (readers select them with BETWEEN).
+-- each group is one range of the base rows' key (readers select them with <= and IN).
 CREATE TYPE dashboard_cache.scope_facet AS ENUM (
     'contacts',
     'accounts',

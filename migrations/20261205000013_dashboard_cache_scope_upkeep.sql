@@ -55,10 +55,13 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- Repair's part for the scopes of tenant `p_tenant`, called by bundle_stats_repair under the tenant's
--- repair lock: the tables' facets minus the kept ones, in one statement, appended as a delta. Returns
--- the number of drifted rows.
+-- repair lock: the tables' facets minus the kept ones, in one statement, appended as a delta (in pieces
+-- where one row could not hold it). Returns the number of drifted rows.
 CREATE FUNCTION dashboard_cache.scope_stats_repair(p_tenant uuid, horizon timestamptz) RETURNS int8
-LANGUAGE sql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE sql SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+-- No JIT: a correction's pieces (generate_series over a column) are estimated at a thousand rows
+-- per drifted group, a cost that would have Postgres compile the statement for a second or more.
+SET jit = off AS $$
     WITH truth AS (
         SELECT assignee, is_test, facet, label,
                CASE WHEN bucket < horizon THEN '-infinity' ELSE bucket END AS bucket, count(*) AS n,
@@ -87,13 +90,19 @@ LANGUAGE sql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
           FROM truth t FULL JOIN kept k
             ON t.assignee IS NOT DISTINCT FROM k.assignee AND t.is_test = k.is_test AND t.facet = k.facet
            AND t.label IS NOT DISTINCT FROM k.label AND t.bucket IS NOT DISTINCT FROM k.bucket
+    ), split AS (
+        -- In as many pieces (delta_part) as the deltas' check needs.
+        SELECT *, generate_series(1, parts) AS i
+          FROM (SELECT d.*, greatest(1, ceil(abs(n) / (1e12 - 10)), ceil(abs(amount) / (1e30 - 1)))::int8 AS parts
+                  FROM drift d WHERE n <> 0 OR amount <> 0) AS sized
     ), fixed AS (
         INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, label, bucket, n, amount)
-        SELECT p_tenant, assignee, is_test, facet, label, bucket, n, amount
-          FROM drift WHERE n <> 0 OR amount <> 0
+        SELECT p_tenant, assignee, is_test, facet, label, bucket,
+               dashboard_cache.delta_part(n, i, parts), dashboard_cache.delta_part(amount, i, parts)
+          FROM split
         RETURNING 1
     )
-    SELECT count(*) FROM fixed;
+    SELECT count(*) FROM split WHERE i = 1;
 $$;
 
 REVOKE ALL ON FUNCTION dashboard_cache.scope_stats_fold(integer, timestamptz),

@@ -14,7 +14,7 @@ use super::sql::{
     timestamp_literal, uuid_literal, Sql, ACTIVITIES_ORDER, LEADS_ORDER, OPPORTUNITIES_ORDER,
     RECENT_ACTIVITIES, RECENT_LEADS, RECENT_OPPORTUNITIES,
 };
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 
 /// The team's members, as a subquery.
 macro_rules! team_members {
@@ -194,8 +194,8 @@ fn scoped(rows: &str, counters: &[&str]) -> Sql {
     };
     sql.maintained_stats = format!(
         "WITH kept AS ({kept}), horizon AS (
-           -- Buckets before the horizon were dropped by compaction: an earlier window start is
-           -- counted from the tables instead.
+           -- Compaction folds the days before the horizon and drops the quarter hours before it: an
+           -- earlier window start is counted from the tables instead.
            SELECT $3::timestamptz >= folded_before AS window_kept FROM dashboard_cache.bundle_stats_horizon
          )
          SELECT coalesce(sum(n) FILTER (WHERE facet = 'contacts'), 0)::int8 AS total_contacts,
@@ -274,12 +274,11 @@ pub fn with_assignee(statement: &str, assignees: Assignees, since: DateTime<Utc>
 
 /// The first UTC midnight at or after `at`.
 fn day_ceiling(at: DateTime<Utc>) -> DateTime<Utc> {
-    let day = TimeDelta::days(1);
-    match at.duration_trunc(day) {
-        Ok(midnight) if midnight == at => at,
-        Ok(midnight) => midnight + day,
-        Err(_) => at,
+    let midnight = at.date_naive().and_time(NaiveTime::MIN).and_utc();
+    if midnight == at {
+        return at;
     }
+    midnight.checked_add_signed(TimeDelta::days(1)).unwrap_or(at)
 }
 
 #[cfg(test)]
@@ -294,6 +293,12 @@ mod tests {
         assert_eq!(day_ceiling(midnight), midnight);
         let kathmandu = Utc.with_ymd_and_hms(2026, 2, 28, 18, 15, 0).unwrap();
         assert_eq!(day_ceiling(kathmandu), midnight);
+        // Beyond what a nanosecond count holds (chrono's duration rounding fails there).
+        let far = Utc.with_ymd_and_hms(8999, 3, 1, 18, 15, 0).unwrap();
+        assert_eq!(
+            day_ceiling(far),
+            Utc.with_ymd_and_hms(8999, 3, 2, 0, 0, 0).unwrap()
+        );
     }
 
     #[test]

@@ -406,22 +406,30 @@ async fn after_ninety_days_of_writes_a_tenant_keeps_buckets_of_about_thirty_five
     assert_exact(&pool, &[tenant], since(), "after folding old buckets").await;
 }
 
-#[sqlx::test(migrations = "../migrations")]
-async fn resync_corrects_the_folded_days_of_old_records_written_past_the_triggers(pool: PgPool) {
-    let tenant = insert_tenant(&pool, "t").await;
+/// A tenant with 60 days of records, a lead every 6 hours (every other one assigned to an employee)
+/// and an activity a day (assigned), compacted: the days before the horizon are in the folds.
+async fn sixty_days_of_assigned_records(pool: &PgPool) -> Uuid {
+    let tenant = insert_tenant(pool, "t").await;
     let employee = EMPLOYEES[0];
     run(
-        &pool,
+        pool,
         &format!(
             "INSERT INTO leads (tenant_id, created_date, assigned_to)
-             SELECT '{tenant}', now() - n * interval '1 day', CASE WHEN n % 2 = 0 THEN '{employee}'::uuid END
-               FROM generate_series(0, 59) n;
+             SELECT '{tenant}', now() - n * interval '6 hours', CASE WHEN n % 2 = 0 THEN '{employee}'::uuid END
+               FROM generate_series(0, 60 * 4 - 1) n;
              INSERT INTO activities (tenant_id, type, created_date, assigned_to)
              SELECT '{tenant}', 'call', now() - n * interval '1 day', '{employee}' FROM generate_series(0, 59) n;"
         ),
     )
     .await;
-    compact_all(&pool).await;
+    compact_all(pool).await;
+    tenant
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn resync_corrects_the_folded_days_of_old_records_written_past_the_triggers(pool: PgPool) {
+    let tenant = sixty_days_of_assigned_records(&pool).await;
+    let employee = EMPLOYEES[0];
     // Old records (before the horizon, so in the -infinity folds) written past the triggers.
     run(
         &pool,
@@ -450,20 +458,7 @@ async fn resync_corrects_the_folded_days_of_old_records_written_past_the_trigger
 async fn a_day_of_aging_folds_the_scopes_days_before_the_new_horizon_and_later_windows_stay_exact(
     pool: PgPool,
 ) {
-    let tenant = insert_tenant(&pool, "t").await;
-    let employee = EMPLOYEES[0];
-    run(
-        &pool,
-        &format!(
-            "INSERT INTO leads (tenant_id, created_date, assigned_to)
-             SELECT '{tenant}', now() - n * interval '6 hours', CASE WHEN n % 2 = 0 THEN '{employee}'::uuid END
-               FROM generate_series(0, 60 * 4 - 1) n;
-             INSERT INTO activities (tenant_id, type, created_date, assigned_to)
-             SELECT '{tenant}', 'call', now() - n * interval '1 day', '{employee}' FROM generate_series(0, 59) n;"
-        ),
-    )
-    .await;
-    compact_all(&pool).await;
+    let tenant = sixty_days_of_assigned_records(&pool).await;
 
     // Twenty days later, as compaction's daily step would (the horizon 20 days on).
     run(

@@ -66,6 +66,54 @@ async fn the_warmers_role_cannot_append_scope_rows_that_break_a_fold_a_repair_or
 }
 
 #[sqlx::test(migrations = "../migrations")]
+async fn a_repair_undoes_sane_rows_of_the_warmers_role_whose_sum_no_one_row_could_hold(pool: PgPool) {
+    let tenant = insert_tenant(&pool, "t").await;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "INSERT INTO leads (tenant_id, status) VALUES ('{tenant}', 'new');
+         INSERT INTO opportunities (tenant_id, name, stage, amount) VALUES ('{tenant}', 'o', 'won', 10.5)"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let warmer = DbRole::create(&pool, "warm_cache_db", &readme_grants("warm-cache")).await;
+    let mut session = warmer.connect().await;
+    // Each row within the deltas' checks; together, corrections one delta row cannot carry.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "INSERT INTO dashboard_cache.scope_stats_delta (tenant_id, assignee, is_test, facet, label, bucket, n, amount)
+         VALUES ('{tenant}', NULL, false, 'leads_day', NULL, '2000-01-01', 1000000000000, 0),
+                ('{tenant}', NULL, false, 'leads_day', NULL, '2001-01-01', 1000000000000, 0),
+                ('{tenant}', NULL, false, 'lead_status', 'new', NULL, 1000000000000, 0),
+                ('{tenant}', NULL, false, 'lead_status', 'new', NULL, 999999999999, 0),
+                ('{tenant}', NULL, false, 'opportunity_stage', 'won', NULL, 0, 1e30),
+                ('{tenant}', NULL, false, 'opportunity_stage', 'won', NULL, 0, 0.123e30);
+         INSERT INTO dashboard_cache.bundle_stats_delta (tenant_id, is_test, changes, leads, pipeline)
+         VALUES ('{tenant}', false, 0, 1000000000000, 1e30), ('{tenant}', false, 0, 1000000000000, 0.5)"
+    )))
+    .execute(&mut session)
+    .await
+    .unwrap();
+    sqlx::query("SELECT dashboard_cache.bundle_stats_compact(100000)")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let drifted: i64 = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_repair($1)")
+        .bind(tenant)
+        .fetch_one(&mut session)
+        .await
+        .expect("the repair");
+
+    assert!(drifted > 0, "{drifted}");
+    let since = recent_window_start(Utc::now(), Zone::Utc);
+    assert_exact(&pool, &[tenant], since, "after the repair").await;
+    sqlx::query("SELECT dashboard_cache.bundle_stats_compact(100000)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_exact(&pool, &[tenant], since, "after folding the repair").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
 async fn installing_again_is_idempotent_and_never_replaces_a_crm_trigger_of_one_of_our_names(pool: PgPool) {
     let call = "CALL dashboard_cache.install(pg_catalog.current_schema())";
     sqlx::raw_sql(call)
