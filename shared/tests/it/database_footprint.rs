@@ -13,7 +13,7 @@ use shared::bundle::identity::Scope;
 use shared::bundle::query::recent_window_start;
 use shared::bundle::tenant_time::Zone;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
-use test_support::exactness::{assert_exact, EMPLOYEES};
+use test_support::exactness::{assert_exact, compact_all, EMPLOYEES};
 use test_support::{insert_tenant, migration_files, readme_grants, DbRole};
 use uuid::Uuid;
 
@@ -348,18 +348,6 @@ async fn inheritance_children_of_crm_tables_are_listed_as_untracked(pool: PgPool
     );
 }
 
-async fn compact_all(pool: &PgPool) {
-    loop {
-        let folded: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact(100000)")
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        if folded.is_none_or(|n| n < 100_000) {
-            return;
-        }
-    }
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn after_ninety_days_of_writes_a_tenant_keeps_buckets_of_about_thirty_five_days(pool: PgPool) {
     let tenant = insert_tenant(&pool, "t").await;
@@ -404,72 +392,6 @@ async fn after_ninety_days_of_writes_a_tenant_keeps_buckets_of_about_thirty_five
     // Per assignee (the employee and no one) and day facet: at most 36 days and the -infinity fold.
     assert!(days <= 2 * 2 * 37, "{days} day rows of the scopes");
     assert_exact(&pool, &[tenant], since(), "after folding old buckets").await;
-}
-
-/// A tenant with 60 days of records, a lead every 6 hours (every other one assigned to an employee)
-/// and an activity a day (assigned), compacted: the days before the horizon are in the folds.
-async fn sixty_days_of_assigned_records(pool: &PgPool) -> Uuid {
-    let tenant = insert_tenant(pool, "t").await;
-    let employee = EMPLOYEES[0];
-    run(
-        pool,
-        &format!(
-            "INSERT INTO leads (tenant_id, created_date, assigned_to)
-             SELECT '{tenant}', now() - n * interval '6 hours', CASE WHEN n % 2 = 0 THEN '{employee}'::uuid END
-               FROM generate_series(0, 60 * 4 - 1) n;
-             INSERT INTO activities (tenant_id, type, created_date, assigned_to)
-             SELECT '{tenant}', 'call', now() - n * interval '1 day', '{employee}' FROM generate_series(0, 59) n;"
-        ),
-    )
-    .await;
-    compact_all(pool).await;
-    tenant
-}
-
-#[sqlx::test(migrations = "../migrations")]
-async fn resync_corrects_the_folded_days_of_old_records_written_past_the_triggers(pool: PgPool) {
-    let tenant = sixty_days_of_assigned_records(&pool).await;
-    let employee = EMPLOYEES[0];
-    // Old records (before the horizon, so in the -infinity folds) written past the triggers.
-    run(
-        &pool,
-        &format!(
-            "SET session_replication_role = replica;
-             INSERT INTO leads (tenant_id, created_date, assigned_to)
-             VALUES ('{tenant}', now() - interval '50 days', '{employee}'), ('{tenant}', now() - interval '51 days', NULL);
-             DELETE FROM activities WHERE tenant_id = '{tenant}' AND created_date < now() - interval '55 days';
-             RESET session_replication_role"
-        ),
-    )
-    .await;
-
-    let drifted: i64 = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_resync()")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-
-    assert!(drifted > 0, "{drifted}");
-    assert_exact(&pool, &[tenant], since(), "after resyncing old records").await;
-    compact_all(&pool).await;
-    assert_exact(&pool, &[tenant], since(), "after folding the resync").await;
-}
-
-#[sqlx::test(migrations = "../migrations")]
-async fn a_day_of_aging_folds_the_scopes_days_before_the_new_horizon_and_later_windows_stay_exact(
-    pool: PgPool,
-) {
-    let tenant = sixty_days_of_assigned_records(&pool).await;
-
-    // Twenty days later, as compaction's daily step would (the horizon 20 days on).
-    run(
-        &pool,
-        "UPDATE dashboard_cache.bundle_stats_horizon SET folded_before = folded_before + interval '20 days';
-         SELECT dashboard_cache.scope_stats_age(folded_before) FROM dashboard_cache.bundle_stats_horizon;",
-    )
-    .await;
-
-    let later = recent_window_start(Utc::now() + TimeDelta::days(20), Zone::Utc);
-    assert_exact(&pool, &[tenant], later, "a window after the moved horizon").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -1,15 +1,24 @@
 //! What the scoped dashboards install (issue 26), tried as an attacker would: the warmer's role, which
 //! may append corrections to the per-assignee counters, cannot append a row that would break a
-//! response, a fold or a repair; installing never replaces a CRM trigger that bears one of our names;
-//! and a scope's recent lists read one index range per assignee. (Their exactness is checked with the
-//! tenant counters', in `incremental_stats`.)
+//! response, a fold or a repair, and a repair undoes whatever sane rows it appended; installing never
+//! replaces a CRM trigger that bears one of our names; a scope's recent lists read one index range per
+//! assignee; and the days compaction folds (before the horizon) stay exact through repairs and aging.
+//! (Their exactness under a workload is checked with the tenant counters', in `incremental_stats`.)
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use shared::bundle::query::recent_window_start;
 use shared::bundle::tenant_time::Zone;
 use sqlx::{AssertSqlSafe, PgPool};
-use test_support::exactness::assert_exact;
+use test_support::exactness::{assert_exact, compact_all, EMPLOYEES};
 use test_support::{insert_tenant, readme_grants, DbRole};
+use uuid::Uuid;
+
+async fn execute(pool: &PgPool, sql: &str) {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_warmers_role_cannot_append_scope_rows_that_break_a_fold_a_repair_or_a_response(pool: PgPool) {
@@ -153,8 +162,8 @@ async fn scoped_lists_read_one_index_range_per_assignee(pool: PgPool) {
     sqlx::raw_sql("ANALYZE").execute(&pool).await.unwrap();
     let mut n = 0;
     for assignees in [
-        Assignees::Employee(uuid::Uuid::from_u128(1)),
-        Assignees::Team(uuid::Uuid::from_u128(2)),
+        Assignees::Employee(Uuid::from_u128(1)),
+        Assignees::Team(Uuid::from_u128(2)),
     ] {
         let sql = shared::bundle::query::Sql::for_assignees(assignees).unwrap();
         for statement in [
@@ -186,4 +195,82 @@ async fn scoped_lists_read_one_index_range_per_assignee(pool: PgPool) {
             assert!(!plan.contains("Seq Scan"), "{assignees:?}: a scan in\n{plan}");
         }
     }
+}
+
+/// A tenant with 60 days of records, a lead every 6 hours (every other one assigned to an employee)
+/// and an activity a day (assigned), compacted: the days before the horizon are in the folds.
+async fn sixty_days_of_assigned_records(pool: &PgPool) -> Uuid {
+    let tenant = insert_tenant(pool, "t").await;
+    let employee = EMPLOYEES[0];
+    execute(
+        pool,
+        &format!(
+            "INSERT INTO leads (tenant_id, created_date, assigned_to)
+             SELECT '{tenant}', now() - n * interval '6 hours', CASE WHEN n % 2 = 0 THEN '{employee}'::uuid END
+               FROM generate_series(0, 60 * 4 - 1) n;
+             INSERT INTO activities (tenant_id, type, created_date, assigned_to)
+             SELECT '{tenant}', 'call', now() - n * interval '1 day', '{employee}' FROM generate_series(0, 59) n;"
+        ),
+    )
+    .await;
+    compact_all(pool).await;
+    tenant
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn resync_corrects_the_folded_days_of_old_records_written_past_the_triggers(pool: PgPool) {
+    let tenant = sixty_days_of_assigned_records(&pool).await;
+    let employee = EMPLOYEES[0];
+    // Old records (before the horizon, so in the -infinity folds) written past the triggers.
+    execute(
+        &pool,
+        &format!(
+            "SET session_replication_role = replica;
+             INSERT INTO leads (tenant_id, created_date, assigned_to)
+             VALUES ('{tenant}', now() - interval '50 days', '{employee}'), ('{tenant}', now() - interval '51 days', NULL);
+             DELETE FROM activities WHERE tenant_id = '{tenant}' AND created_date < now() - interval '55 days';
+             RESET session_replication_role"
+        ),
+    )
+    .await;
+
+    let drifted: i64 = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_resync()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    assert!(drifted > 0, "{drifted}");
+    assert_exact(
+        &pool,
+        &[tenant],
+        recent_window_start(Utc::now(), Zone::Utc),
+        "after resyncing old records",
+    )
+    .await;
+    compact_all(&pool).await;
+    assert_exact(
+        &pool,
+        &[tenant],
+        recent_window_start(Utc::now(), Zone::Utc),
+        "after folding the resync",
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_day_of_aging_folds_the_scopes_days_before_the_new_horizon_and_later_windows_stay_exact(
+    pool: PgPool,
+) {
+    let tenant = sixty_days_of_assigned_records(&pool).await;
+
+    // Twenty days later, as compaction's daily step would (the horizon 20 days on).
+    execute(
+        &pool,
+        "UPDATE dashboard_cache.bundle_stats_horizon SET folded_before = folded_before + interval '20 days';
+         SELECT dashboard_cache.scope_stats_age(folded_before) FROM dashboard_cache.bundle_stats_horizon;",
+    )
+    .await;
+
+    let later = recent_window_start(Utc::now() + TimeDelta::days(20), Zone::Utc);
+    assert_exact(&pool, &[tenant], later, "a window after the moved horizon").await;
 }

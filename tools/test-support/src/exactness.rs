@@ -39,6 +39,20 @@ pub async fn both(
     (out.pop().expect("reference stats"), maintained)
 }
 
+/// Runs compaction until it has folded every delta (and, on a new day, aged the buckets before the
+/// horizon).
+pub async fn compact_all(pool: &PgPool) {
+    loop {
+        let folded: Option<i64> = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_compact(100000)")
+            .fetch_one(pool)
+            .await
+            .expect("compaction");
+        if folded.is_none_or(|n| n < 100_000) {
+            return;
+        }
+    }
+}
+
 /// Asserts the maintained stats equal the reference for every scope, with and without test data, and
 /// returns how many scopes were compared.
 pub async fn assert_exact(pool: &PgPool, tenants: &[Uuid], since: DateTime<Utc>, when: &str) -> usize {
