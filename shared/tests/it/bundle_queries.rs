@@ -336,6 +336,32 @@ async fn hostile_values_become_defined_json_for_the_tenant_and_the_global_view(p
     }
 }
 
+/// The plan of `statement` prepared as `name` with parameter types `types`, forced generic (what a
+/// cached plan would be), after `settings`, executed with `args`.
+pub(crate) async fn generic_plan(
+    pool: &PgPool,
+    name: &str,
+    settings: &str,
+    types: &str,
+    statement: &str,
+    args: &str,
+) -> String {
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET plan_cache_mode = force_generic_plan; {settings} PREPARE {name} ({types}) AS {statement}"
+    )))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (FORMAT TEXT) EXECUTE {name} ({args})"
+    )))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    plan.join("\n")
+}
+
 /// A list reads its first rows from an index in the list's own order, whatever the number of rows of
 /// the tenant (or of all tenants), even in the generic plan of a prepared statement: no sort of rows.
 #[sqlx::test(migrations = "../migrations")]
@@ -351,21 +377,15 @@ async fn recent_lists_are_read_in_index_order_without_sorting(pool: PgPool) {
             &sql.recent_opportunities,
         ] {
             n += 1;
-            let mut conn = pool.acquire().await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_sort = off;
-                 PREPARE list_{n} (uuid, bool) AS {statement}"
-            )))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN (FORMAT TEXT) EXECUTE list_{n} ('00000000-0000-0000-0000-00000000000a', false)"
-            )))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-            let plan = plan.join("\n");
+            let plan = generic_plan(
+                &pool,
+                &format!("list_{n}"),
+                "SET enable_seqscan = off; SET enable_sort = off;",
+                "uuid, bool",
+                statement,
+                "'00000000-0000-0000-0000-00000000000a', false",
+            )
+            .await;
             assert!(!plan.contains("Sort"), "{scope:?}: sort in\n{plan}");
         }
     }

@@ -14,7 +14,7 @@ use shared::bundle::query::recent_window_start;
 use shared::bundle::tenant_time::Zone;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use test_support::exactness::{assert_exact, compact_all, EMPLOYEES};
-use test_support::{insert_tenant, migration_files, readme_grants, DbRole};
+use test_support::{insert_tenant, migration_files, readme_grants, sqlstate, DbRole};
 use uuid::Uuid;
 
 /// The change table's columns, for an attacker's look-alike in `pg_temp`.
@@ -32,11 +32,12 @@ async fn exec(conn: &mut PgConnection, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-async fn run(pool: &PgPool, sql: &str) {
+pub(crate) async fn run(pool: &PgPool, sql: &str) {
     exec(&mut pool.acquire().await.unwrap(), sql).await;
 }
 
-fn since() -> DateTime<Utc> {
+/// The 30-day window of a UTC tenant, now.
+pub(crate) fn since() -> DateTime<Utc> {
     recent_window_start(Utc::now(), Zone::Utc)
 }
 
@@ -757,12 +758,11 @@ async fn the_warmers_role_cannot_append_a_change_that_moves_a_version_back_or_po
         )))
         .execute(&mut session)
         .await;
-        let code = appended.err().and_then(|e| {
-            e.as_database_error()
-                .and_then(|d| d.code())
-                .map(|c| c.into_owned())
-        });
-        assert_eq!(code.as_deref(), Some("23514"), "{values} was appended");
+        assert_eq!(
+            sqlstate(&appended).as_deref(),
+            Some("23514"),
+            "{values} was appended"
+        );
     }
     assert!(version(&pool, tenant).await >= before);
     assert_exact(&pool, &[tenant], since(), "after the warmer's appends").await;
@@ -780,13 +780,8 @@ async fn repair_refuses_while_row_level_security_hides_crm_rows_from_its_caller(
         .fetch_one(&mut warmer.connect().await)
         .await;
 
-    let code = repaired.err().and_then(|e| {
-        e.as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned())
-    });
     assert_eq!(
-        code.as_deref(),
+        sqlstate(&repaired).as_deref(),
         Some("42501"),
         "the repair ran without seeing the leads"
     );

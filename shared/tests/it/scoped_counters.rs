@@ -10,15 +10,11 @@ use shared::bundle::query::recent_window_start;
 use shared::bundle::tenant_time::Zone;
 use sqlx::{AssertSqlSafe, PgPool};
 use test_support::exactness::{assert_exact, compact_all, EMPLOYEES};
-use test_support::{insert_tenant, readme_grants, DbRole};
+use test_support::{insert_tenant, readme_grants, sqlstate, DbRole};
 use uuid::Uuid;
 
-async fn execute(pool: &PgPool, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(pool)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
+use crate::bundle_queries::generic_plan;
+use crate::database_footprint::{run, since};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_warmers_role_cannot_append_scope_rows_that_break_a_fold_a_repair_or_a_response(pool: PgPool) {
@@ -52,12 +48,11 @@ async fn the_warmers_role_cannot_append_scope_rows_that_break_a_fold_a_repair_or
         )))
         .execute(&mut session)
         .await;
-        let code = appended.err().and_then(|e| {
-            e.as_database_error()
-                .and_then(|d| d.code())
-                .map(|c| c.into_owned())
-        });
-        assert_eq!(code.as_deref(), Some("23514"), "{values} was appended");
+        assert_eq!(
+            sqlstate(&appended).as_deref(),
+            Some("23514"),
+            "{values} was appended"
+        );
     }
     let drifted: i64 = sqlx::query_scalar("SELECT dashboard_cache.bundle_stats_repair($1)")
         .bind(tenant)
@@ -65,13 +60,7 @@ async fn the_warmers_role_cannot_append_scope_rows_that_break_a_fold_a_repair_or
         .await
         .unwrap();
     assert_eq!(drifted, 0);
-    assert_exact(
-        &pool,
-        &[tenant],
-        recent_window_start(Utc::now(), Zone::Utc),
-        "after the attempts",
-    )
-    .await;
+    assert_exact(&pool, &[tenant], since(), "after the attempts").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -113,13 +102,10 @@ async fn a_repair_undoes_sane_rows_of_the_warmers_role_whose_sum_no_one_row_coul
         .expect("the repair");
 
     assert!(drifted > 0, "{drifted}");
-    let since = recent_window_start(Utc::now(), Zone::Utc);
-    assert_exact(&pool, &[tenant], since, "after the repair").await;
-    sqlx::query("SELECT dashboard_cache.bundle_stats_compact(100000)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    assert_exact(&pool, &[tenant], since, "after folding the repair").await;
+    let window = since();
+    assert_exact(&pool, &[tenant], window, "after the repair").await;
+    compact_all(&pool).await;
+    assert_exact(&pool, &[tenant], window, "after folding the repair").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -172,22 +158,15 @@ async fn scoped_lists_read_one_index_range_per_assignee(pool: PgPool) {
             &sql.recent_opportunities,
         ] {
             n += 1;
-            let mut conn = pool.acquire().await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off;
-                 PREPARE scoped_list_{n} (uuid, bool, timestamptz, uuid) AS {statement}"
-            )))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN (FORMAT TEXT) EXECUTE scoped_list_{n}
-                   ('00000000-0000-0000-0000-00000000000a', false, now(), '00000000-0000-0000-0000-000000000001')"
-            )))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-            let plan = plan.join("\n");
+            let plan = generic_plan(
+                &pool,
+                &format!("scoped_list_{n}"),
+                "SET enable_seqscan = off;",
+                "uuid, bool, timestamptz, uuid",
+                statement,
+                "'00000000-0000-0000-0000-00000000000a', false, now(), '00000000-0000-0000-0000-000000000001'",
+            )
+            .await;
             assert!(
                 plan.contains("_assignee_recent_idx"),
                 "{assignees:?}: no assignee index in\n{plan}"
@@ -202,7 +181,7 @@ async fn scoped_lists_read_one_index_range_per_assignee(pool: PgPool) {
 async fn sixty_days_of_assigned_records(pool: &PgPool) -> Uuid {
     let tenant = insert_tenant(pool, "t").await;
     let employee = EMPLOYEES[0];
-    execute(
+    run(
         pool,
         &format!(
             "INSERT INTO leads (tenant_id, created_date, assigned_to)
@@ -222,7 +201,7 @@ async fn resync_corrects_the_folded_days_of_old_records_written_past_the_trigger
     let tenant = sixty_days_of_assigned_records(&pool).await;
     let employee = EMPLOYEES[0];
     // Old records (before the horizon, so in the -infinity folds) written past the triggers.
-    execute(
+    run(
         &pool,
         &format!(
             "SET session_replication_role = replica;
@@ -240,21 +219,9 @@ async fn resync_corrects_the_folded_days_of_old_records_written_past_the_trigger
         .unwrap();
 
     assert!(drifted > 0, "{drifted}");
-    assert_exact(
-        &pool,
-        &[tenant],
-        recent_window_start(Utc::now(), Zone::Utc),
-        "after resyncing old records",
-    )
-    .await;
+    assert_exact(&pool, &[tenant], since(), "after resyncing old records").await;
     compact_all(&pool).await;
-    assert_exact(
-        &pool,
-        &[tenant],
-        recent_window_start(Utc::now(), Zone::Utc),
-        "after folding the resync",
-    )
-    .await;
+    assert_exact(&pool, &[tenant], since(), "after folding the resync").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -264,7 +231,7 @@ async fn a_day_of_aging_folds_the_scopes_days_before_the_new_horizon_and_later_w
     let tenant = sixty_days_of_assigned_records(&pool).await;
 
     // Twenty days later, as compaction's daily step would (the horizon 20 days on).
-    execute(
+    run(
         &pool,
         "UPDATE dashboard_cache.bundle_stats_horizon SET folded_before = folded_before + interval '20 days';
          SELECT dashboard_cache.scope_stats_age(folded_before) FROM dashboard_cache.bundle_stats_horizon;",

@@ -329,6 +329,12 @@ pub fn migration_files() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The SQLSTATE a statement failed with; `None` when it succeeded or failed outside the database.
+pub fn sqlstate<T>(result: &Result<T, sqlx::Error>) -> Option<String> {
+    let error = result.as_ref().err()?;
+    Some(error.as_database_error()?.code()?.into_owned())
+}
+
 /// Inserts a tenant and returns its id.
 pub async fn insert_tenant(pool: &PgPool, slug: &str) -> Uuid {
     sqlx::query_scalar("INSERT INTO tenant (slug, name) VALUES ($1, $1) RETURNING id")
