@@ -141,7 +141,12 @@ pub struct Breakdowns {
     pub funnel: String,
 }
 
-static TENANT_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns(&[TENANT_COUNTERS]));
+/// A tenant's breakdowns through their functions (see [`Sql::definition`]); the text they run.
+static TENANT_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| Breakdowns {
+    leads_by_source: "SELECT * FROM dashboard_cache.tenant_leads_by_source($1::uuid, $2::bool)".into(),
+    funnel: "SELECT * FROM dashboard_cache.tenant_funnel($1::uuid, $2::bool)".into(),
+});
+static TENANT_BREAKDOWNS_DEFINITION: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns(&[TENANT_COUNTERS]));
 static EMPLOYEE_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns(EMPLOYEE_COUNTERS));
 static TEAM_BREAKDOWNS: LazyLock<Breakdowns> = LazyLock::new(|| breakdowns(&[TEAM_COUNTERS]));
 
@@ -171,6 +176,14 @@ impl Breakdowns {
             Assignees::All => &TENANT_BREAKDOWNS,
             Assignees::Employee(_) => &EMPLOYEE_BREAKDOWNS,
             Assignees::Team(_) => &TEAM_BREAKDOWNS,
+        }
+    }
+
+    /// [`Breakdowns::for_assignees`] as text: what a tenant's functions run.
+    pub fn definition(assignees: Assignees) -> &'static Self {
+        match assignees {
+            Assignees::All => &TENANT_BREAKDOWNS_DEFINITION,
+            _ => Self::for_assignees(assignees),
         }
     }
 }

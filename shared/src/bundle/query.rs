@@ -95,7 +95,7 @@ async fn compute_once(
     let tenant = id.scope.tenant_id();
     let include_test_data = id.include_test_data;
     let version_sql = match id.scope {
-        Scope::Tenant(_) => version::TENANT_VERSION_AND_ZONE_SQL.as_str(),
+        Scope::Tenant(_) => version::TENANT_VERSION_AND_ZONE_CALL,
         Scope::Global => version::GLOBAL_VERSION_SQL.as_str(),
     };
     let (snapshot, first) = db

@@ -31,12 +31,26 @@ pub struct Sql {
     pub recent_opportunities: String,
 }
 
-static TENANT_SQL: LazyLock<Sql> = LazyLock::new(|| {
+/// A tenant's statements as text: the definitions the functions of
+/// `migrations/20261207000001_dashboard_cache_tenant_reads.sql` run, which the exactness check
+/// compares them with.
+static TENANT_DEFINITION_SQL: LazyLock<Sql> = LazyLock::new(|| {
     Sql::build(
         "tenant_id = $1::uuid AND ($2::bool OR is_test_data IS NOT TRUE)",
         &format!("kind = {} AND tenant_id = $1::uuid", StatsKind::Tenant.sql()),
         "tenant_id = $1::uuid",
     )
+});
+/// What a tenant's bundle runs: the same statements through their functions, whose plans each server
+/// connection keeps (a statement sent as text is planned on every read); the full scan as text.
+static TENANT_SQL: LazyLock<Sql> = LazyLock::new(|| Sql {
+    stats: TENANT_DEFINITION_SQL.stats.clone(),
+    maintained_stats: "SELECT * FROM dashboard_cache.tenant_stats($1::uuid, $2::bool, $3::timestamptz)"
+        .into(),
+    recent_activities: "SELECT * FROM dashboard_cache.tenant_recent_activities($1::uuid, $2::bool)".into(),
+    recent_leads: "SELECT * FROM dashboard_cache.tenant_recent_leads($1::uuid, $2::bool)".into(),
+    recent_opportunities: "SELECT * FROM dashboard_cache.tenant_recent_opportunities($1::uuid, $2::bool)"
+        .into(),
 });
 /// `$1` is bound but unused: every statement takes the same parameters whatever the scope. The global
 /// counters are base rows of their own (kind `global`) plus every unfolded delta.
@@ -55,6 +69,14 @@ impl Sql {
     pub fn for_scope(scope: Scope) -> &'static Self {
         match scope {
             Scope::Tenant(_) => &TENANT_SQL,
+            Scope::Global => &GLOBAL_SQL,
+        }
+    }
+
+    /// [`Sql::for_scope`] with every statement as its text: what a tenant's functions run.
+    pub fn definition(scope: Scope) -> &'static Self {
+        match scope {
+            Scope::Tenant(_) => &TENANT_DEFINITION_SQL,
             Scope::Global => &GLOBAL_SQL,
         }
     }

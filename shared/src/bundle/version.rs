@@ -81,10 +81,16 @@ pub fn current_sql(scope: Scope) -> String {
 }
 
 /// The data version and the stored time zone name of tenant `$1`, no row if no such tenant exists:
-/// what a bundle computation reads first. Public for the benchmark, which runs the very same statement.
+/// the statement [`TENANT_VERSION_AND_ZONE_CALL`]'s function runs (the definition the exactness check
+/// compares it with, and the benchmark's floor runs).
 pub static TENANT_VERSION_AND_ZONE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {}, t.timezone FROM tenant t WHERE t.id = $1::uuid",
         tenant_version("t.id")
     )
 });
+
+/// What a bundle computation reads first: [`TENANT_VERSION_AND_ZONE_SQL`] through its function
+/// (`migrations/20261207000001_dashboard_cache_tenant_reads.sql`), planned once per server connection.
+pub const TENANT_VERSION_AND_ZONE_CALL: &str =
+    "SELECT * FROM dashboard_cache.tenant_version_and_zone($1::uuid)";

@@ -259,7 +259,8 @@ async fn unknown_tenant_is_an_error_not_zeros(pool: PgPool) {
 async fn tenant_queries_use_tenant_indexes(pool: PgPool) {
     seed(&pool).await;
     exec(&pool, "ANALYZE").await;
-    let sql = shared::bundle::query::Sql::for_scope(Scope::Tenant(id(A)));
+    // The text of each statement (a tenant's bundle runs it through its function).
+    let sql = shared::bundle::query::Sql::definition(Scope::Tenant(id(A)));
     for statement in [
         &sql.stats,
         &sql.recent_activities,
@@ -370,7 +371,7 @@ async fn recent_lists_are_read_in_index_order_without_sorting(pool: PgPool) {
     exec(&pool, "ANALYZE").await;
     let mut n = 0;
     for scope in [Scope::Tenant(id(A)), Scope::Global] {
-        let sql = shared::bundle::query::Sql::for_scope(scope);
+        let sql = shared::bundle::query::Sql::definition(scope);
         for statement in [
             &sql.recent_activities,
             &sql.recent_leads,

@@ -12,7 +12,7 @@ use shared::bundle::identity::Scope;
 use shared::bundle::query as bundle;
 use uuid::Uuid;
 
-use super::context::{percentile, ratio, Context};
+use super::context::{percentile, ratio, Context, Statements};
 use crate::floors;
 use crate::report::{Check, Goal, Row};
 
@@ -93,7 +93,7 @@ pub(super) async fn compute_p50(ctx: &Context, id: BundleId, runs: usize) -> Res
 /// The full-scan statements of `tenant` (`None`: global), by pgbench: average ms.
 fn full_scan_ms(ctx: &Context, tenant: Option<Uuid>, runs: u32) -> Result<f64> {
     let literal = tenant.map(|t| format!("'{t}'"));
-    let lines = ctx.literal_sql_of(literal.as_deref(), "true", true);
+    let lines = ctx.literal_sql_of(literal.as_deref(), "true", Statements::FullScan);
     let name = format!(
         "full-scan-{}.sql",
         tenant.map(|t| t.to_string()).unwrap_or_else(|| "global".into())

@@ -118,20 +118,31 @@ impl Context {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 
-    /// The bundle statements of `tenant` with literal values, for pgbench: what `bundle::compute` runs.
+    /// The bundle statements of `tenant` with literal values, for pgbench: the text of what
+    /// `bundle::compute` runs (the stats from the maintained counters).
     pub(super) fn literal_sql(&self, tenant: &str, include: &str) -> Vec<String> {
-        self.literal_sql_of(Some(tenant), include, false)
+        self.literal_sql_of(Some(tenant), include, Statements::Text)
     }
 
-    /// The bundle statements of a tenant (`None`: the global view) with literal values, the stats from
-    /// the maintained counters or (`full_scan`) by the reference full scan of the tables.
-    pub(super) fn literal_sql_of(&self, tenant: Option<&str>, include: &str, full_scan: bool) -> Vec<String> {
+    /// The bundle statements of a tenant (`None`: the global view) with literal values, in `form`.
+    pub(super) fn literal_sql_of(
+        &self,
+        tenant: Option<&str>,
+        include: &str,
+        form: Statements,
+    ) -> Vec<String> {
         let since =
             bundle::recent_window_start(Utc::now(), shared::bundle::tenant_time::Zone::Utc).to_rfc3339();
-        let sql = Sql::for_scope(match tenant {
+        let scope = match tenant {
             Some(_) => Scope::Tenant(Uuid::nil()),
             None => Scope::Global,
-        });
+        };
+        let (sql, breakdowns) = match form {
+            Statements::Calls => (Sql::for_scope(scope), Breakdowns::for_assignees(Assignees::All)),
+            Statements::Text | Statements::FullScan => {
+                (Sql::definition(scope), Breakdowns::definition(Assignees::All))
+            }
+        };
         let literal = tenant
             .map(|t| format!("{t}::uuid"))
             .unwrap_or_else(|| "NULL::uuid".to_owned());
@@ -141,13 +152,19 @@ impl Context {
                 .replace("$3::timestamptz", &format!("'{since}'::timestamptz"))
         };
         let version = match tenant {
-            Some(_) => shared::bundle::version::TENANT_VERSION_AND_ZONE_SQL.replace("$1::uuid", &literal),
+            Some(_) => match form {
+                Statements::Calls => {
+                    shared::bundle::version::TENANT_VERSION_AND_ZONE_CALL.replace("$1::uuid", &literal)
+                }
+                Statements::Text | Statements::FullScan => {
+                    shared::bundle::version::TENANT_VERSION_AND_ZONE_SQL.replace("$1::uuid", &literal)
+                }
+            },
             None => shared::bundle::version::GLOBAL_VERSION_SQL.to_string(),
         };
-        let stats = if full_scan {
-            &sql.stats
-        } else {
-            &sql.maintained_stats
+        let stats = match form {
+            Statements::FullScan => &sql.stats,
+            Statements::Text | Statements::Calls => &sql.maintained_stats,
         };
         let mut lines = vec![
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;".to_owned(),
@@ -159,7 +176,6 @@ impl Context {
         ];
         // A tenant's bundle also reads its two breakdowns (leads by source, the funnel).
         if tenant.is_some() {
-            let breakdowns = Breakdowns::for_assignees(Assignees::All);
             lines.push(format!("{};", one_line(&fill(&breakdowns.leads_by_source))));
             lines.push(format!("{};", one_line(&fill(&breakdowns.funnel))));
         }
@@ -212,6 +228,17 @@ pub(super) fn status_kib(field: &str) -> Option<u64> {
         .ok()
 }
 
+/// Which statements [`Context::literal_sql_of`] writes.
+#[derive(Clone, Copy)]
+pub(super) enum Statements {
+    /// Each statement's text, the stats from the maintained counters.
+    Text,
+    /// The same with the stats by the reference full scan of the tables.
+    FullScan,
+    /// What `bundle::compute` sends: a tenant's statements as calls of their functions.
+    Calls,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,7 +246,7 @@ mod tests {
     #[test]
     fn every_bundle_statement_fits_one_pgbench_line_with_its_comments_dropped() {
         for scope in [Scope::Tenant(Uuid::nil()), Scope::Global] {
-            let sql = Sql::for_scope(scope);
+            let sql = Sql::definition(scope);
             for statement in [&sql.stats, &sql.maintained_stats, &sql.recent_activities] {
                 let line = one_line(statement);
                 assert!(!line.contains("--"), "{line}");

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use warm_cache::deadline::Deadline;
 use warm_cache::input::Input;
 
-use super::context::{status_kib, Context};
+use super::context::{status_kib, Context, Statements};
 use crate::floors;
 use crate::report::{Check, Goal, Row};
 
@@ -60,14 +60,19 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     script.extend(ctx.literal_sql(":tid", "(:inc = 1)"));
     let path = ctx.script("warm.sql", &script)?;
     let transactions = 2 * active.len() as u32 / concurrency;
-    let floor = |mode: &str| -> Result<(f64, String)> {
+    let floor = |path: &std::path::Path, mode: &str| -> Result<(f64, String)> {
         let before = floors::postgres_cpu_seconds();
-        let (_, tps) =
-            floors::pgbench_in_mode(&ctx.database_url, &path, concurrency, transactions, "", mode)?;
+        let (_, tps) = floors::pgbench_in_mode(&ctx.database_url, path, concurrency, transactions, "", mode)?;
         Ok((tps, per_bundle_ms(before, u64::from(transactions * concurrency))))
     };
-    let (tps, floor_db_ms) = floor("prepared")?;
-    let (unprepared_tps, unprepared_db_ms) = floor("extended")?;
+    let (tps, floor_db_ms) = floor(&path, "prepared")?;
+    let (unprepared_tps, unprepared_db_ms) = floor(&path, "extended")?;
+    // What the warmer sends: a tenant's statements as calls of their functions, as text (pgbench
+    // writes a variable's value into the text in simple mode, so the UUID is quoted here).
+    let mut calls = script[..3].to_vec();
+    calls.extend(ctx.literal_sql_of(Some("':tid'"), "(:inc = 1)", Statements::Calls));
+    let calls = ctx.script("warm-calls.sql", &calls)?;
+    let (calls_tps, calls_db_ms) = floor(&calls, "simple")?;
     Ok(vec![Row {
         part: "",
         label: format!("Warm: {} active tenants × 2 variants", active.len()),
@@ -93,6 +98,15 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         goal: "(context)".into(),
         checks: vec![],
         how: "the same statements and clients as the row above; the gap between -M prepared and -M extended is Postgres parsing and planning each statement".into(),
+    }, Row {
+        part: "c",
+        label: "Warm: the statements as the warmer sends them".into(),
+        ours: format!("{rate:.0} bundles/s, database CPU {db_ms} per bundle"),
+        floor: format!("pgbench -M simple of the same transactions, a tenant's statements as calls of their functions (dashboard_cache.tenant_stats, ...): {calls_tps:.0} bundles/s, database CPU {calls_db_ms} per bundle"),
+        ratio: format!("{:.0}%", 100.0 * rate / calls_tps),
+        goal: "(context)".into(),
+        checks: vec![],
+        how: "the same clients, each statement a round trip of its own (the warmer sends a bundle's statements in two batches); each function keeps its statement's generic plan per server connection".into(),
     }])
 }
 
