@@ -5,7 +5,8 @@
 -- planned on every read, which was over half of the database's work per warmed bundle.
 --
 -- Read-only and SECURITY INVOKER: a caller reads what its own grants let it read, as with the plain
--- statements (the readers need EXECUTE besides their SELECT grants, see docs/database.md). Their
+-- statements, so EXECUTE stays PUBLIC's (PostgreSQL's default): a role that may read the tables (its
+-- SELECT grants, or pg_read_all_data) and use this schema reads through them. Their
 -- search_path is bound below to pg_catalog, the CRM's schema (where this migration finds `leads`,
 -- as the views of 20261205000003 do) and pg_temp. `#variable_conflict use_column`: a name that is a
 -- column of a table read and an output column of the function is the table's column.
@@ -197,7 +198,7 @@ END
 $$;
 
 -- Bound here, where the CRM's schema is known: whatever search_path a reader's session has, these
--- read the CRM's tables with pg_catalog's functions and operators.
+-- read the CRM's tables with pg_catalog's functions and operators (and no temporary object).
 DO $$
 DECLARE
     f text;
@@ -213,7 +214,6 @@ BEGIN
     ] LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION dashboard_cache.%s SET search_path = pg_catalog, %I, pg_temp',
                                   f, pg_catalog.current_schema());
-        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION dashboard_cache.%s FROM PUBLIC', f);
     END LOOP;
 END
 $$;

@@ -29,6 +29,13 @@ use crate::platform::secrets::RotatingSecret;
 /// No IdP issues bearer tokens anywhere near this size; refusing larger ones bounds the work per request.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
+/// How long a token whose signature a key verified passes without its signature being checked again,
+/// and how many bytes of such tokens a process keeps. A caller's next requests skip the signature
+/// (the larger part of a hit's token check); the token's time, issuer and audience are checked on every
+/// request. A token signed with a key withdrawn since passes for at most this long.
+pub const VERIFIED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+const VERIFIED_BYTES: u64 = 1024 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -174,6 +181,8 @@ struct Inner {
     config: AuthConfig,
     secrets: hs256::Secrets,
     keys: Option<KeyCache>,
+    /// Tokens verified lately ([`VERIFIED_FOR`]): the key that signed each, and its payload.
+    verified: moka::future::Cache<Box<str>, Arc<(Signer, Value)>>,
 }
 
 impl Authenticator {
@@ -199,6 +208,11 @@ impl Authenticator {
                 config,
                 secrets,
                 keys,
+                verified: moka::future::Cache::builder()
+                    .max_capacity(VERIFIED_BYTES)
+                    .weigher(|token: &Box<str>, _| u32::try_from(token.len()).unwrap_or(u32::MAX))
+                    .time_to_live(VERIFIED_FOR)
+                    .build(),
             }),
         }
     }
@@ -207,6 +221,11 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Claims, AuthError> {
         let token = bearer(headers)?;
         let inner = &*self.inner;
+        let now = chrono::Utc::now().timestamp();
+        if let Some(verified) = inner.verified.get(token).await {
+            let (signer, payload) = &*verified;
+            return claims::map(&inner.config, *signer, payload, now);
+        }
         let header = TokenHeader::read(token)?;
         if !inner.config.algorithms.contains(&header.alg) {
             return Err(AuthError::Algorithm);
@@ -230,7 +249,12 @@ impl Authenticator {
             let key = keys.find(header.kid.as_deref(), header.alg)?;
             (Signer::IdentityProvider, verify(token, &key.key, header.alg)?)
         };
-        claims::map(&inner.config, signer, &payload, chrono::Utc::now().timestamp())
+        let claims = claims::map(&inner.config, signer, &payload, now)?;
+        inner
+            .verified
+            .insert(token.into(), Arc::new((signer, payload)))
+            .await;
+        Ok(claims)
     }
 }
 

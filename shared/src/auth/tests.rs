@@ -54,6 +54,28 @@ async fn expired_token_is_reported_as_expired() {
     assert_eq!(err, Err(AuthError::Expired));
 }
 
+/// A token passes its signature check once a while (VERIFIED_FOR), but its time on every request.
+#[tokio::test]
+async fn a_token_verified_before_is_refused_once_it_expires() {
+    let c = claims(
+        Role::Admin,
+        Some(Uuid::new_v4()),
+        chrono::Utc::now().timestamp() + 1,
+    );
+    let auth = Authenticator::new(AuthConfig {
+        leeway: std::time::Duration::ZERO,
+        ..AuthConfig::hs256(SECRET)
+    });
+    let h = headers(&format!(
+        "Bearer {}",
+        issue_token(SECRET, &c).expect("test token")
+    ));
+    assert_eq!(auth.authenticate(&h).await, Ok(c.clone()));
+    assert_eq!(auth.authenticate(&h).await, Ok(c));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(auth.authenticate(&h).await, Err(AuthError::Expired));
+}
+
 #[tokio::test]
 async fn wrong_secret_and_alg_none_are_invalid() {
     let c = claims(Role::Superadmin, None, far_future());
