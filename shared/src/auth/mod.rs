@@ -182,7 +182,7 @@ struct Inner {
     secrets: hs256::Secrets,
     keys: Option<KeyCache>,
     /// Tokens verified lately ([`VERIFIED_FOR`]): the key that signed each, and its payload.
-    verified: moka::future::Cache<Box<str>, Arc<(Signer, Value)>>,
+    verified: moka::future::Cache<String, Arc<(Signer, Value)>>,
 }
 
 impl Authenticator {
@@ -210,7 +210,7 @@ impl Authenticator {
                 keys,
                 verified: moka::future::Cache::builder()
                     .max_capacity(VERIFIED_BYTES)
-                    .weigher(|token: &Box<str>, _| u32::try_from(token.len()).unwrap_or(u32::MAX))
+                    .weigher(|token: &String, _| u32::try_from(token.len()).unwrap_or(u32::MAX))
                     .time_to_live(VERIFIED_FOR)
                     .build(),
             }),
