@@ -1,20 +1,24 @@
--- A tenant's bundle reads as functions (issue 25): the same statements as the bundle's SQL in
--- shared/src/bundle/sql.rs and assignee_sql.rs (the definitions the exactness check compares these
--- with), each a plpgsql RETURN QUERY, so that every server connection plans each statement once and
--- keeps the plan. Sent as text through a transaction-mode pooler, a plain statement is parsed and
+-- A tenant's bundle reads as functions (issue 25): its version, stats and breakdowns, the same
+-- statements as the bundle's SQL in shared/src/bundle/ (the definitions the exactness check compares
+-- these with), each a plpgsql RETURN QUERY, so that every server connection plans each statement once
+-- and keeps the plan. Sent as text through a transaction-mode pooler, a plain statement is parsed and
 -- planned on every read, which was over half of the database's work per warmed bundle.
 --
 -- Read-only and SECURITY INVOKER: a caller reads what its own grants let it read, as with the plain
 -- statements, so EXECUTE stays PUBLIC's (PostgreSQL's default): a role that may read the tables (its
 -- SELECT grants, or pg_read_all_data) and use this schema reads through them. Their
 -- search_path is bound below to pg_catalog, the CRM's schema (where this migration finds `leads`,
--- as the views of 20261205000003 do) and pg_temp. `#variable_conflict use_column`: a name that is a
--- column of a table read and an output column of the function is the table's column.
+-- as the views of 20261205000003 do; the other CRM tables must be there too) and pg_temp.
+-- `#variable_conflict use_column`: a name that is a column of a table read and an output column of
+-- the function is the table's column.
 --
 -- Each keeps one generic plan (plan_cache_mode): left to choose, PostgreSQL planned the stats anew on
--- every call, its test-data filter being cheaper to estimate with the value known. The statements are
--- written for their generic plans, an index range on the tenant (see the plan tests in
--- shared/tests/it/bundle_queries.rs, which read them so).
+-- every call, its test-data filter being cheaper to estimate with the value known. They read the
+-- counters, whose rows per tenant are bounded whatever its data, by index ranges on the tenant. The
+-- one statement that reads the CRM's tables, the full scan of a window the counters no longer hold, is
+-- planned on each call, for the tenant at hand. The recent lists stay statements sent as text: a
+-- generic plan of one, where tenants are few, filters the cross-tenant list index (reading other
+-- tenants' rows, as many as there are, for a small tenant) rather than reading the tenant's own.
 SET LOCAL ROLE dashboard_cache_owner;
 
 -- The data version and the stored time zone name of a tenant, no row if there is no such tenant
@@ -37,8 +41,11 @@ BEGIN
 END
 $$;
 
--- The eleven stats from the maintained counters (Sql::maintained_stats of a tenant). `p_since`: the
--- 30-day window's first instant.
+-- The eleven stats (`p_since`: the 30-day window's first instant): from the maintained counters
+-- (Sql::maintained_stats of a tenant) when the window starts at or after the horizon of compaction, as
+-- it always does unless the caller's clock is days behind the database's; otherwise by the full scan
+-- (Sql::stats), which the statement would fall back to for the window's counts, planned for this
+-- tenant on each call.
 CREATE FUNCTION dashboard_cache.tenant_stats(p_tenant uuid, p_include_test boolean, p_since timestamptz)
 RETURNS TABLE (total_contacts int8, total_accounts int8, total_leads int8, total_opportunities int8,
                open_leads int8, won_opportunities int8, open_opportunities int8,
@@ -46,7 +53,50 @@ RETURNS TABLE (total_contacts int8, total_accounts int8, total_leads int8, total
                pipeline_value text, won_value text)
 LANGUAGE plpgsql STABLE SECURITY INVOKER SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
+DECLARE
+    window_kept boolean;
 BEGIN
+    SELECT p_since >= folded_before INTO window_kept FROM dashboard_cache.bundle_stats_horizon;
+    IF window_kept IS NOT TRUE THEN
+        RETURN QUERY EXECUTE $full_scan$
+        SELECT (SELECT count(*) FROM contacts
+                 WHERE tenant_id = $1 AND ($2 OR is_test_data IS NOT TRUE)) AS total_contacts,
+               (SELECT count(*) FROM accounts
+                 WHERE tenant_id = $1 AND ($2 OR is_test_data IS NOT TRUE)) AS total_accounts,
+               l.total AS total_leads,
+               o.total AS total_opportunities,
+               l.open AS open_leads,
+               o.won AS won_opportunities,
+               o.open AS open_opportunities,
+               l.recent AS new_leads_last30_days,
+               (SELECT count(*) FROM activities
+                 WHERE tenant_id = $1 AND ($2 OR is_test_data IS NOT TRUE)
+                   AND coalesce(created_date, created_at) >= $3) AS activities_last30_days,
+               o.pipeline::text AS pipeline_value,
+               o.won_value::text AS won_value
+          FROM (SELECT count(*) AS total,
+                       count(*) FILTER (WHERE status IS NULL OR status NOT IN ('converted', 'lost')) AS open,
+                       count(*) FILTER (WHERE coalesce(created_date, created_at) >= $3) AS recent
+                  FROM leads
+                 WHERE tenant_id = $1 AND ($2 OR is_test_data IS NOT TRUE)) AS l,
+               (SELECT count(*) AS total,
+                       count(*) FILTER (WHERE stage IN ('won', 'closed_won')) AS won,
+                       count(*) FILTER (WHERE stage IS NULL
+                                           OR stage NOT IN ('won', 'closed_won', 'lost', 'closed_lost')) AS open,
+                       round(coalesce(sum(amount) FILTER (
+                           WHERE (stage IS NULL OR stage NOT IN ('won', 'closed_won', 'lost', 'closed_lost'))
+                             AND amount <> 'NaN'::numeric AND amount > '-Infinity'::numeric
+                             AND amount < 'Infinity'::numeric), 0), 2) AS pipeline,
+                       round(coalesce(sum(amount) FILTER (
+                           WHERE stage IN ('won', 'closed_won')
+                             AND amount <> 'NaN'::numeric AND amount > '-Infinity'::numeric
+                             AND amount < 'Infinity'::numeric), 0), 2) AS won_value
+                  FROM opportunities
+                 WHERE tenant_id = $1 AND ($2 OR is_test_data IS NOT TRUE)) AS o
+        $full_scan$ USING p_tenant, p_include_test, p_since;
+        RETURN;
+    END IF;
+    -- The statement of the definition, whose own fall-back to the tables is then never taken.
     RETURN QUERY
     WITH totals AS (
         SELECT contacts, accounts, leads, open_leads, opportunities, won_opportunities,
@@ -96,67 +146,6 @@ BEGIN
 END
 $$;
 
--- The three recent lists, in their indexes' order: activities and opportunities order by their output
--- timestamps (named as the output columns, as the list indexes of 20261205000006 and 08 hold). Text is cut to 500 characters; a timestamp that
--- is infinite or outside years 1-9999 is NULL; an amount JSON cannot carry (NaN, infinite) is NULL.
-CREATE FUNCTION dashboard_cache.tenant_recent_activities(p_tenant uuid, p_include_test boolean)
-RETURNS TABLE (id uuid, kind text, subject text, status text,
-               created_at timestamptz, created_date timestamptz, assigned_to uuid)
-LANGUAGE plpgsql STABLE SECURITY INVOKER SET plan_cache_mode = force_generic_plan AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    SELECT id, left(type, 500) AS kind, left(subject, 500) AS subject, left(status, 500) AS status,
-           CASE WHEN created_at >= '0001-01-01T00:00:00Z'::timestamptz
-                 AND created_at < '10000-01-01T00:00:00Z'::timestamptz THEN created_at END AS created_at,
-           CASE WHEN created_date >= '0001-01-01T00:00:00Z'::timestamptz
-                 AND created_date < '10000-01-01T00:00:00Z'::timestamptz THEN created_date END AS created_date,
-           assigned_to
-      FROM activities
-     WHERE tenant_id = p_tenant AND (p_include_test OR is_test_data IS NOT TRUE)
-     ORDER BY created_at DESC NULLS LAST, id ASC
-     LIMIT 10;
-END
-$$;
-
-CREATE FUNCTION dashboard_cache.tenant_recent_leads(p_tenant uuid, p_include_test boolean)
-RETURNS TABLE (id uuid, first_name text, last_name text, company text,
-               created_date timestamptz, status text, listed_at timestamptz)
-LANGUAGE plpgsql STABLE SECURITY INVOKER SET plan_cache_mode = force_generic_plan AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    SELECT id, left(first_name, 500), left(last_name, 500), left(company, 500),
-           CASE WHEN created_date >= '0001-01-01T00:00:00Z'::timestamptz
-                 AND created_date < '10000-01-01T00:00:00Z'::timestamptz THEN created_date END,
-           left(status, 500),
-           coalesce(created_date, created_at)
-      FROM leads
-     WHERE tenant_id = p_tenant AND (p_include_test OR is_test_data IS NOT TRUE)
-     ORDER BY coalesce(created_date, created_at) DESC NULLS LAST, id ASC
-     LIMIT 5;
-END
-$$;
-
-CREATE FUNCTION dashboard_cache.tenant_recent_opportunities(p_tenant uuid, p_include_test boolean)
-RETURNS TABLE (id uuid, name text, amount text, stage text, updated_at timestamptz)
-LANGUAGE plpgsql STABLE SECURITY INVOKER SET plan_cache_mode = force_generic_plan AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    SELECT id, left(name, 500) AS name,
-           CASE WHEN amount <> 'NaN'::numeric AND amount > '-Infinity'::numeric
-                 AND amount < 'Infinity'::numeric THEN amount::text END AS amount,
-           left(stage, 500) AS stage,
-           CASE WHEN updated_at >= '0001-01-01T00:00:00Z'::timestamptz
-                 AND updated_at < '10000-01-01T00:00:00Z'::timestamptz THEN updated_at END AS updated_at
-      FROM opportunities
-     WHERE tenant_id = p_tenant AND (p_include_test OR is_test_data IS NOT TRUE)
-     ORDER BY updated_at DESC NULLS LAST, id ASC
-     LIMIT 5;
-END
-$$;
-
 -- The two breakdowns from the per-assignee counters, every assignee of the tenant: the 100 sources
 -- with the most leads, by name; the 100 stages with the most opportunities, by name, the stageless last.
 CREATE FUNCTION dashboard_cache.tenant_leads_by_source(p_tenant uuid, p_include_test boolean)
@@ -202,18 +191,27 @@ $$;
 DO $$
 DECLARE
     f text;
+    crm_schema name;
+    elsewhere text;
 BEGIN
+    SELECT c.relnamespace::regnamespace::name INTO crm_schema
+      FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) 'leads'::regclass;
+    SELECT pg_catalog.string_agg(t::text, ', ') INTO elsewhere
+      FROM (VALUES ('tenant'::regclass), ('contacts'::regclass), ('accounts'::regclass),
+                   ('opportunities'::regclass), ('activities'::regclass)) AS crm (t)
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) crm.t
+     WHERE c.relnamespace::regnamespace::name OPERATOR(pg_catalog.<>) crm_schema;
+    IF elsewhere IS NOT NULL THEN
+        RAISE EXCEPTION 'the CRM tables % are not in schema % with leads', elsewhere, crm_schema;
+    END IF;
     FOREACH f IN ARRAY ARRAY[
         'tenant_version_and_zone(uuid)',
         'tenant_stats(uuid, boolean, timestamptz)',
-        'tenant_recent_activities(uuid, boolean)',
-        'tenant_recent_leads(uuid, boolean)',
-        'tenant_recent_opportunities(uuid, boolean)',
         'tenant_leads_by_source(uuid, boolean)',
         'tenant_funnel(uuid, boolean)'
     ] LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION dashboard_cache.%s SET search_path = pg_catalog, %I, pg_temp',
-                                  f, pg_catalog.current_schema());
+                                  f, crm_schema);
     END LOOP;
 END
 $$;

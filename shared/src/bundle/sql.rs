@@ -41,16 +41,13 @@ static TENANT_DEFINITION_SQL: LazyLock<Sql> = LazyLock::new(|| {
         "tenant_id = $1::uuid",
     )
 });
-/// What a tenant's bundle runs: the same statements through their functions, whose plans each server
-/// connection keeps (a statement sent as text is planned on every read); the full scan as text.
+/// What a tenant's bundle runs: the maintained stats through their function, whose plan each server
+/// connection keeps (a statement sent as text is planned on every read); the full scan and the lists
+/// as text (see the migration for why the lists are planned for each tenant).
 static TENANT_SQL: LazyLock<Sql> = LazyLock::new(|| Sql {
-    stats: TENANT_DEFINITION_SQL.stats.clone(),
     maintained_stats: "SELECT * FROM dashboard_cache.tenant_stats($1::uuid, $2::bool, $3::timestamptz)"
         .into(),
-    recent_activities: "SELECT * FROM dashboard_cache.tenant_recent_activities($1::uuid, $2::bool)".into(),
-    recent_leads: "SELECT * FROM dashboard_cache.tenant_recent_leads($1::uuid, $2::bool)".into(),
-    recent_opportunities: "SELECT * FROM dashboard_cache.tenant_recent_opportunities($1::uuid, $2::bool)"
-        .into(),
+    ..TENANT_DEFINITION_SQL.clone()
 });
 /// `$1` is bound but unused: every statement takes the same parameters whatever the scope. The global
 /// counters are base rows of their own (kind `global`) plus every unfolded delta.
