@@ -26,9 +26,20 @@ async fn main() -> Result<()> {
     {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
+        // BENCH_LOG=stderr: the lines on stderr instead, to see why a figure fails.
+        let stderr = std::env::var("BENCH_LOG").is_ok_and(|v| v == "stderr");
         let _ = tracing_subscriber::registry()
             .with(tracing_subscriber::filter::LevelFilter::INFO)
-            .with(shared::platform::log::LambdaJson::new("bench", std::io::sink))
+            .with(shared::platform::log::LambdaJson::new(
+                "bench",
+                move || -> Box<dyn std::io::Write> {
+                    if stderr {
+                        Box::new(std::io::stderr())
+                    } else {
+                        Box::new(std::io::sink())
+                    }
+                },
+            ))
             .try_init();
     }
     // BENCH_FIGURES=hit,miss runs only those (for iterating; `changes`: the two change-tracking

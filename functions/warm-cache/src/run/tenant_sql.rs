@@ -71,60 +71,88 @@ pub(super) async fn tenant_rows(
 const RECORD_BATCH: usize = 200;
 
 /// The warm times of a run's tenants (whose bundles are both stored), written [`RECORD_BATCH`] at a
-/// time; a failed write is logged, never failing the run.
-pub(super) struct WarmTimes<'a> {
-    db: &'a Database,
+/// time; a failed write is logged, never failing the run. Each batch is written by a task of its own:
+/// awaited where the run collects the warms' outcomes, it would stop the warms in flight from being
+/// polled, and those hold the pool's connections it waits for (each write then timed out).
+pub(super) struct WarmTimes {
+    db: Database,
     at: DateTime<Utc>,
     tenants: Vec<Uuid>,
+    writes: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl<'a> WarmTimes<'a> {
+impl WarmTimes {
     /// Warm times of `at`, the run's time.
-    pub fn new(db: &'a Database, at: DateTime<Utc>) -> Self {
+    pub fn new(db: &Database, at: DateTime<Utc>) -> Self {
         Self {
-            db,
+            db: db.clone(),
             at,
             tenants: Vec::with_capacity(RECORD_BATCH),
+            writes: Vec::new(),
         }
     }
 
-    pub async fn add(&mut self, tenant: Uuid) {
+    pub fn add(&mut self, tenant: Uuid) {
         self.tenants.push(tenant);
         if self.tenants.len() == RECORD_BATCH {
-            self.flush().await;
+            self.write();
         }
     }
 
-    /// Writes what is waiting.
-    pub async fn flush(&mut self) {
+    /// Starts writing what is waiting.
+    fn write(&mut self) {
         if self.tenants.is_empty() {
             return;
         }
-        if let Err(e) = record_warmed(self.db, &self.tenants, self.at).await {
-            tracing::warn!(tenants = self.tenants.len(), error = %shared::env::chain(&e), "could not record the warm time");
+        let tenants = std::mem::replace(&mut self.tenants, Vec::with_capacity(RECORD_BATCH));
+        let (db, at) = (self.db.clone(), self.at);
+        self.writes.push(tokio::spawn(async move {
+            if let Err(e) = record_warmed(&db, &tenants, at).await {
+                tracing::warn!(tenants = tenants.len(), error = %shared::env::chain(&e), "could not record the warm time");
+            }
+        }));
+    }
+
+    /// Writes what is waiting, and waits for every write.
+    pub async fn flush(mut self) {
+        self.write();
+        for write in self.writes {
+            if let Err(e) = write.await {
+                tracing::warn!(error = %e, "a warm-time write did not finish");
+            }
         }
-        self.tenants.clear();
     }
 }
 
 /// Records that the bundles of `tenants` were stored at `at` (never moving a time back), in one
-/// statement; a tenant deleted since is left out rather than failing the others.
+/// statement, in a transaction of its own (for the statement timeout), tried once more after a
+/// transient failure (it is idempotent); a tenant deleted since is left out rather than failing the
+/// others. A plain loop, not [`Database::transaction`]'s async closure: the write's future must be
+/// `Send` to be spawned, which rustc cannot yet prove through one.
 async fn record_warmed(db: &Database, tenants: &[Uuid], at: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    db.transaction(async |tx| {
-        sqlx::query(
-            "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at)
-             SELECT t.id, $2::timestamptz
-               FROM tenant t
-              WHERE t.id IN (SELECT unnest($1::uuid[]))
-             ON CONFLICT (tenant_id) DO UPDATE
-                SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
-        )
-        .persistent(db.persistent())
-        .bind(tenants)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
-    })
-    .await
+    let mut retried = false;
+    loop {
+        let result = async {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at)
+                 SELECT t.id, $2::timestamptz
+                   FROM tenant t
+                  WHERE t.id IN (SELECT unnest($1::uuid[]))
+                 ON CONFLICT (tenant_id) DO UPDATE
+                    SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
+            )
+            .persistent(db.persistent())
+            .bind(tenants)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Err(e) if !retried && shared::platform::db::is_transient(&e) => retried = true,
+            result => return result,
+        }
+    }
 }

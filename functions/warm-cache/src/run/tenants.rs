@@ -156,7 +156,7 @@ impl Warmer<'_> {
                 Outcome::Warmed { tenant, bundles } => {
                     summary.tenants_warmed += 1;
                     summary.bundles_warmed += bundles;
-                    warm_times.add(tenant).await;
+                    warm_times.add(tenant);
                 }
                 Outcome::Failed { bundles, error } => {
                     summary.bundles_warmed += bundles;
