@@ -84,6 +84,13 @@ pub fn pgbench_in_mode(
 /// children's time). `None` where `/proc` cannot say. Ticks are taken as 100 a second (Linux's
 /// `USER_HZ` on x86-64 and arm64).
 pub fn postgres_cpu_seconds() -> Option<f64> {
+    cpu_seconds("postgres")
+}
+
+/// The same for every process whose command is `comm` (`bench`: this process, with the children it
+/// has waited for; `redis-server`: every Redis server here).
+pub fn cpu_seconds(comm: &str) -> Option<f64> {
+    let comm = format!("({comm}");
     let mut ticks = 0u64;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         if !entry
@@ -101,7 +108,7 @@ pub fn postgres_cpu_seconds() -> Option<f64> {
         let Some((head, rest)) = stat.rsplit_once(") ") else {
             continue;
         };
-        if !head.ends_with("(postgres") {
+        if !head.ends_with(&comm) {
             continue;
         }
         let fields: Vec<&str> = rest.split_whitespace().collect();
