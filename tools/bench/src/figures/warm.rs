@@ -44,7 +44,10 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let db_ms = per_bundle_ms(cpu_before, summary.bundles_warmed);
     let cpu_ms = |before: Option<f64>, after: Option<f64>| match (before, after) {
         (Some(before), Some(after)) if summary.bundles_warmed > 0 => {
-            format!("{:.2} ms", 1000.0 * (after - before) / summary.bundles_warmed as f64)
+            format!(
+                "{:.2} ms",
+                1000.0 * (after - before) / summary.bundles_warmed as f64
+            )
         }
         _ => "n.a.".to_owned(),
     };
