@@ -14,9 +14,9 @@
 --
 -- Each keeps one generic plan (plan_cache_mode): left to choose, PostgreSQL planned the stats anew on
 -- every call, its test-data filter being cheaper to estimate with the value known. They read the
--- counters, whose rows per tenant are bounded whatever its data, by index ranges on the tenant. The
--- one statement that reads the CRM's tables, the full scan of a window the counters no longer hold, is
--- planned on each call, for the tenant at hand. The recent lists stay statements sent as text: a
+-- counters, whose rows per tenant are bounded whatever its data, by index ranges on the tenant (and
+-- `tenant` by its key). The one statement that reads the CRM's data tables, the full scan of a window
+-- the counters no longer hold, is planned on each call, for the tenant at hand. The recent lists stay statements sent as text: a
 -- generic plan of one, where tenants are few, filters the cross-tenant list index (reading other
 -- tenants' rows, as many as there are, for a small tenant) rather than reading the tenant's own.
 SET LOCAL ROLE dashboard_cache_owner;
@@ -191,16 +191,16 @@ $$;
 DO $$
 DECLARE
     f text;
-    crm_schema name;
+    crm_schema oid;
     elsewhere text;
 BEGIN
-    SELECT c.relnamespace::regnamespace::name INTO crm_schema
+    SELECT c.relnamespace INTO crm_schema
       FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) 'leads'::regclass;
     SELECT pg_catalog.string_agg(t::text, ', ') INTO elsewhere
       FROM (VALUES ('tenant'::regclass), ('contacts'::regclass), ('accounts'::regclass),
                    ('opportunities'::regclass), ('activities'::regclass)) AS crm (t)
       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) crm.t
-     WHERE c.relnamespace::regnamespace::name OPERATOR(pg_catalog.<>) crm_schema;
+     WHERE c.relnamespace OPERATOR(pg_catalog.<>) crm_schema;
     IF elsewhere IS NOT NULL THEN
         RAISE EXCEPTION 'the CRM tables % are not in schema % with leads', elsewhere, crm_schema;
     END IF;
@@ -211,7 +211,8 @@ BEGIN
         'tenant_funnel(uuid, boolean)'
     ] LOOP
         EXECUTE pg_catalog.format('ALTER FUNCTION dashboard_cache.%s SET search_path = pg_catalog, %I, pg_temp',
-                                  f, crm_schema);
+                                  f, (SELECT n.nspname FROM pg_catalog.pg_namespace n
+                                       WHERE n.oid OPERATOR(pg_catalog.=) crm_schema));
     END LOOP;
 END
 $$;
