@@ -71,88 +71,64 @@ pub(super) async fn tenant_rows(
 const RECORD_BATCH: usize = 200;
 
 /// The warm times of a run's tenants (whose bundles are both stored), written [`RECORD_BATCH`] at a
-/// time; a failed write is logged, never failing the run. Each batch is written by a task of its own:
-/// awaited where the run collects the warms' outcomes, it would stop the warms in flight from being
-/// polled, and those hold the pool's connections it waits for (each write then timed out).
-pub(super) struct WarmTimes {
-    db: Database,
+/// time; a failed write is logged, never failing the run. The run drives each batch's write beside
+/// the warms: awaited on its own, a write stopped the warms in flight from being polled while they
+/// held the pool's connections it waited for (every write then timed out, bench figure 5).
+pub(super) struct WarmTimes<'a> {
+    db: &'a Database,
     at: DateTime<Utc>,
     tenants: Vec<Uuid>,
-    writes: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl WarmTimes {
+impl<'a> WarmTimes<'a> {
     /// Warm times of `at`, the run's time.
-    pub fn new(db: &Database, at: DateTime<Utc>) -> Self {
+    pub fn new(db: &'a Database, at: DateTime<Utc>) -> Self {
         Self {
-            db: db.clone(),
+            db,
             at,
             tenants: Vec::with_capacity(RECORD_BATCH),
-            writes: Vec::new(),
         }
     }
 
-    pub fn add(&mut self, tenant: Uuid) {
+    /// Adds `tenant`; whether a batch is full (to be written, [`WarmTimes::write`]).
+    pub fn add(&mut self, tenant: Uuid) -> bool {
         self.tenants.push(tenant);
-        if self.tenants.len() == RECORD_BATCH {
-            self.write();
-        }
+        self.tenants.len() == RECORD_BATCH
     }
 
-    /// Starts writing what is waiting.
-    fn write(&mut self) {
-        if self.tenants.is_empty() {
-            return;
-        }
+    /// The write of what is waiting (which nothing waits for any more).
+    pub fn write(&mut self) -> impl std::future::Future<Output = ()> + 'a {
         let tenants = std::mem::replace(&mut self.tenants, Vec::with_capacity(RECORD_BATCH));
-        let (db, at) = (self.db.clone(), self.at);
-        self.writes.push(tokio::spawn(async move {
-            if let Err(e) = record_warmed(&db, &tenants, at).await {
-                tracing::warn!(tenants = tenants.len(), error = %shared::env::chain(&e), "could not record the warm time");
+        let (db, at) = (self.db, self.at);
+        async move {
+            if tenants.is_empty() {
+                return;
             }
-        }));
-    }
-
-    /// Writes what is waiting, and waits for every write.
-    pub async fn flush(mut self) {
-        self.write();
-        for write in self.writes {
-            if let Err(e) = write.await {
-                tracing::warn!(error = %e, "a warm-time write did not finish");
+            if let Err(e) = record_warmed(db, &tenants, at).await {
+                tracing::warn!(tenants = tenants.len(), error = %shared::env::chain(&e), "could not record the warm time");
             }
         }
     }
 }
 
 /// Records that the bundles of `tenants` were stored at `at` (never moving a time back), in one
-/// statement, in a transaction of its own (for the statement timeout), tried once more after a
-/// transient failure (it is idempotent); a tenant deleted since is left out rather than failing the
-/// others. A plain loop, not [`Database::transaction`]'s async closure: the write's future must be
-/// `Send` to be spawned, which rustc cannot yet prove through one.
+/// statement; a tenant deleted since is left out rather than failing the others.
 async fn record_warmed(db: &Database, tenants: &[Uuid], at: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    let mut retried = false;
-    loop {
-        let result = async {
-            let mut tx = db.begin().await?;
-            sqlx::query(
-                "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at)
-                 SELECT t.id, $2::timestamptz
-                   FROM tenant t
-                  WHERE t.id IN (SELECT unnest($1::uuid[]))
-                 ON CONFLICT (tenant_id) DO UPDATE
-                    SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
-            )
-            .persistent(db.persistent())
-            .bind(tenants)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await
-        }
-        .await;
-        match result {
-            Err(e) if !retried && shared::platform::db::is_transient(&e) => retried = true,
-            result => return result,
-        }
-    }
+    db.transaction(async |tx| {
+        sqlx::query(
+            "INSERT INTO tenant_warm_state (tenant_id, last_warmed_at)
+             SELECT t.id, $2::timestamptz
+               FROM tenant t
+              WHERE t.id IN (SELECT unnest($1::uuid[]))
+             ON CONFLICT (tenant_id) DO UPDATE
+                SET last_warmed_at = greatest(tenant_warm_state.last_warmed_at, excluded.last_warmed_at)",
+        )
+        .persistent(db.persistent())
+        .bind(tenants)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    })
+    .await
 }

@@ -151,12 +151,21 @@ impl Warmer<'_> {
             .buffer_unordered(self.config.concurrency);
         futures::pin_mut!(outcomes);
         let mut warm_times = WarmTimes::new(self.db, self.now);
-        while let Some(outcome) = outcomes.next().await {
+        // The warm times' writes, polled beside the warms (see WarmTimes).
+        let mut writes = stream::FuturesUnordered::new();
+        loop {
+            let outcome = tokio::select! {
+                Some(()) = writes.next() => continue,
+                outcome = outcomes.next() => outcome,
+            };
+            let Some(outcome) = outcome else { break };
             match outcome {
                 Outcome::Warmed { tenant, bundles } => {
                     summary.tenants_warmed += 1;
                     summary.bundles_warmed += bundles;
-                    warm_times.add(tenant);
+                    if warm_times.add(tenant) {
+                        writes.push(warm_times.write());
+                    }
                 }
                 Outcome::Failed { bundles, error } => {
                     summary.bundles_warmed += bundles;
@@ -176,7 +185,8 @@ impl Warmer<'_> {
                 }
             }
         }
-        warm_times.flush().await;
+        writes.push(warm_times.write());
+        writes.collect::<()>().await;
     }
 
     /// Warms a picked tenant and, when its bundles are stored, drops its expired read history.
