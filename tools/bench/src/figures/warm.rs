@@ -41,18 +41,17 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let tenants_wall = started.elapsed().as_secs_f64();
-    let db_ms = per_bundle_ms(cpu_before, summary.bundles_warmed);
-    let cpu_ms = |before: Option<f64>, after: Option<f64>| match (before, after) {
-        (Some(before), Some(after)) if summary.bundles_warmed > 0 => {
-            format!(
-                "{:.2} ms",
-                1000.0 * (after - before) / summary.bundles_warmed as f64
-            )
-        }
-        _ => "n.a.".to_owned(),
-    };
-    let warmer_ms = cpu_ms(warmer_before, floors::cpu_seconds("bench"));
-    let redis_ms = cpu_ms(redis_before, floors::cpu_seconds("redis-server"));
+    let db_ms = per_bundle_ms(cpu_before, floors::postgres_cpu_seconds(), summary.bundles_warmed);
+    let warmer_ms = per_bundle_ms(
+        warmer_before,
+        floors::cpu_seconds("bench"),
+        summary.bundles_warmed,
+    );
+    let redis_ms = per_bundle_ms(
+        redis_before,
+        floors::cpu_seconds("redis-server"),
+        summary.bundles_warmed,
+    );
     let peak_mb = status_kib("VmHWM").map(|kb| kb as f64 / 1024.0).unwrap_or(0.0);
     let global_started = Instant::now();
     for include in [true, false] {
@@ -75,7 +74,14 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let floor = |path: &std::path::Path, mode: &str| -> Result<(f64, String)> {
         let before = floors::postgres_cpu_seconds();
         let (_, tps) = floors::pgbench_in_mode(&ctx.database_url, path, concurrency, transactions, "", mode)?;
-        Ok((tps, per_bundle_ms(before, u64::from(transactions * concurrency))))
+        Ok((
+            tps,
+            per_bundle_ms(
+                before,
+                floors::postgres_cpu_seconds(),
+                u64::from(transactions * concurrency),
+            ),
+        ))
     };
     let (tps, floor_db_ms) = floor(&path, "prepared")?;
     let (unprepared_tps, unprepared_db_ms) = floor(&path, "extended")?;
@@ -123,8 +129,8 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
 }
 
 /// The database's CPU since `before`, per bundle, as text ("n.a." where /proc cannot say).
-fn per_bundle_ms(before: Option<f64>, bundles: u64) -> String {
-    match (before, floors::postgres_cpu_seconds()) {
+fn per_bundle_ms(before: Option<f64>, after: Option<f64>, bundles: u64) -> String {
+    match (before, after) {
         (Some(before), Some(after)) if bundles > 0 => {
             format!("{:.2} ms", 1000.0 * (after - before) / bundles as f64)
         }
