@@ -20,7 +20,10 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisFuture, RedisResult, Value};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult,
+    Value,
+};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -103,6 +106,13 @@ impl ConnectionLike for Connection {
     }
 }
 
+/// Every command is sent at once (`TCP_NODELAY`; redis-rs leaves Nagle's algorithm on): on one
+/// multiplexed connection, a command written while an earlier one is unanswered would otherwise wait
+/// for the server's acknowledgement of it.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
+}
+
 /// The process's way to Redis; shared by every request.
 pub struct RedisCache {
     backend: Backend,
@@ -130,6 +140,7 @@ impl RedisCache {
         };
         let backend = if config.cluster {
             let mut builder = ClusterClientBuilder::new(vec![config.url.expose_secret()])
+                .tcp_settings(tcp_settings())
                 .connection_timeout(config.connect_timeout)
                 .response_timeout(config.response_timeout)
                 // Fail fast rather than retry for seconds: the caller serves without the cache.
@@ -140,9 +151,14 @@ impl RedisCache {
             }
             Backend::Cluster(builder.build()?)
         } else {
+            let info = config
+                .url
+                .expose_secret()
+                .into_connection_info()?
+                .set_tcp_settings(tcp_settings());
             let client = match root_cert {
-                Some(_) => Client::build_with_tls(config.url.expose_secret(), certificates(root_cert))?,
-                None => Client::open(config.url.expose_secret())?,
+                Some(_) => Client::build_with_tls(info, certificates(root_cert))?,
+                None => Client::open(info)?,
             };
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(Some(config.connect_timeout))
