@@ -74,35 +74,69 @@ pub async fn compute(
     now: DateTime<Utc>,
     ttl_seconds: u64,
 ) -> Result<Computed, BundleError> {
+    let [computed] = compute_of_one_scope(db, [id], now, ttl_seconds).await?;
+    Ok(computed)
+}
+
+/// Both whole bundles of `scope` ([`BundleId::both`]), as [`compute`] computes one, in one snapshot
+/// and the same two round trips: one data version and zone for the two, and one transaction's
+/// overhead where two bundles computed apart cost two (what the warmer does for every tenant).
+pub async fn compute_both(
+    db: &Database,
+    scope: Scope,
+    now: DateTime<Utc>,
+    ttl_seconds: u64,
+) -> Result<[Computed; 2], BundleError> {
+    compute_of_one_scope(db, BundleId::both(scope), now, ttl_seconds).await
+}
+
+/// Bundles `ids`, all of one scope, in one snapshot; tried again on a new connection when the
+/// connection was lost.
+async fn compute_of_one_scope<const N: usize>(
+    db: &Database,
+    ids: [BundleId; N],
+    now: DateTime<Utc>,
+    ttl_seconds: u64,
+) -> Result<[Computed; N], BundleError> {
     let mut attempt = 1;
     loop {
-        match compute_once(db, id, now, ttl_seconds).await {
+        match compute_once(db, &ids, now, ttl_seconds).await {
             Err(BundleError::Database(e)) if attempt < TRANSIENT_ATTEMPTS && is_lost_connection(&e) => {
                 tracing::debug!(error = %crate::env::chain(&e), "bundle read lost its connection; trying again");
                 attempt += 1;
             }
-            result => return result,
+            Err(e) => return Err(e),
+            Ok(computed) => {
+                return computed.try_into().map_err(|_| {
+                    sqlx::Error::Protocol("a snapshot computed another number of bundles".into()).into()
+                })
+            }
         }
     }
 }
 
+/// `ids` (of one scope: the first one's version and zone are read) in one snapshot: the version and
+/// zone, then every bundle's statements in one batch with the commit.
 async fn compute_once(
     db: &Database,
-    id: BundleId,
+    ids: &[BundleId],
     now: DateTime<Utc>,
     ttl_seconds: u64,
-) -> Result<Computed, BundleError> {
-    let tenant = id.scope.tenant_id();
-    let include_test_data = id.include_test_data;
-    let version_sql = match id.scope {
+) -> Result<Vec<Computed>, BundleError> {
+    let Some(scope) = ids.first().map(|id| id.scope) else {
+        return Ok(Vec::new());
+    };
+    let tenant = scope.tenant_id();
+    let version_sql = match scope {
         Scope::Tenant(_) => version::TENANT_VERSION_AND_ZONE_CALL,
         Scope::Global => version::GLOBAL_VERSION_SQL.as_str(),
     };
+    // The version statement does not read the variant ($2): any value does.
     let (snapshot, first) = db
-        .snapshot(&[with_values(version_sql, tenant, include_test_data, None)])
+        .snapshot(&[with_values(version_sql, tenant, false, None)])
         .await?;
     let row = first.first().and_then(|rows| rows.first());
-    let (data_version, zone) = match (id.scope, row) {
+    let (data_version, zone) = match (scope, row) {
         (Scope::Tenant(tenant), None) => {
             snapshot.rollback().await?;
             return Err(BundleError::TenantNotFound(tenant));
@@ -117,10 +151,44 @@ async fn compute_once(
         // The superadmin's global view keeps its own (UTC) day.
         (Scope::Global, row) => (row.ok_or(sqlx::Error::RowNotFound)?.try_get(0)?, Zone::Utc),
     };
+    let since = recent_window_start(now, zone);
+    let batches: Vec<(Vec<Part>, Vec<String>)> = ids.iter().map(|id| statements(*id, since)).collect();
+    let all: Vec<String> = batches.iter().flat_map(|(_, s)| s.iter().cloned()).collect();
+    let mut results = snapshot.finish(&all).await?.into_iter();
+    if results.len() != all.len() {
+        return Err(sqlx::Error::Protocol(
+            "a bundle batch answered with another number of statements".into(),
+        )
+        .into());
+    }
+    let basis = Basis {
+        data_version,
+        zone,
+        now,
+        ttl_seconds,
+    };
+    ids.iter()
+        .zip(batches)
+        .map(|(id, (parts, _))| {
+            let rows: Vec<Vec<PgRow>> = results.by_ref().take(parts.len()).collect();
+            assemble(*id, parts, rows, &basis)
+        })
+        .collect()
+}
 
+/// What the bundles of one snapshot share.
+struct Basis {
+    data_version: i64,
+    zone: Zone,
+    now: DateTime<Utc>,
+    ttl_seconds: u64,
+}
+
+/// The statements of bundle `id` for a 30-day window starting at `since`, and what each reads.
+fn statements(id: BundleId, since: DateTime<Utc>) -> (Vec<Part>, Vec<String>) {
+    let tenant = id.scope.tenant_id();
     let assignees = id.assignees;
     let sql = Sql::for_assignees(assignees).unwrap_or_else(|| Sql::for_scope(id.scope));
-    let since = recent_window_start(now, zone);
     // The maintained 30-day counts are per 15-minute bucket: exact for a window starting on a bucket
     // boundary (any midnight of any time zone); another start is counted the slow way.
     let stats_sql = if maintained_window(since) {
@@ -160,20 +228,24 @@ async fn compute_once(
                 .map(|b| &b.funnel),
         ),
     ];
-    let (parts, statements): (Vec<Part>, Vec<String>) = parts
+    parts
         .into_iter()
         .filter_map(|(part, statement)| {
-            let text = with_values(statement?, tenant, include_test_data, Some(since));
+            let text = with_values(statement?, tenant, id.include_test_data, Some(since));
             Some((part, with_assignee(&text, assignees, since)))
         })
-        .unzip();
-    let results = snapshot.finish(&statements).await?;
-    if results.len() != parts.len() {
-        return Err(sqlx::Error::Protocol(
-            "a bundle batch answered with another number of statements".into(),
-        )
-        .into());
-    }
+        .unzip()
+}
+
+/// Bundle `id` from the rows of its statements (`parts`, in order).
+fn assemble(
+    id: BundleId,
+    parts: Vec<Part>,
+    results: Vec<Vec<PgRow>>,
+    basis: &Basis,
+) -> Result<Computed, BundleError> {
+    let tenant = id.scope.tenant_id();
+    let assignees = id.assignees;
     let mut stats = None;
     let mut lists = Lists {
         recent_activities: None,
@@ -210,13 +282,13 @@ async fn compute_once(
                 scope: tenant.map(|_| assignees.name()),
                 scope_id: assignees.id(),
                 widgets: id.widgets.map(|w| w.to_string()),
-                include_test_data,
-                generated_at: now,
-                ttl_seconds,
+                include_test_data: id.include_test_data,
+                generated_at: basis.now,
+                ttl_seconds: basis.ttl_seconds,
             },
         },
-        data_version,
-        zone,
+        data_version: basis.data_version,
+        zone: basis.zone,
     })
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{same_day, served, BundleCache, CacheStatus, Served};
-use crate::bundle::identity::BundleId;
+use crate::bundle::identity::{BundleId, Scope};
 use crate::bundle::query;
 use crate::bundle::BundleError;
 use crate::env::chain;
@@ -203,20 +203,34 @@ impl BundleCache {
         Ok(self.store(&self.keys.bundle(id), &entry, expire_after).await != Stored::No)
     }
 
+    /// Both whole bundles of `scope` computed in one snapshot ([`query::compute_both`]) and stored
+    /// as [`BundleCache::refresh`] stores one, the two stores sent together: what the warmer does for
+    /// each tenant. Returns whether Redis now holds each (or a newer entry).
+    pub async fn refresh_both(&self, scope: Scope, expire_after: Duration) -> Result<[bool; 2], BundleError> {
+        let started = std::time::Instant::now();
+        let now = self.clock.now();
+        self.recomputes.fetch_add(2, Ordering::Relaxed);
+        let ttl = self.freshness.fresh_for.as_secs();
+        let [first, second] = query::compute_both(&self.db, scope, now, ttl).await?;
+        let [first_id, second_id] = BundleId::both(scope);
+        let (first, second) = (entry(first, now)?, entry(second, now)?);
+        tracing::debug!(%scope, elapsed_ms = started.elapsed().as_millis() as u64, "both bundles computed");
+        let (first_key, second_key) = (self.keys.bundle(first_id), self.keys.bundle(second_id));
+        let (first, second) = futures::join!(
+            self.store(&first_key, &first, expire_after),
+            self.store(&second_key, &second, expire_after)
+        );
+        Ok([first != Stored::No, second != Stored::No])
+    }
+
     async fn compute(&self, id: BundleId) -> Result<Entry, BundleError> {
         let started = std::time::Instant::now();
         let now = self.clock.now();
         self.recomputes.fetch_add(1, Ordering::Relaxed);
         let computed = query::compute(&self.db, id, now, self.freshness.fresh_for.as_secs()).await?;
-        let json = serde_json::to_string(&computed.bundle).map_err(BundleError::Serialize)?;
+        let entry = entry(computed, now)?;
         tracing::debug!(bundle = %id, elapsed_ms = started.elapsed().as_millis() as u64, "bundle computed");
-        Ok(Entry {
-            generated_at_ms: now.timestamp_millis(),
-            validated_at_ms: now.timestamp_millis(),
-            data_version: computed.data_version,
-            day_ends_at_ms: computed.zone.day_end(now).timestamp_millis(),
-            json,
-        })
+        Ok(entry)
     }
 
     async fn store(&self, key: &str, entry: &Entry, expire_after: Duration) -> Stored {
@@ -248,6 +262,17 @@ impl BundleCache {
 struct Holder<'a> {
     lease_key: &'a str,
     token: &'a str,
+}
+
+/// The cache entry of a bundle computed at `now`.
+fn entry(computed: query::Computed, now: chrono::DateTime<chrono::Utc>) -> Result<Entry, BundleError> {
+    Ok(Entry {
+        generated_at_ms: now.timestamp_millis(),
+        validated_at_ms: now.timestamp_millis(),
+        data_version: computed.data_version,
+        day_ends_at_ms: computed.zone.day_end(now).timestamp_millis(),
+        json: serde_json::to_string(&computed.bundle).map_err(BundleError::Serialize)?,
+    })
 }
 
 /// `previous` as STALE when a recompute failed because Postgres did; otherwise `result` itself.

@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::Value;
 use shared::bundle::identity::BundleId;
 use shared::bundle::identity::Scope;
-use shared::bundle::query::compute;
+use shared::bundle::query::{compute, compute_both};
 use shared::platform::db::Database;
 use sqlx::PgPool;
 use test_support::TestEnv;
@@ -237,6 +237,36 @@ async fn empty_tenant_has_zero_counts_and_empty_lists(pool: PgPool) {
     assert_eq!(b["lists"]["recentLeads"], Value::Array(vec![]));
     assert_eq!(b["meta"]["generated_at"], "2026-03-31T12:00:00Z");
     assert_eq!(b["meta"]["ttl_seconds"], 300);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn both_variants_computed_in_one_snapshot_equal_each_computed_alone(pool: PgPool) {
+    seed(&pool).await;
+    for scope in [Scope::Tenant(id(A)), Scope::Tenant(id(B)), Scope::Global] {
+        let both = compute_both(&db(&pool), scope, now(), 300).await.unwrap();
+        for (together, id) in both.iter().zip(BundleId::both(scope)) {
+            let alone = compute(&db(&pool), id, now(), 300).await.unwrap();
+            assert_eq!(
+                serde_json::to_string(&together.bundle).unwrap(),
+                serde_json::to_string(&alone.bundle).unwrap(),
+                "{id:?}"
+            );
+            assert_eq!(together.data_version, alone.data_version, "{id:?}");
+            assert_eq!(together.zone, alone.zone, "{id:?}");
+        }
+    }
+    // The two differ for tenant A (it has test data), so a mix-up of the variants cannot pass.
+    let [with, without] = compute_both(&db(&pool), Scope::Tenant(id(A)), now(), 300)
+        .await
+        .unwrap();
+    assert_ne!(with.bundle.stats.total_leads, without.bundle.stats.total_leads);
+    let err = compute_both(&db(&pool), Scope::Tenant(id(0xDEAD)), now(), 300)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, shared::bundle::BundleError::TenantNotFound(_)),
+        "{err:?}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]

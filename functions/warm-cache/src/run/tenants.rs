@@ -11,6 +11,7 @@ use futures::FutureExt;
 use shared::bundle::identity::BundleId;
 use shared::bundle::identity::Scope;
 use shared::bundle::tenant_time::Zone;
+use shared::bundle::BundleError;
 use shared::env::chain;
 use shared::platform::db::Database;
 use shared::serving::BundleCache;
@@ -336,24 +337,28 @@ impl Warmer<'_> {
             .await
     }
 
-    /// Warms both variants of `scope` and then `scoped` within one `WARM_TENANT_TIMEOUT_MS`; returns
-    /// how many were stored and the first error.
+    /// Warms both variants of `scope` (in one snapshot) and then `scoped` within one
+    /// `WARM_TENANT_TIMEOUT_MS`; returns how many were stored and the first error.
     async fn warm_scope(&self, scope: Scope, scoped: &[BundleId]) -> (u64, Option<String>) {
-        let stop_at = tokio::time::Instant::now() + self.config.tenant_timeout;
+        let timeout = self.config.tenant_timeout;
+        let stop_at = tokio::time::Instant::now() + timeout;
+        let both = self.bundles.refresh_both(scope, self.config.expire_after);
+        let mut outcomes: Vec<Result<bool, String>> = match within(stop_at, timeout, both).await {
+            Ok(stored) => stored.into_iter().map(Ok).collect(),
+            Err(error) => vec![Err(error)],
+        };
+        for id in scoped {
+            let refresh = self.bundles.refresh(*id, self.config.expire_after);
+            outcomes.push(within(stop_at, timeout, refresh).await);
+        }
         let mut warmed = 0;
         let mut first_error = None;
-        for id in BundleId::both(scope).into_iter().chain(scoped.iter().copied()) {
-            let refresh = self.bundles.refresh(id, self.config.expire_after);
-            let error = match tokio::time::timeout_at(stop_at, refresh).await {
-                Ok(Ok(true)) => {
-                    warmed += 1;
-                    continue;
-                }
-                Ok(Ok(false)) => "cache write failed".to_owned(),
-                Ok(Err(e)) => chain(&e),
-                Err(_) => format!("timed out after {:?}", self.config.tenant_timeout),
-            };
-            first_error.get_or_insert(error);
+        for outcome in outcomes {
+            match outcome {
+                Ok(true) => warmed += 1,
+                Ok(false) => _ = first_error.get_or_insert("cache write failed".to_owned()),
+                Err(error) => _ = first_error.get_or_insert(error),
+            }
         }
         (warmed, first_error)
     }
@@ -404,5 +409,19 @@ impl Warmer<'_> {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "fan-out published"
         );
+    }
+}
+
+/// `work`'s result, or why there is none: its error, or the tenant's time (`timeout`, ending at
+/// `stop_at`) ran out.
+async fn within<T>(
+    stop_at: tokio::time::Instant,
+    timeout: std::time::Duration,
+    work: impl std::future::Future<Output = Result<T, BundleError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout_at(stop_at, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(chain(&e)),
+        Err(_) => Err(format!("timed out after {timeout:?}")),
     }
 }
