@@ -3,6 +3,7 @@
 //! run's [`Summary`]; only a run that cannot start, or that warmed nothing, is an error (which Lambda
 //! retries). The tenants' SQL is in [`tenant_sql`], deciding and warming them in [`tenants`].
 
+mod fan_out;
 mod scopes;
 mod tenant_sql;
 mod tenants;
