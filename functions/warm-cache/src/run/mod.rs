@@ -190,10 +190,8 @@ async fn finish(state: &WarmState, mut summary: Summary, started: Instant) -> Re
     if let Err(e) = report::finish(&state.db, &state.warm, &summary, state.clock.now()).await {
         tracing::error!(%run_id, error = %chain(&e), "cannot record the run's result");
     }
-    shared::platform::log::metrics(&report::emf_document(
-        &summary,
-        chrono::Utc::now().timestamp_millis(),
-    ));
+    let document = report::emf_document(&summary, chrono::Utc::now().timestamp_millis());
+    shared::platform::log::metrics(&document.to_string());
     tracing::info!(
         %run_id,
         trigger = summary.trigger,
