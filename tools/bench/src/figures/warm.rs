@@ -18,11 +18,13 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         .env()
         .set("WARM_CONCURRENCY", concurrency.to_string())
         .set("WARM_TTL_SECONDS", "90000")
+        // The run's own pool (see warm_on_own_runtime), one connection per tenant in flight.
+        .set("DB_POOL_SIZE", concurrency.to_string())
         .set("WARM_FANOUT_THRESHOLD", u64::MAX.to_string())
         .set("WARM_TENANT_TIMEOUT_MS", "120000")
         .set("WARM_DEADLINE_MARGIN_MS", "120000");
     let config = warm_cache::config::Config::from_env(&env.as_env()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = warm_cache::WarmState::with_database(config, ctx.db(), None)?;
+    let state = warm_cache::WarmState::with_database(config.clone(), ctx.db(), None)?;
     let active: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM tenant WHERE status = 'active' ORDER BY id")
         .fetch_all(&ctx.pool)
         .await?;
@@ -31,27 +33,16 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let cpu_before = floors::postgres_cpu_seconds();
     let (warmer_before, redis_before) = (floors::cpu_seconds("bench"), floors::cpu_seconds("redis-server"));
     let started = Instant::now();
-    let summary = warm_cache::warm(
-        &state,
-        &Input::Manual {
+    let (bundles_warmed, failures) = warm_on_own_runtime(
+        config.clone(),
+        Input::Manual {
             tenant_ids: active.clone(),
         },
-        Deadline::none(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    )?;
     let tenants_wall = started.elapsed().as_secs_f64();
-    let db_ms = per_bundle_ms(cpu_before, floors::postgres_cpu_seconds(), summary.bundles_warmed);
-    let warmer_ms = per_bundle_ms(
-        warmer_before,
-        floors::cpu_seconds("bench"),
-        summary.bundles_warmed,
-    );
-    let redis_ms = per_bundle_ms(
-        redis_before,
-        floors::cpu_seconds("redis-server"),
-        summary.bundles_warmed,
-    );
+    let db_ms = per_bundle_ms(cpu_before, floors::postgres_cpu_seconds(), bundles_warmed);
+    let warmer_ms = per_bundle_ms(warmer_before, floors::cpu_seconds("bench"), bundles_warmed);
+    let redis_ms = per_bundle_ms(redis_before, floors::cpu_seconds("redis-server"), bundles_warmed);
     let peak_mb = status_kib("VmHWM").map(|kb| kb as f64 / 1024.0).unwrap_or(0.0);
     let global_started = Instant::now();
     for include in [true, false] {
@@ -61,7 +52,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             .await?;
     }
     let global_wall = global_started.elapsed().as_secs_f64();
-    let rate = summary.bundles_warmed as f64 / tenants_wall;
+    let rate = bundles_warmed as f64 / tenants_wall;
 
     let mut script = vec![
         "\\set n random(2, 10000)".to_owned(),
@@ -96,7 +87,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
         label: format!("Warm: {} active tenants × 2 variants", active.len()),
         ours: format!(
             "{tenants_wall:.1} s, {rate:.0} bundles/s ({} failures), database CPU {db_ms} per bundle, peak RSS {peak_mb:.0} MB; + global view {global_wall:.1} s",
-            summary.failures
+            failures
         ),
         floor: format!("pgbench -M prepared, same queries, {concurrency} clients: {tps:.0} bundles/s, database CPU {floor_db_ms} per bundle"),
         ratio: format!("{:.0}%", 100.0 * rate / tps),
@@ -106,7 +97,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             rate / tps,
             format!("{:.0}%", 100.0 * rate / tps),
         )],
-        how: format!("warm_cache::warm with WARM_CONCURRENCY={concurrency} (compute, serialize, compress, SET; warm times recorded 200 tenants a statement); pgbench -c {concurrency} -t {transactions}, a random tenant and variant per transaction, no Redis; database CPU = the CPU time of the server's processes over the run (/proc), per bundle"),
+        how: format!("warm_cache::warm on a current-thread runtime, as its main sets up, with WARM_CONCURRENCY={concurrency} (compute, serialize, compress, SET; warm times recorded 200 tenants a statement); pgbench -c {concurrency} -t {transactions}, a random tenant and variant per transaction, no Redis; database CPU = the CPU time of the server's processes over the run (/proc), per bundle"),
     }, Row {
         part: "b",
         label: "Warm: where the time goes".into(),
@@ -136,4 +127,25 @@ fn per_bundle_ms(before: Option<f64>, after: Option<f64>, bundles: u64) -> Strin
         }
         _ => "n.a.".into(),
     }
+}
+
+/// `warm_cache::warm` on a current-thread runtime of its own, as the function's `main` sets it up
+/// (with its own pool and Redis connection, whose sockets belong to that runtime). Returns the bundles
+/// warmed and the failures.
+fn warm_on_own_runtime(config: warm_cache::config::Config, input: Input) -> Result<(u64, u64)> {
+    std::thread::spawn(move || -> Result<_> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let db = shared::platform::db::Database::connect_lazy(&config.database)?;
+            let state = warm_cache::WarmState::with_database(config, db, None)?;
+            let summary = warm_cache::warm(&state, &input, Deadline::none())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Ok((summary.bundles_warmed, summary.failures))
+        })
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the warm thread panicked"))?
 }
