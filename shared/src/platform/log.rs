@@ -296,47 +296,18 @@ impl Visit for EventFields {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use serde_json::Value;
+    use test_support::log_lines::Lines;
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'a self) -> Buffer {
-            self.clone()
-        }
-    }
-
     /// The lines `emit` writes through the layer, each parsed as JSON.
     fn lines(emit: impl FnOnce()) -> Vec<Value> {
-        let buffer = Buffer::default();
-        let subscriber = tracing_subscriber::registry().with(LambdaJson::new("svc \"q\"", buffer.clone()));
+        let lines = Lines::default();
+        let subscriber = tracing_subscriber::registry().with(LambdaJson::new("svc \"q\"", lines.clone()));
         tracing::subscriber::with_default(subscriber, emit);
-        let bytes = buffer.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8(bytes)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
-            .collect()
+        lines.parsed()
     }
 
     #[test]
