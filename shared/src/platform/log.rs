@@ -52,18 +52,18 @@ pub fn metrics(document: &str) {
 
 /// The layer: lines of `service`, written to `writer` (stdout in Lambda).
 pub struct LambdaJson<W> {
-    /// `,"service":"<service>"`.
-    service: String,
+    /// `,"service":"<service>"`, as every line writes it.
+    service_key: Vec<u8>,
     writer: W,
     cold: AtomicBool,
 }
 
 impl<W> LambdaJson<W> {
     pub fn new(service: &str, writer: W) -> Self {
-        let mut key = b",\"service\":".to_vec();
-        json_string(&mut key, service);
+        let mut service_key = b",\"service\":".to_vec();
+        json_string(&mut service_key, service);
         Self {
-            service: String::from_utf8_lossy(&key).into_owned(),
+            service_key,
             writer,
             cold: AtomicBool::new(true),
         }
@@ -106,7 +106,7 @@ where
             keys,
         };
         if invocation.cold_start {
-            self.write(cold_start_metric(&self.service, &invocation));
+            self.write(cold_start_metric(&self.service_key, &invocation));
         }
         if let Some(span) = ctx.span(id) {
             span.extensions_mut().insert(Arc::new(invocation));
@@ -148,7 +148,7 @@ impl<W: for<'w> MakeWriter<'w>> LambdaJson<W> {
         line.extend_from_slice(meta.level().as_str().as_bytes());
         line.extend_from_slice(b"\",\"message\":");
         json_string(&mut line, &fields.message);
-        line.extend_from_slice(self.service.as_bytes());
+        line.extend_from_slice(&self.service_key);
         if let Some(invocation) = invocation {
             line.extend_from_slice(&invocation.keys);
         }
@@ -191,17 +191,18 @@ fn with_request_id(mut document: Vec<u8>, invocation: Option<&Invocation>) -> Ve
 }
 
 /// Powertools' cold-start metric: `ColdStart` 1, dimension `service`, once per environment.
-fn cold_start_metric(service: &str, invocation: &Invocation) -> Vec<u8> {
-    let document = format!(
+fn cold_start_metric(service_key: &[u8], invocation: &Invocation) -> Vec<u8> {
+    let mut document = format!(
         concat!(
             r#"{{"_aws":{{"Timestamp":{},"CloudWatchMetrics":[{{"Namespace":"DashboardCache","#,
             r#""Dimensions":[["service"]],"Metrics":[{{"Name":"ColdStart","Unit":"Count"}}]}}]}}"#,
-            r#"{},"ColdStart":1}}"#
         ),
         Utc::now().timestamp_millis(),
-        service,
-    );
-    with_request_id(document.into_bytes(), Some(invocation))
+    )
+    .into_bytes();
+    document.extend_from_slice(service_key);
+    document.extend_from_slice(br#","ColdStart":1}"#);
+    with_request_id(document, Some(invocation))
 }
 
 /// The invocation span's `requestId` and `xrayTraceId`.
