@@ -1,3 +1,6 @@
+// The build script of each function (`build = "../build.rs"` in their manifests), run in the
+// function's own directory.
+//
 // The migrations are embedded at compile time (sqlx's `migrate!` and `#[sqlx::test(migrations)]`):
 // rebuild when they change, or an incremental build keeps testing the old ones.
 fn main() {
