@@ -1,8 +1,8 @@
 //! A cache hit through the real handler vs redis-benchmark GET of a value of the same size, and what
 //! each part of the hit costs, measured in the same loop as the requests (so noise falls on all
 //! alike). The requests run on a single-threaded runtime, as the HTTP functions' `main` sets up.
-//! Rounds of requests alternate with runs of the floor: this machine's loopback round trip drifts
-//! by a fifth within minutes, so a ratio is taken within each round and the rounds' median reported.
+//! Rounds of requests alternate with runs of the floor: this machine's loopback round trip moves by
+//! a quarter within minutes, so a ratio is taken within each round and the rounds' median reported.
 
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             };
             let mut parts = Parts::default();
             for round in 0..ROUNDS {
-                let warm_up = if round == 0 { WARM_UP } else { 50 };
+                let warm_up = if round == 0 { WARM_UP } else { ROUND_WARM_UP };
                 let mut route = Vec::with_capacity(PER_ROUND);
                 for i in 0..warm_up + PER_ROUND {
                     let req = request(&ev);
@@ -132,10 +132,11 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
             format!("p50 {ratio50:.2}× ({spread})"),
         )],
         how: format!(
-            "{ROUNDS} rounds of {PER_ROUND} sequential requests (after {WARM_UP} warm-up) through dashboard_bundle::route on a current-thread runtime, \
-             each followed by the floor: JWT check, query parse, GET, decode, response, the INFO log line and the metrics document \
-             (Lambda's JSON lines, written to a sink); a tenant's read is recorded once an hour per process, so these hits are plain GETs; \
-             floor: redis-benchmark, one client, {FLOOR_REQUESTS} GETs, same Redis; ratio: the median of the rounds' p50 ratios"
+            "{ROUNDS} rounds of {PER_ROUND} sequential requests through dashboard_bundle::route on a current-thread runtime \
+             ({WARM_UP} warm-up before the first round, {ROUND_WARM_UP} before each other): JWT check, query parse, GET, decode, response, \
+             the INFO log line and the metrics document (Lambda's JSON lines, written to a sink); a tenant's read is recorded once an hour \
+             per process, so these hits are plain GETs; after each round the floor, redis-benchmark with one client, {FLOOR_REQUESTS} GETs, \
+             same Redis; ratio: the median of the rounds' p50 ratios"
         ),
     }, parts.row(p50, floor50)])
 }
@@ -143,6 +144,7 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
 const ROUNDS: usize = 5;
 const PER_ROUND: usize = 1_000;
 const WARM_UP: usize = 500;
+const ROUND_WARM_UP: usize = 50;
 const FLOOR_REQUESTS: u32 = 4_000;
 
 /// Each part of a hit, timed alone in the same loop as the requests.
