@@ -26,6 +26,18 @@ impl Lines {
             .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
             .collect()
     }
+
+    /// The WARN and ERROR lines that contain `text` (a tenant's id, a key), as written: what a
+    /// failing test shows of why.
+    pub fn warnings_mentioning(&self, text: &str) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|line| line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#))
+            .filter(|line| line.contains(text))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 impl Write for Lines {

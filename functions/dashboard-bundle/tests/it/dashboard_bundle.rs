@@ -8,7 +8,7 @@ use shared::bundle::identity::BundleId;
 use shared::bundle::identity::Scope;
 use shared::store::RedisCache;
 use sqlx::PgPool;
-use test_support::{self as testing, event, with_token, Reply, TestEnv};
+use test_support::{self as testing, event, log_lines, with_token, Reply, TestEnv};
 use uuid::Uuid;
 
 struct Fixture {
@@ -222,6 +222,9 @@ async fn superadmin_asking_for_unknown_tenant_is_404(pool: PgPool) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn redis_down_bypasses_cache_quickly(pool: PgPool) {
+    // Why a bypass failed is only in the function's log: kept, and shown if one does (this test
+    // failed once in CI with a 503, a cause not found since).
+    let lines = log_lines::capture("dashboard-bundle");
     let env = TestEnv::new().set("REDIS_URL", testing::DEAD_REDIS_URL);
     let tenant = testing::insert_tenant(&pool, "acme").await;
     let state = crate::app::state(&env, &pool);
@@ -230,7 +233,13 @@ async fn redis_down_bypasses_cache_quickly(pool: PgPool) {
         let started = std::time::Instant::now();
         let ev = with_token(event("dashboard-bundle.json"), Some(&token));
         let r = send(&state, &ev).await;
-        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.status,
+            200,
+            "after {:?}: {:?}",
+            started.elapsed(),
+            lines.warnings_mentioning(&tenant.to_string())
+        );
         assert_eq!(r.x_cache.as_deref(), Some("BYPASS"));
         assert_eq!(r.body["cached"], false);
         assert!(
