@@ -212,6 +212,19 @@ pub(super) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// Median, min and max of `values` (not empty): a figure measured in rounds.
+pub(super) fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let median = if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    };
+    (median, sorted[0], sorted[n - 1])
+}
+
 pub(super) fn ratio(ours: f64, floor: f64) -> String {
     format!("{:.2}×", ours / floor)
 }
@@ -242,6 +255,12 @@ pub(super) enum Statements {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_is_the_median_and_the_extremes() {
+        assert_eq!(spread(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(spread(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+    }
 
     #[test]
     fn every_bundle_statement_fits_one_pgbench_line_with_its_comments_dropped() {

@@ -15,7 +15,7 @@ use shared::serving::{CacheStatus, Level, Read, Served};
 use shared::store::{read_history, Entry, Recording};
 use test_support::{self as testing, event, request, with_token};
 
-use super::context::{far_deadline, percentile, ratio, Context};
+use super::context::{far_deadline, percentile, ratio, spread, Context};
 use crate::floors;
 use crate::report::{Check, Goal, Row};
 
@@ -103,20 +103,12 @@ pub async fn run(ctx: &Context) -> Result<Vec<Row>> {
     let mut latencies = std::mem::take(&mut parts.route);
     latencies.sort();
     let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let median = |v: Vec<f64>| spread(&v).0;
     let floor50 = median(parts.rounds.iter().map(|r| r.1).collect());
     let floor99 = median(parts.rounds.iter().map(|r| r.2).collect());
-    let mut ratios: Vec<f64> = parts.rounds.iter().map(|r| r.0 / r.1).collect();
-    ratios.sort_by(f64::total_cmp);
-    let ratio50 = ratios[ratios.len() / 2];
-    let spread = format!(
-        "{:.2}–{:.2}, {ROUNDS} rounds",
-        ratios[0],
-        ratios[ratios.len() - 1]
-    );
+    let ratios: Vec<f64> = parts.rounds.iter().map(|r| r.0 / r.1).collect();
+    let (ratio50, ratio_min, ratio_max) = spread(&ratios);
+    let spread = format!("{ratio_min:.2}–{ratio_max:.2}, {ROUNDS} rounds");
     Ok(vec![Row {
         part: "",
         label: "Cache hit, handler in-process (large tenant's bundle)".into(),

@@ -12,7 +12,7 @@ use shared::bundle::query::{recent_window_start, with_values, Sql};
 use uuid::Uuid;
 
 use super::changes::{compute_p50, tenant_of};
-use super::context::{ratio, Context};
+use super::context::{ratio, spread, Context};
 use crate::floors;
 use crate::report::{Check, Goal, Row};
 
@@ -84,13 +84,7 @@ async fn alternating_p50s(ctx: &Context, ids: &[BundleId]) -> Result<Vec<(f64, f
             samples.push(compute_p50(ctx, *id, RUNS).await?);
         }
     }
-    Ok(rounds
-        .into_iter()
-        .map(|mut samples| {
-            samples.sort_by(f64::total_cmp);
-            (samples[samples.len() / 2], samples[0], samples[samples.len() - 1])
-        })
-        .collect())
+    Ok(rounds.iter().map(|samples| spread(samples)).collect())
 }
 
 pub async fn run(ctx: &Context) -> Result<Vec<Row>> {

@@ -12,9 +12,10 @@ mod rounds;
 use anyhow::Result;
 use sqlx::PgPool;
 
+use crate::figures::context::spread;
 use crate::report::{Check, Goal, Row};
 use copies::Copies;
-use rounds::{median_of, spread, Rounds};
+use rounds::{median_of, Rounds};
 
 /// One kind of write: its pgbench script (`{t}` the table, `{next}` the next preloaded row's id,
 /// `{tenant}` the tenant), rows to preload per statement, clients.

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use super::copies::{Copies, Sample, Side, SIDES};
 use super::Case;
+use crate::figures::context::spread;
 
 /// Rounds per comparison (`BENCH_WRITE_ROUNDS`, at least 5) and the plain side's target length of a
 /// sample (`BENCH_WRITE_SAMPLE_MS`).
@@ -76,19 +77,6 @@ pub(super) fn order(round: usize) -> [Side; 3] {
     ORDERS[round % ORDERS.len()]
 }
 
-/// Median, min and max of `values` (not empty).
-pub(super) fn spread(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    let median = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    };
-    (median, sorted[0], sorted[n - 1])
-}
-
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
@@ -126,11 +114,5 @@ mod tests {
             let o = order(round);
             assert!(SIDES.iter().all(|s| o.contains(s)), "round {round}: {o:?}");
         }
-    }
-
-    #[test]
-    fn spread_is_the_median_and_the_extremes() {
-        assert_eq!(spread(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
-        assert_eq!(spread(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
     }
 }
