@@ -19,8 +19,7 @@ pub struct Lines(Arc<Mutex<Vec<u8>>>);
 impl Lines {
     /// Every line, each parsed as JSON (a line that is not JSON fails the test).
     pub fn parsed(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8(bytes)
+        String::from_utf8(self.bytes())
             .expect("UTF-8 lines")
             .lines()
             .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
@@ -30,13 +29,17 @@ impl Lines {
     /// The WARN and ERROR lines that contain `text` (a tenant's id, a key), as written: what a
     /// failing test shows of why.
     pub fn warnings_mentioning(&self, text: &str) -> Vec<String> {
-        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        String::from_utf8_lossy(&bytes)
+        String::from_utf8_lossy(&self.bytes())
             .lines()
             .filter(|line| line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#))
             .filter(|line| line.contains(text))
             .map(str::to_owned)
             .collect()
+    }
+
+    /// What was written so far.
+    fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
